@@ -1,0 +1,65 @@
+# dlref: every target that needs Python depends on $(STAMP), which creates .venv and installs
+# the package with its docs and test extras, pinned by $(CONSTRAINTS). Point CONSTRAINTS at your
+# own file (or at /dev/null) to install other versions.
+PYTHON      ?= python3
+VENV        ?= .venv
+CONSTRAINTS ?= constraints.txt
+BIN         := $(VENV)/bin
+STAMP       := $(VENV)/.installed
+SPHINXOPTS  ?= -W --keep-going -q
+PORT        ?= 8000
+
+# One thread per process: on a 2-core machine torch's default threads fight the build/test process.
+export OMP_NUM_THREADS = 1
+export PYTHONHASHSEED = 0
+
+.PHONY: help install html html-noplot doctest pytest test bench lint format serve clean
+
+help:
+	@echo "make html      build the site in docs/_build/html (gallery executed, warnings are errors)"
+	@echo "make test      pytest + Sphinx doctest builder + html: everything CI proves"
+	@echo "make doctest   run every example on the site with the Sphinx doctest builder"
+	@echo "make bench     time dlref against the torch built-ins (ratio in one run)"
+	@echo "make lint      ruff check + ruff format --check"
+	@echo "make serve     serve the built site on http://localhost:$(PORT)"
+	@echo "make clean     remove builds and generated pages (keeps .venv)"
+
+$(STAMP): pyproject.toml $(CONSTRAINTS)
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --disable-pip-version-check -c $(CONSTRAINTS) torch
+	$(BIN)/python -m pip install -q --disable-pip-version-check -c $(CONSTRAINTS) -e ".[docs,test]"
+	touch $@
+
+install: $(STAMP)
+
+html: $(STAMP)
+	$(BIN)/sphinx-build -b html $(SPHINXOPTS) docs docs/_build/html
+
+html-noplot: $(STAMP)
+	$(BIN)/sphinx-build -b html $(SPHINXOPTS) -D plot_gallery=0 docs docs/_build/html
+
+doctest: $(STAMP)
+	$(BIN)/sphinx-build -b doctest $(SPHINXOPTS) -D plot_gallery=0 docs docs/_build/doctest
+
+pytest: $(STAMP)
+	$(BIN)/python -m pytest
+
+test: pytest doctest html
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/run.py
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(STAMP)
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+serve: html
+	$(BIN)/python -m http.server $(PORT) --bind 127.0.0.1 --directory docs/_build/html
+
+clean:
+	rm -rf docs/_build docs/auto_examples docs/gen_modules docs/api/generated docs/sg_execution_times.rst
+	find . -name __pycache__ -not -path "./$(VENV)/*" -prune -exec rm -rf {} +

@@ -1,0 +1,88 @@
+"""Sphinx configuration for dlref."""
+
+import doctest
+import os
+
+import dlref
+
+project = "dlref"
+author = "the dlref contributors"
+copyright = "2026, the dlref contributors"
+release = version = dlref.__version__
+
+extensions = [
+    "myst_parser",
+    "sphinx.ext.autodoc",
+    "sphinx.ext.autosummary",
+    "sphinx.ext.napoleon",
+    "sphinx.ext.doctest",
+    "sphinx.ext.mathjax",
+    "sphinx_gallery.gen_gallery",
+    "sphinx_copybutton",
+    "sphinx_design",
+]
+
+# Cross-links to Python, NumPy and PyTorch need their inventories, which need the network. Read
+# the Docs has it (and sets READTHEDOCS=True); a local build can ask with DLREF_INTERSPHINX=1.
+if os.environ.get("READTHEDOCS") == "True" or os.environ.get("DLREF_INTERSPHINX") == "1":
+    extensions.append("sphinx.ext.intersphinx")
+    intersphinx_mapping = {
+        "python": ("https://docs.python.org/3", None),
+        "numpy": ("https://numpy.org/doc/stable", None),
+        "torch": ("https://docs.pytorch.org/docs/stable", None),
+    }
+
+source_suffix = {".rst": "restructuredtext", ".md": "markdown"}
+exclude_patterns = ["_build", "**.ipynb_checkpoints", "sg_execution_times.rst"]
+templates_path = ["_templates"]
+html_static_path = ["_static"]
+
+# --- MyST ---------------------------------------------------------------------------------------
+myst_enable_extensions = ["dollarmath", "amsmath", "colon_fence"]
+myst_heading_anchors = 3
+
+# --- API reference ------------------------------------------------------------------------------
+autosummary_generate = True
+autodoc_default_options = {"members": False}
+autodoc_member_order = "bysource"
+napoleon_google_docstring = False
+napoleon_numpy_docstring = True
+napoleon_preprocess_types = True
+napoleon_use_rtype = False
+napoleon_type_aliases = {"Tensor": "torch.Tensor", "dtype": "torch.dtype"}
+
+# Every reference must resolve, except names from torch/numpy when their inventories are absent
+# (offline): those stay plain text instead of failing the build.
+nitpicky = True
+nitpick_ignore_regex = [(r"py:.*", r"(torch|numpy|np)(\..*)?"), (r"py:.*", r"Tensor")]
+
+# --- Doctests: the same flags as pytest (pyproject.toml) and Sybil (docs/conftest.py) ------------
+doctest_default_flags = doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE
+doctest_global_setup = "import torch"
+doctest_test_doctest_blocks = "default"
+
+# --- Gallery ------------------------------------------------------------------------------------
+sphinx_gallery_conf = {
+    "examples_dirs": "../gallery",
+    "gallery_dirs": "auto_examples",
+    "filename_pattern": r"/plot_",
+    "ignore_pattern": r"/_",
+    "backreferences_dir": "gen_modules/backreferences",
+    "doc_module": ("dlref",),
+    "reference_url": {"dlref": None},
+    "within_subsection_order": "FileNameSortKey",
+    "remove_config_comments": True,
+    "parallel": False,
+}
+
+# --- HTML ---------------------------------------------------------------------------------------
+html_theme = "pydata_sphinx_theme"
+html_title = "dlref"
+html_theme_options = {
+    "show_toc_level": 2,
+    "navigation_with_keys": False,
+    "secondary_sidebar_items": ["page-toc", "sourcelink"],
+}
+html_show_sourcelink = True
+copybutton_prompt_text = r">>> |\.\.\. "
+copybutton_prompt_is_regexp = True

@@ -1,0 +1,11 @@
+"""dlref: a deep-learning reference where every formula runs.
+
+One module per topic; each function states its equation in its docstring and is tested against
+the PyTorch built-in of the same name (float64 values and gradients) or against finite
+differences where PyTorch has no counterpart.
+"""
+
+from dlref import losses
+
+__all__ = ["losses"]
+__version__ = "0.1.0"

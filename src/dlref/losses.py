@@ -1,0 +1,377 @@
+r"""Softmax, log-softmax and the cross-entropy family of losses.
+
+Every function here has the name, arguments and defaults of its counterpart in
+:mod:`torch.nn.functional` and equals it in float64, values and gradients. The deprecated
+``size_average`` and ``reduce`` arguments are left out, so the arguments after ``weight`` are
+keyword-only: a call that passed them by position to torch would fail here instead of silently
+meaning something else.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+__all__ = [
+    "softmax",
+    "log_softmax",
+    "nll_loss",
+    "cross_entropy",
+    "binary_cross_entropy_with_logits",
+]
+
+_REDUCTIONS = ("none", "mean", "sum")
+
+
+# ---------------------------------------------------------------------------------------------
+# Helpers: checks that name the argument and the shapes, and the three reductions.
+# ---------------------------------------------------------------------------------------------
+
+
+def _check_float(name: str, x: Tensor) -> None:
+    if not isinstance(x, Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
+    if not x.is_floating_point():
+        raise TypeError(f"{name} must be a floating-point tensor, got dtype {x.dtype}")
+
+
+def _check_reduction(reduction: str) -> None:
+    if reduction not in _REDUCTIONS:
+        raise ValueError(f"reduction must be one of {_REDUCTIONS}, got {reduction!r}")
+
+
+def _class_dim(input: Tensor) -> int:
+    """Classes sit on dim 1 of a batch (N, C, d1, ...) and on dim 0 of one sample (C,)."""
+    if input.dim() == 0:
+        raise ValueError("input must have a class dimension: shape (C,), (N, C) or (N, C, d1, ...)")
+    return 0 if input.dim() == 1 else 1
+
+
+def _check_weight(weight: Tensor | None, C: int) -> None:
+    if weight is not None and tuple(weight.shape) != (C,):
+        raise ValueError(f"weight must have shape ({C},), one entry per class, got {tuple(weight.shape)}")
+
+
+def _check_class_target(input: Tensor, target: Tensor, ignore_index: int) -> None:
+    cdim = _class_dim(input)
+    C = input.shape[cdim]
+    expected = input.shape[:cdim] + input.shape[cdim + 1 :]
+    if target.shape != expected:
+        raise ValueError(
+            f"input has shape {tuple(input.shape)} (classes on dim {cdim}), so class-index target "
+            f"must have shape {tuple(expected)}, got {tuple(target.shape)}"
+        )
+    bad = (target != ignore_index) & ((target < 0) | (target >= C))
+    if bad.any():
+        value = target[bad].flatten()[0].item()
+        raise ValueError(
+            f"target holds class index {value} but input of shape {tuple(input.shape)} has "
+            f"C={C} classes: indices must lie in [0, {C}) or equal ignore_index={ignore_index}"
+        )
+
+
+def _reduce(loss: Tensor, reduction: str, total_weight: Tensor | None = None) -> Tensor:
+    """'none': per element; 'sum': sum; 'mean': sum / total_weight (plain mean when None)."""
+    if reduction == "none":
+        return loss
+    if reduction == "sum":
+        return loss.sum()
+    return loss.mean() if total_weight is None else loss.sum() / total_weight
+
+
+def _nll_terms(
+    logp: Tensor, target: Tensor, weight: Tensor | None, ignore_index: int
+) -> tuple[Tensor, Tensor]:
+    """Per-element ``-w[y_n] * logp[n, y_n]`` and the weights ``w[y_n]`` (0 where ignored)."""
+    cdim = _class_dim(logp)
+    keep = target != ignore_index
+    y = target.long().where(keep, 0)  # ignored positions read class 0, then get weight 0
+    picked = logp.gather(cdim, y.unsqueeze(cdim)).squeeze(cdim)  # logp[n, y_n]
+    w = weight[y] if weight is not None else torch.ones_like(picked)
+    w_n = w * keep  # w[y_n]
+    return -w_n * picked, w_n
+
+
+def _class_shaped(weight: Tensor, ndim: int, cdim: int) -> Tensor:
+    """View a (C,) weight so it broadcasts along the class dimension of an ndim tensor."""
+    shape = [1] * ndim
+    shape[cdim] = -1
+    return weight.view(shape)
+
+
+# ---------------------------------------------------------------------------------------------
+# Softmax
+# ---------------------------------------------------------------------------------------------
+
+
+def softmax(input: Tensor, dim: int, dtype: torch.dtype | None = None) -> Tensor:
+    r"""Softmax along ``dim``, computed without overflow.
+
+    .. math::
+
+        \mathrm{softmax}(x)_i = \frac{e^{x_i - m}}{\sum_j e^{x_j - m}},\qquad m = \max_j x_j
+
+    Subtracting :math:`m` changes nothing mathematically (numerator and denominator are both
+    multiplied by :math:`e^{-m}`) but keeps every exponent :math:`\le 0`, so nothing overflows.
+
+    Parameters
+    ----------
+    input : Tensor
+        Logits of any shape.
+    dim : int
+        Dimension along which the outputs sum to 1. Required, as in :func:`torch.softmax`
+        (the implicit choice of ``torch.nn.functional.softmax(x)`` is deprecated).
+    dtype : torch.dtype, optional
+        If given, ``input`` is cast to it first.
+
+    Returns
+    -------
+    Tensor
+        Same shape as ``input``; entries in [0, 1] summing to 1 along ``dim``.
+
+    Examples
+    --------
+    >>> softmax(torch.tensor([1.0, 2.0, 3.0]), dim=0)
+    tensor([0.0900, 0.2447, 0.6652])
+    >>> softmax(torch.tensor([1e4, 0.0, -1e4]), dim=0)
+    tensor([1., 0., 0.])
+    """
+    _check_float("input", input)
+    if dtype is not None:
+        input = input.to(dtype)
+    m = input.amax(dim=dim, keepdim=True).detach()  # m: a constant shift, so no gradient
+    e = (input - m).exp()  # e^{x_i - m} <= 1
+    return e / e.sum(dim=dim, keepdim=True)
+
+
+def log_softmax(input: Tensor, dim: int, dtype: torch.dtype | None = None) -> Tensor:
+    r"""Log of the softmax along ``dim``, computed without overflow (the log-sum-exp trick).
+
+    .. math::
+
+        \log \mathrm{softmax}(x)_i = x_i - m - \log \sum_j e^{x_j - m},\qquad m = \max_j x_j
+
+    Parameters
+    ----------
+    input : Tensor
+        Logits of any shape.
+    dim : int
+        Dimension along which to normalise. Required, as in :func:`torch.log_softmax`.
+    dtype : torch.dtype, optional
+        If given, ``input`` is cast to it first.
+
+    Returns
+    -------
+    Tensor
+        Same shape as ``input``; ``exp`` of it sums to 1 along ``dim``.
+
+    Examples
+    --------
+    >>> log_softmax(torch.tensor([1000.0, 1000.0]), dim=0)
+    tensor([-0.6931, -0.6931])
+    >>> e = torch.tensor([1000.0, 1000.0]).exp()  # the naive way overflows: inf / inf
+    >>> (e / e.sum()).log()
+    tensor([nan, nan])
+    """
+    _check_float("input", input)
+    if dtype is not None:
+        input = input.to(dtype)
+    m = input.amax(dim=dim, keepdim=True).detach()  # m
+    return input - m - (input - m).exp().sum(dim=dim, keepdim=True).log()
+
+
+# ---------------------------------------------------------------------------------------------
+# Losses
+# ---------------------------------------------------------------------------------------------
+
+
+def nll_loss(
+    input: Tensor,
+    target: Tensor,
+    weight: Tensor | None = None,
+    *,
+    ignore_index: int = -100,
+    reduction: str = "mean",
+) -> Tensor:
+    r"""Negative log-likelihood of class indices, given log-probabilities.
+
+    .. math::
+
+        \ell_n = -w_{y_n}\, x_{n, y_n},\qquad
+        \text{mean} = \frac{\sum_n \ell_n}{\sum_{n:\,y_n \ne \text{ignore}} w_{y_n}}
+
+    Positions whose target equals ``ignore_index`` contribute 0 to the sum and to the weight
+    total. Note that the ``'mean'`` of a weighted loss divides by the total weight, not by N.
+
+    Parameters
+    ----------
+    input : Tensor
+        Log-probabilities, shape (C,), (N, C) or (N, C, d1, ...).
+    target : Tensor
+        Integer class indices, shape (), (N,) or (N, d1, ...), each in [0, C) or ``ignore_index``.
+    weight : Tensor, optional
+        Per-class weights, shape (C,).
+    ignore_index : int, default -100
+        Target value that is skipped.
+    reduction : {'mean', 'sum', 'none'}, default 'mean'
+
+    Examples
+    --------
+    >>> logp = torch.tensor([[0.5, 0.25, 0.25], [0.1, 0.8, 0.1]]).log()
+    >>> nll_loss(logp, torch.tensor([0, 1]))  # (-log 0.5 - log 0.8) / 2
+    tensor(0.4581)
+    """
+    _check_float("input", input)
+    _check_reduction(reduction)
+    C = input.shape[_class_dim(input)]
+    _check_weight(weight, C)
+    _check_class_target(input, target, ignore_index)
+    loss, w_n = _nll_terms(input, target, weight, ignore_index)
+    return _reduce(loss, reduction, w_n.sum())
+
+
+def cross_entropy(
+    input: Tensor,
+    target: Tensor,
+    weight: Tensor | None = None,
+    *,
+    ignore_index: int = -100,
+    reduction: str = "mean",
+    label_smoothing: float = 0.0,
+) -> Tensor:
+    r"""Cross-entropy between softmax(``input``) and ``target`` (class indices or probabilities).
+
+    With class indices :math:`y_n` and label smoothing :math:`\varepsilon` over C classes:
+
+    .. math::
+
+        \ell_n = (1-\varepsilon)\bigl(-w_{y_n} \log p_{n,y_n}\bigr)
+               + \frac{\varepsilon}{C}\Bigl(-\sum_c w_c \log p_{n,c}\Bigr),\qquad
+        p_n = \mathrm{softmax}(x_n)
+
+    and ``'mean'`` divides :math:`\sum_n \ell_n` by :math:`\sum_n w_{y_n}` over non-ignored
+    positions. With class probabilities :math:`q_n` (``target`` shaped like ``input``):
+
+    .. math::
+
+        \ell_n = -\sum_c w_c\, \tilde q_{n,c} \log p_{n,c},\qquad
+        \tilde q = (1-\varepsilon)\, q + \varepsilon / C
+
+    and ``'mean'`` divides by the number of positions (N × d1 × ...), whatever the weights.
+
+    Parameters
+    ----------
+    input : Tensor
+        Logits (unnormalised), shape (C,), (N, C) or (N, C, d1, ...).
+    target : Tensor
+        Either integer class indices of shape (), (N,) or (N, d1, ...), or floating class
+        probabilities with the shape of ``input``.
+    weight : Tensor, optional
+        Per-class weights, shape (C,).
+    ignore_index : int, default -100
+        Class-index target value that is skipped (not used with probabilities).
+    reduction : {'mean', 'sum', 'none'}, default 'mean'
+    label_smoothing : float, default 0.0
+        :math:`\varepsilon \in [0, 1]`: mixes the target with the uniform distribution.
+
+    Examples
+    --------
+    >>> logits = torch.tensor([[2.0, 0.5, -1.0], [0.0, 3.0, 0.0]])
+    >>> cross_entropy(logits, torch.tensor([0, 1]))
+    tensor(0.1681)
+    >>> cross_entropy(torch.tensor([[1e4, -1e4]]), torch.tensor([1]))  # finite, = 2e4
+    tensor(20000.)
+    """
+    _check_float("input", input)
+    _check_reduction(reduction)
+    if not 0.0 <= label_smoothing <= 1.0:
+        raise ValueError(f"label_smoothing must be in [0, 1], got {label_smoothing}")
+    cdim = _class_dim(input)
+    C = input.shape[cdim]
+    _check_weight(weight, C)
+    if not isinstance(target, Tensor):
+        raise TypeError(f"target must be a torch.Tensor, got {type(target).__name__}")
+    logp = log_softmax(input, dim=cdim)  # log p_{n,c}
+    w = _class_shaped(weight, input.dim(), cdim) if weight is not None else 1.0
+
+    if target.is_floating_point():
+        if target.shape != input.shape:
+            raise TypeError(
+                f"target is floating-point with shape {tuple(target.shape)}: class probabilities "
+                f"must have the input's shape {tuple(input.shape)}, and class indices must be an "
+                f"integer tensor (torch.long), not {target.dtype}"
+            )
+        q = target * (1 - label_smoothing) + label_smoothing / C  # smoothed q
+        return _reduce(-(w * q * logp).sum(cdim), reduction)
+
+    if target.dtype == torch.bool or target.is_complex():
+        raise TypeError(f"class-index target must be an integer tensor, got dtype {target.dtype}")
+    _check_class_target(input, target, ignore_index)
+    loss, w_n = _nll_terms(logp, target, weight, ignore_index)
+    if label_smoothing > 0:
+        smooth = -(w * logp).sum(cdim) * (target != ignore_index)  # -sum_c w_c log p_{n,c}
+        loss = (1 - label_smoothing) * loss + label_smoothing / C * smooth
+    return _reduce(loss, reduction, w_n.sum())
+
+
+def binary_cross_entropy_with_logits(
+    input: Tensor,
+    target: Tensor,
+    weight: Tensor | None = None,
+    *,
+    reduction: str = "mean",
+    pos_weight: Tensor | None = None,
+) -> Tensor:
+    r"""Binary cross-entropy of ``sigmoid(input)`` against ``target``, computed from the logits.
+
+    .. math::
+
+        \ell = -w\,\bigl[\,p_w\, y \log \sigma(x) + (1-y) \log(1-\sigma(x))\,\bigr]
+             = w\,\bigl[(1-y)\,x + \bigl(1 + (p_w - 1)\,y\bigr)\,\log(1 + e^{-x})\bigr]
+
+    The right-hand form uses :math:`-\log\sigma(x) = \log(1+e^{-x})` and
+    :math:`-\log(1-\sigma(x)) = x + \log(1+e^{-x})`; :math:`\log(1+e^{-x})` is computed as
+    ``logaddexp(0, -x)``, finite for any finite :math:`x`.
+
+    Parameters
+    ----------
+    input : Tensor
+        Logits, any shape.
+    target : Tensor
+        Floating targets in [0, 1], same shape as ``input``.
+    weight : Tensor, optional
+        Per-element weight :math:`w`, broadcast to ``input``.
+    reduction : {'mean', 'sum', 'none'}, default 'mean'
+    pos_weight : Tensor, optional
+        Weight :math:`p_w` of the positive term, broadcast along the last dimension (one per
+        class in multi-label problems).
+
+    Examples
+    --------
+    >>> binary_cross_entropy_with_logits(torch.tensor([0.0, 2.0]), torch.tensor([1.0, 0.0]))
+    tensor(1.4100)
+    >>> binary_cross_entropy_with_logits(torch.tensor([-1e4]), torch.tensor([1.0]))
+    tensor(10000.)
+    """
+    _check_float("input", input)
+    _check_float("target", target)
+    _check_reduction(reduction)
+    if target.shape != input.shape:
+        raise ValueError(
+            f"target must have the input's shape {tuple(input.shape)}, got {tuple(target.shape)}"
+        )
+    for name, t in (("weight", weight), ("pos_weight", pos_weight)):
+        if t is not None:
+            try:
+                torch.broadcast_shapes(t.shape, input.shape)
+            except RuntimeError:
+                raise ValueError(
+                    f"{name} of shape {tuple(t.shape)} does not broadcast to the input's shape "
+                    f"{tuple(input.shape)}"
+                ) from None
+    softplus_neg = torch.logaddexp(torch.zeros_like(input), -input)  # log(1 + e^{-x})
+    coef = 1 + (pos_weight - 1) * target if pos_weight is not None else 1  # 1 + (p_w - 1) y
+    loss = (1 - target) * input + coef * softplus_neg
+    if weight is not None:
+        loss = loss * weight
+    return _reduce(loss, reduction)
