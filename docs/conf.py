@@ -54,7 +54,12 @@ napoleon_type_aliases = {"Tensor": "torch.Tensor", "dtype": "torch.dtype"}
 # Every reference must resolve, except names from torch/numpy when their inventories are absent
 # (offline): those stay plain text instead of failing the build.
 nitpicky = True
-nitpick_ignore_regex = [(r"py:.*", r"(torch|numpy|np)(\..*)?"), (r"py:.*", r"Tensor")]
+nitpick_ignore_regex = [
+    (r"py:.*", r"(torch|numpy|np)(\..*)?"),
+    (r"py:.*", r"Tensor"),
+    (r"py:.*", r"(collections|typing)\..*"),  # standard library, linked where intersphinx runs
+    (r"py:class", r"callable"),  # numpy-style "f : callable"
+]
 
 # --- Doctests: the same flags as pytest (pyproject.toml) and Sybil (docs/conftest.py) ------------
 doctest_default_flags = doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE

@@ -71,7 +71,7 @@ print(f"after zero_grad, .grad is {w.grad}")
 # --------
 # The five lines, full batch, 600 steps.
 losses = []
-for step in range(600):
+for _ in range(600):
     optimizer.zero_grad()  # forget the last step's gradients
     logits = model(X)  # forward: (900, 3)
     loss = cross_entropy(logits, y)  # mean of -log softmax(logits)[y]
@@ -98,7 +98,9 @@ ax_loss.set_yscale("log")
 ax_loss.set_xlabel("step")
 ax_loss.set_ylabel("cross-entropy (nats)")
 ax_loss.set_title("Training loss")
-ax_map.contourf(gx, gy, regions.reshape(200, 200).cpu(), levels=[-0.5, 0.5, 1.5, 2.5], alpha=0.3, cmap="viridis")
+ax_map.contourf(
+    gx, gy, regions.reshape(200, 200).cpu(), levels=[-0.5, 0.5, 1.5, 2.5], alpha=0.3, cmap="viridis"
+)
 ax_map.scatter(*X.cpu().T, c=y.cpu(), s=8, cmap="viridis", edgecolors="none")
 ax_map.set_aspect("equal")
 ax_map.set_title(f"Decision regions (accuracy {accuracy:.1%})")

@@ -184,8 +184,9 @@ def test_cross_entropy_extreme_logits_finite_and_match_torch(label_smoothing):
     ours = losses.cross_entropy(x, t, label_smoothing=label_smoothing)
     assert torch.isfinite(ours)
     assert_same_value_and_grad(ours, F.cross_entropy(x, t, label_smoothing=label_smoothing), [x])
-    torch.testing.assert_close(losses.cross_entropy(x, t, reduction="none")[0].detach(),
-                               torch.tensor(2e4, dtype=DT))
+    torch.testing.assert_close(
+        losses.cross_entropy(x, t, reduction="none")[0].detach(), torch.tensor(2e4, dtype=DT)
+    )
 
 
 # ------------------------------------------------------------------------- binary
@@ -234,39 +235,91 @@ def test_bce_equals_two_class_cross_entropy():
 @pytest.mark.parametrize(
     ("call", "error", "match"),
     [
-        (lambda x: losses.cross_entropy(x, torch.tensor([0.0, 1.0, 2.0])), TypeError,
-         r"floating-point with shape \(3,\).*input's shape \(3, 4\)"),
-        (lambda x: losses.cross_entropy(x, torch.tensor([0, 4, 1])), ValueError,
-         r"class index 4 .* shape \(3, 4\) has C=4"),
-        (lambda x: losses.cross_entropy(x, torch.tensor([0, -1, 1])), ValueError,
-         r"class index -1"),
-        (lambda x: losses.cross_entropy(x, torch.tensor([0, 1])), ValueError,
-         r"input has shape \(3, 4\).*must have shape \(3,\), got \(2,\)"),
-        (lambda x: losses.cross_entropy(x, torch.rand(3, 5)), TypeError,
-         r"shape \(3, 5\).*input's shape \(3, 4\)"),
-        (lambda x: losses.cross_entropy(x, torch.tensor([True, False, True])), TypeError,
-         r"integer tensor, got dtype torch.bool"),
-        (lambda x: losses.cross_entropy(x, torch.tensor([0, 1, 2]), torch.ones(3)), ValueError,
-         r"weight must have shape \(4,\).*got \(3,\)"),
-        (lambda x: losses.cross_entropy(x, torch.tensor([0, 1, 2]), reduction="avg"), ValueError,
-         r"reduction must be one of"),
-        (lambda x: losses.cross_entropy(x, torch.tensor([0, 1, 2]), label_smoothing=1.5),
-         ValueError, r"label_smoothing must be in \[0, 1\]"),
-        (lambda x: losses.cross_entropy(torch.tensor([[1, 2]]), torch.tensor([0])), TypeError,
-         r"input must be a floating-point tensor"),
+        (
+            lambda x: losses.cross_entropy(x, torch.tensor([0.0, 1.0, 2.0])),
+            TypeError,
+            r"floating-point with shape \(3,\).*input's shape \(3, 4\)",
+        ),
+        (
+            lambda x: losses.cross_entropy(x, torch.tensor([0, 4, 1])),
+            ValueError,
+            r"class index 4 .* shape \(3, 4\) has C=4",
+        ),
+        (
+            lambda x: losses.cross_entropy(x, torch.tensor([0, -1, 1])),
+            ValueError,
+            r"class index -1",
+        ),
+        (
+            lambda x: losses.cross_entropy(x, torch.tensor([0, 1])),
+            ValueError,
+            r"input has shape \(3, 4\).*must have shape \(3,\), got \(2,\)",
+        ),
+        (
+            lambda x: losses.cross_entropy(x, torch.rand(3, 5)),
+            TypeError,
+            r"shape \(3, 5\).*input's shape \(3, 4\)",
+        ),
+        (
+            lambda x: losses.cross_entropy(x, torch.tensor([True, False, True])),
+            TypeError,
+            r"integer tensor, got dtype torch.bool",
+        ),
+        (
+            lambda x: losses.cross_entropy(x, torch.tensor([0, 1, 2]), torch.ones(3)),
+            ValueError,
+            r"weight must have shape \(4,\).*got \(3,\)",
+        ),
+        (
+            lambda x: losses.cross_entropy(x, torch.tensor([0, 1, 2]), reduction="avg"),
+            ValueError,
+            r"reduction must be one of",
+        ),
+        (
+            lambda x: losses.cross_entropy(x, torch.tensor([0, 1, 2]), label_smoothing=1.5),
+            ValueError,
+            r"label_smoothing must be in \[0, 1\]",
+        ),
+        (
+            lambda x: losses.cross_entropy(torch.tensor([[1, 2]]), torch.tensor([0])),
+            TypeError,
+            r"input must be a floating-point tensor",
+        ),
         (lambda x: losses.cross_entropy(x, [0, 1, 2]), TypeError, r"target must be a torch.Tensor"),
-        (lambda x: losses.cross_entropy(torch.tensor(1.0), torch.tensor(0)), ValueError,
-         r"input must have a class dimension"),
-        (lambda x: losses.nll_loss(x, torch.tensor([[0, 1, 2]])), ValueError,
-         r"must have shape \(3,\), got \(1, 3\)"),
-        (lambda x: losses.binary_cross_entropy_with_logits(x, torch.rand(3)), ValueError,
-         r"target must have the input's shape \(3, 4\), got \(3,\)"),
-        (lambda x: losses.binary_cross_entropy_with_logits(x, torch.ones(3, 4, dtype=torch.long)),
-         TypeError, r"target must be a floating-point tensor"),
-        (lambda x: losses.binary_cross_entropy_with_logits(x, torch.rand(3, 4), pos_weight=torch.ones(3)),
-         ValueError, r"pos_weight of shape \(3,\) does not broadcast to the input's shape \(3, 4\)"),
-        (lambda x: losses.softmax(torch.tensor([1, 2]), 0), TypeError,
-         r"input must be a floating-point tensor, got dtype torch.int64"),
+        (
+            lambda x: losses.cross_entropy(torch.tensor(1.0), torch.tensor(0)),
+            ValueError,
+            r"input must have a class dimension",
+        ),
+        (
+            lambda x: losses.nll_loss(x, torch.tensor([[0, 1, 2]])),
+            ValueError,
+            r"must have shape \(3,\), got \(1, 3\)",
+        ),
+        (
+            lambda x: losses.binary_cross_entropy_with_logits(x, torch.rand(3)),
+            ValueError,
+            r"target must have the input's shape \(3, 4\), got \(3,\)",
+        ),
+        (
+            lambda x: losses.binary_cross_entropy_with_logits(
+                x, torch.ones(3, 4, dtype=torch.long)
+            ),
+            TypeError,
+            r"target must be a floating-point tensor",
+        ),
+        (
+            lambda x: losses.binary_cross_entropy_with_logits(
+                x, torch.rand(3, 4), pos_weight=torch.ones(3)
+            ),
+            ValueError,
+            r"pos_weight of shape \(3,\) does not broadcast to the input's shape \(3, 4\)",
+        ),
+        (
+            lambda x: losses.softmax(torch.tensor([1, 2]), 0),
+            TypeError,
+            r"input must be a floating-point tensor, got dtype torch.int64",
+        ),
     ],
 )
 def test_bad_input_raises_clear_error(call, error, match):

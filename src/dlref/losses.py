@@ -49,7 +49,9 @@ def _class_dim(input: Tensor) -> int:
 
 def _check_weight(weight: Tensor | None, C: int) -> None:
     if weight is not None and tuple(weight.shape) != (C,):
-        raise ValueError(f"weight must have shape ({C},), one entry per class, got {tuple(weight.shape)}")
+        raise ValueError(
+            f"weight must have shape ({C},), one entry per class, got {tuple(weight.shape)}"
+        )
 
 
 def _check_class_target(input: Tensor, target: Tensor, ignore_index: int) -> None:
@@ -131,6 +133,8 @@ def softmax(input: Tensor, dim: int, dtype: torch.dtype | None = None) -> Tensor
 
     Examples
     --------
+    >>> import torch
+    >>> from dlref.losses import softmax
     >>> softmax(torch.tensor([1.0, 2.0, 3.0]), dim=0)
     tensor([0.0900, 0.2447, 0.6652])
     >>> softmax(torch.tensor([1e4, 0.0, -1e4]), dim=0)
@@ -167,6 +171,8 @@ def log_softmax(input: Tensor, dim: int, dtype: torch.dtype | None = None) -> Te
 
     Examples
     --------
+    >>> import torch
+    >>> from dlref.losses import log_softmax
     >>> log_softmax(torch.tensor([1000.0, 1000.0]), dim=0)
     tensor([-0.6931, -0.6931])
     >>> e = torch.tensor([1000.0, 1000.0]).exp()  # the naive way overflows: inf / inf
@@ -217,6 +223,8 @@ def nll_loss(
 
     Examples
     --------
+    >>> import torch
+    >>> from dlref.losses import nll_loss
     >>> logp = torch.tensor([[0.5, 0.25, 0.25], [0.1, 0.8, 0.1]]).log()
     >>> nll_loss(logp, torch.tensor([0, 1]))  # (-log 0.5 - log 0.8) / 2
     tensor(0.4581)
@@ -276,6 +284,8 @@ def cross_entropy(
 
     Examples
     --------
+    >>> import torch
+    >>> from dlref.losses import cross_entropy
     >>> logits = torch.tensor([[2.0, 0.5, -1.0], [0.0, 3.0, 0.0]])
     >>> cross_entropy(logits, torch.tensor([0, 1]))
     tensor(0.1681)
@@ -348,6 +358,8 @@ def binary_cross_entropy_with_logits(
 
     Examples
     --------
+    >>> import torch
+    >>> from dlref.losses import binary_cross_entropy_with_logits
     >>> binary_cross_entropy_with_logits(torch.tensor([0.0, 2.0]), torch.tensor([1.0, 0.0]))
     tensor(1.4100)
     >>> binary_cross_entropy_with_logits(torch.tensor([-1e4]), torch.tensor([1.0]))

@@ -1,0 +1,3 @@
+"""Placeholder for the backprop topic."""
+
+__all__ = []

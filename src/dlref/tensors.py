@@ -1,0 +1,3 @@
+"""Placeholder for the tensors topic."""
+
+__all__ = []
