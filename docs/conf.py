@@ -43,7 +43,6 @@ myst_heading_anchors = 3
 
 # --- API reference ------------------------------------------------------------------------------
 autosummary_generate = True
-autodoc_default_options = {"members": False}
 autodoc_member_order = "bysource"
 napoleon_google_docstring = False
 napoleon_numpy_docstring = True
