@@ -1,13 +1,514 @@
-r"""Automatic differentiation, small enough to read in one sitting."""
+r"""Automatic differentiation, small enough to read in one sitting.
+
+Two ways of applying the chain rule to a graph of elementary operations:
+
+- **reverse mode** (:class:`Scalar`, backpropagation): each node carries the adjoint
+  :math:`\bar v = \partial L / \partial v`; one backward pass gives the whole gradient of a
+  scalar output;
+- **forward mode** (:class:`Dual`, dual numbers): each value carries its tangent
+  :math:`\dot v = \partial v / \partial x` along one input direction; one pass gives one
+  directional derivative.
+
+Both use the same table of local derivatives below. Values are Python floats and follow Python's
+float arithmetic: where ``math`` raises (division by zero, ``exp`` overflow) so do these classes,
+and ``log`` of a non-positive value raises :class:`ValueError` instead of returning ``nan`` or
+``-inf`` as :func:`torch.log` does, so that a bad value is caught at the operation that made it.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import math
+import numbers
+from collections.abc import Callable, Sequence
 
 import torch
 from torch import Tensor
 
-__all__ = ["finite_difference_grad"]
+__all__ = [
+    "Scalar",
+    "Dual",
+    "reverse_mode_grad",
+    "forward_mode_grad",
+    "finite_difference_grad",
+]
+
+
+# ---------------------------------------------------------------------------------------------
+# Local derivatives, shared by both modes: a rule returns the value and its partial derivatives.
+# ---------------------------------------------------------------------------------------------
+
+
+def _is_number(x: object) -> bool:
+    return isinstance(x, numbers.Real) and not isinstance(x, bool)
+
+
+def _log(x: float) -> float:
+    if not x > 0:
+        raise ValueError(f"log needs a positive input, got {x!r}")
+    return math.log(x)
+
+
+def _sigmoid(x: float) -> float:
+    if x >= 0:  # 1 / (1 + e^{-x}), and e^{-x} <= 1
+        return 1.0 / (1.0 + math.exp(-x))
+    e = math.exp(x)  # e^x / (1 + e^x), and e^x < 1
+    return e / (1.0 + e)
+
+
+# name: (f, f')
+_UNARY: dict[str, tuple[Callable[[float], float], Callable[[float], float]]] = {
+    "exp": (math.exp, math.exp),
+    "log": (_log, lambda x: 1.0 / x),
+    "tanh": (math.tanh, lambda x: 1.0 - math.tanh(x) ** 2),
+    "sigmoid": (_sigmoid, lambda x: _sigmoid(x) * (1.0 - _sigmoid(x))),
+    "relu": (lambda x: x if x > 0 else 0.0, lambda x: 1.0 if x > 0 else 0.0),  # relu'(0) = 0
+}
+
+# (a, b) -> (f(a, b), df/da, df/db)
+_BINARY: dict[str, Callable[[float, float], tuple[float, float, float]]] = {
+    "add": lambda a, b: (a + b, 1.0, 1.0),
+    "sub": lambda a, b: (a - b, 1.0, -1.0),
+    "mul": lambda a, b: (a * b, b, a),
+    "div": lambda a, b: (a / b, 1.0 / b, -a / (b * b)),
+}
+
+
+def _power(x: float, k: float) -> tuple[float, float]:
+    """x^k and k x^(k-1), for a constant k."""
+    if not _is_number(k):
+        raise TypeError(
+            f"exponent k of x ** k must be a real number, got {type(k).__name__}; "
+            "for a differentiable exponent y write (y * x.log()).exp()"
+        )
+    if x < 0 and not float(k).is_integer():
+        raise ValueError(f"x ** k with x < 0 needs an integer k, got x = {x!r} and k = {k!r}")
+    return float(x**k), float(k * x ** (k - 1))
+
+
+# ---------------------------------------------------------------------------------------------
+# Reverse mode
+# ---------------------------------------------------------------------------------------------
+
+
+class Scalar:
+    r"""A scalar that records how it was computed, so ``backward()`` can apply the chain rule.
+
+    Each node :math:`v_i` keeps its parents :math:`v_j` and the local partial derivatives
+    :math:`\partial v_i / \partial v_j`. ``backward()`` visits the nodes in reverse
+    topological order and applies the adjoint recurrence
+
+    .. math::
+
+        \bar v_L = \frac{\partial L}{\partial L} = 1,\qquad
+        \bar v_j = \sum_{i\,:\,j \to i} \bar v_i\, \frac{\partial v_i}{\partial v_j}
+
+    where the sum runs over every use of :math:`v_j`, so a node used twice (``x * x``) or shared
+    by two branches receives both contributions.
+
+    Supports ``+``, ``-``, ``*``, ``/`` with a Scalar or a Python number on either side, unary
+    ``-``, ``x ** k`` for a number ``k``, and ``exp()``, ``log()``, ``tanh()``, ``sigmoid()``,
+    ``relu()``.
+
+    Parameters
+    ----------
+    data : float
+        The value. A Scalar made by the user is a leaf; Scalars made by operations are
+        intermediate nodes.
+
+    Attributes
+    ----------
+    data : float
+        The value.
+    grad : float
+        :math:`\partial L / \partial v` after ``L.backward()``. Leaves accumulate over calls of
+        ``backward()`` (as torch's ``.grad``); intermediate nodes hold the last call's
+        value.
+
+    Examples
+    --------
+    >>> from dlref.autodiff import Scalar
+    >>> x, y = Scalar(2.0), Scalar(3.0)
+    >>> L = x * y + x.tanh()
+    >>> L.backward()  # dL/dx = y + 1 - tanh(x)^2, dL/dy = x
+    >>> L
+    Scalar(data=6.9640, grad=1.0000)
+    >>> x, y
+    (Scalar(data=2.0000, grad=3.0707), Scalar(data=3.0000, grad=2.0000))
+    """
+
+    __slots__ = ("data", "grad", "_parents", "_partials")
+
+    def __init__(self, data: float) -> None:
+        if not _is_number(data):
+            raise TypeError(f"data must be a real number (int or float), got {type(data).__name__}")
+        self.data = float(data)
+        self.grad = 0.0
+        self._parents: tuple[Scalar, ...] = ()
+        self._partials: tuple[float, ...] = ()  # d self / d parent, one per parent
+
+    @classmethod
+    def _node(cls, value: float, parents: tuple, partials: tuple) -> Scalar:
+        out = cls(value)
+        out._parents, out._partials = parents, partials
+        return out
+
+    def __repr__(self) -> str:
+        return f"Scalar(data={self.data:.4f}, grad={self.grad:.4f})"
+
+    # --- operations: the value now, the local derivatives kept for backward -------------------
+
+    def _binary(self, other: object, rule: str, reflected: bool = False) -> Scalar:
+        if not (isinstance(other, Scalar) or _is_number(other)):
+            return NotImplemented
+        a, b = (other, self) if reflected else (self, other)
+        av, bv = (v.data if isinstance(v, Scalar) else float(v) for v in (a, b))
+        value, da, db = _BINARY[rule](av, bv)
+        kept = [(v, d) for v, d in ((a, da), (b, db)) if isinstance(v, Scalar)]  # not constants
+        return Scalar._node(value, tuple(v for v, _ in kept), tuple(d for _, d in kept))
+
+    def __add__(self, other):
+        return self._binary(other, "add")
+
+    def __radd__(self, other):
+        return self._binary(other, "add", reflected=True)
+
+    def __sub__(self, other):
+        return self._binary(other, "sub")
+
+    def __rsub__(self, other):
+        return self._binary(other, "sub", reflected=True)
+
+    def __mul__(self, other):
+        return self._binary(other, "mul")
+
+    def __rmul__(self, other):
+        return self._binary(other, "mul", reflected=True)
+
+    def __truediv__(self, other):
+        return self._binary(other, "div")
+
+    def __rtruediv__(self, other):
+        return self._binary(other, "div", reflected=True)
+
+    def __neg__(self):
+        return self * -1.0
+
+    def __pow__(self, k):
+        value, d = _power(self.data, k)
+        return Scalar._node(value, (self,), (d,))
+
+    def _unary(self, name: str) -> Scalar:
+        f, df = _UNARY[name]
+        return Scalar._node(f(self.data), (self,), (df(self.data),))
+
+    def exp(self) -> Scalar:
+        r""":math:`e^x`, with derivative :math:`e^x`."""
+        return self._unary("exp")
+
+    def log(self) -> Scalar:
+        r""":math:`\log x` for :math:`x > 0` (else :class:`ValueError`), with derivative
+        :math:`1/x`."""
+        return self._unary("log")
+
+    def tanh(self) -> Scalar:
+        r""":math:`\tanh x`, with derivative :math:`1 - \tanh^2 x`."""
+        return self._unary("tanh")
+
+    def sigmoid(self) -> Scalar:
+        r""":math:`\sigma(x) = 1/(1 + e^{-x})`, with derivative :math:`\sigma(x)(1 - \sigma(x))`."""
+        return self._unary("sigmoid")
+
+    def relu(self) -> Scalar:
+        r""":math:`\max(x, 0)`, with derivative :math:`[x > 0]` (0 at :math:`x = 0`, as torch)."""
+        return self._unary("relu")
+
+    # --- the backward pass --------------------------------------------------------------------
+
+    def topological_order(self) -> list[Scalar]:
+        r"""Every node this one depends on, each after all of its parents, ``self`` last.
+
+        An iterative depth-first search, so graphs deeper than Python's recursion limit work.
+
+        Returns
+        -------
+        list of Scalar
+            Leaves first, ``self`` last; each node once, however often it is used.
+
+        Examples
+        --------
+        >>> from dlref.autodiff import Scalar
+        >>> x = Scalar(3.0)
+        >>> y = x * x
+        >>> y.topological_order()
+        [Scalar(data=3.0000, grad=0.0000), Scalar(data=9.0000, grad=0.0000)]
+        """
+        order: list[Scalar] = []
+        visited: set[int] = set()
+        stack: list[tuple[Scalar, bool]] = [(self, False)]
+        while stack:
+            node, parents_done = stack.pop()
+            if parents_done:
+                order.append(node)  # all its parents are already in order
+            elif id(node) not in visited:
+                visited.add(id(node))
+                stack.append((node, True))
+                stack.extend((p, False) for p in node._parents if id(p) not in visited)
+        return order
+
+    def backward(self, gradient: float = 1.0) -> None:
+        r"""Fill ``.grad`` of every node with :math:`\partial L / \partial v`, where ``L`` is self.
+
+        .. math::
+
+            \bar v_L = \texttt{gradient}\ (= 1),\qquad
+            \bar v_j = \sum_{i\,:\,j \to i} \bar v_i\, \frac{\partial v_i}{\partial v_j}
+            \quad\text{in reverse topological order}
+
+        The first step is the seed :math:`\partial L/\partial L = 1`. A second call behaves as
+        torch's ``backward(retain_graph=True)``: leaves (Scalars made by the user) **accumulate**,
+        so their ``.grad`` doubles exactly and a training loop must call ``zero_grad()``;
+        intermediate nodes do not: each call recomputes their adjoint from zero.
+
+        Parameters
+        ----------
+        gradient : float, default 1.0
+            The seed :math:`\bar v_L`, as torch's ``gradient`` argument.
+
+        Examples
+        --------
+        >>> from dlref.autodiff import Scalar
+        >>> x = Scalar(3.0)
+        >>> L = x * x
+        >>> L.backward()
+        >>> L.grad, x.grad  # dL/dL = 1, dL/dx = 2x
+        (1.0, 6.0)
+        >>> L.backward()  # leaves accumulate, as in torch
+        >>> L.grad, x.grad
+        (1.0, 12.0)
+        """
+        if not _is_number(gradient):
+            raise TypeError(f"gradient must be a real number, got {type(gradient).__name__}")
+        adjoint = {id(self): float(gradient)}  # dL/dL = gradient (= 1)
+        for node in reversed(self.topological_order()):  # children before parents
+            v_bar = adjoint.pop(id(node), 0.0)  # complete: every child has added its share
+            if not node._parents:
+                node.grad += v_bar  # leaf: accumulates over calls, as torch's .grad
+                continue
+            node.grad = v_bar  # intermediate: this call's adjoint, not added to the last one
+            for parent, d in zip(node._parents, node._partials, strict=True):
+                # v̄_j += v̄_i ∂v_i/∂v_j
+                adjoint[id(parent)] = adjoint.get(id(parent), 0.0) + v_bar * d
+
+    def zero_grad(self) -> None:
+        r"""Set ``.grad`` to 0 on this node and every node it depends on, leaves included.
+
+        .. math:: \bar v \leftarrow 0 \quad \text{for every } v \text{ in the graph}
+
+        Examples
+        --------
+        >>> from dlref.autodiff import Scalar
+        >>> x = Scalar(3.0)
+        >>> L = 2 * x
+        >>> L.backward()
+        >>> L.zero_grad()
+        >>> x
+        Scalar(data=3.0000, grad=0.0000)
+        """
+        for node in self.topological_order():
+            node.grad = 0.0
+
+
+# ---------------------------------------------------------------------------------------------
+# Forward mode
+# ---------------------------------------------------------------------------------------------
+
+
+class Dual:
+    r"""A dual number :math:`x + \dot x\,\varepsilon` with :math:`\varepsilon^2 = 0` (forward mode).
+
+    Every operation maps the tangent through the local derivative (one jvp per operation):
+
+    .. math::
+
+        f(x + \dot x\,\varepsilon) = f(x) + f'(x)\,\dot x\,\varepsilon,\qquad
+        (a + \dot a\varepsilon)(b + \dot b\varepsilon) = ab + (\dot a b + a \dot b)\,\varepsilon
+
+    so ``f(Dual(x, 1.0)).tangent`` is :math:`f'(x)`: the seed is :math:`dx/dx = 1`. Supports the
+    same operations as :class:`Scalar`.
+
+    Parameters
+    ----------
+    value : float
+        :math:`x`.
+    tangent : float, default 0.0
+        :math:`\dot x = dx/dt` along the chosen input direction; 0 for a constant.
+
+    Examples
+    --------
+    >>> from dlref.autodiff import Dual
+    >>> x = Dual(2.0, 1.0)
+    >>> x * x + x.tanh()  # d/dx = 2x + 1 - tanh(x)^2
+    Dual(value=4.9640, tangent=4.0707)
+    """
+
+    __slots__ = ("value", "tangent")
+
+    def __init__(self, value: float, tangent: float = 0.0) -> None:
+        for name, v in (("value", value), ("tangent", tangent)):
+            if not _is_number(v):
+                raise TypeError(
+                    f"{name} must be a real number (int or float), got {type(v).__name__}"
+                )
+        self.value, self.tangent = float(value), float(tangent)
+
+    def __repr__(self) -> str:
+        return f"Dual(value={self.value:.4f}, tangent={self.tangent:.4f})"
+
+    def _binary(self, other: object, rule: str, reflected: bool = False) -> Dual:
+        if _is_number(other):
+            other = Dual(other)  # a constant: tangent 0
+        elif not isinstance(other, Dual):
+            return NotImplemented
+        a, b = (other, self) if reflected else (self, other)
+        value, da, db = _BINARY[rule](a.value, b.value)
+        return Dual(value, da * a.tangent + db * b.tangent)  # ḟ = f_a ȧ + f_b ḃ
+
+    def __add__(self, other):
+        return self._binary(other, "add")
+
+    def __radd__(self, other):
+        return self._binary(other, "add", reflected=True)
+
+    def __sub__(self, other):
+        return self._binary(other, "sub")
+
+    def __rsub__(self, other):
+        return self._binary(other, "sub", reflected=True)
+
+    def __mul__(self, other):
+        return self._binary(other, "mul")
+
+    def __rmul__(self, other):
+        return self._binary(other, "mul", reflected=True)
+
+    def __truediv__(self, other):
+        return self._binary(other, "div")
+
+    def __rtruediv__(self, other):
+        return self._binary(other, "div", reflected=True)
+
+    def __neg__(self):
+        return Dual(-self.value, -self.tangent)
+
+    def __pow__(self, k):
+        value, d = _power(self.value, k)
+        return Dual(value, d * self.tangent)
+
+    def _unary(self, name: str) -> Dual:
+        f, df = _UNARY[name]
+        return Dual(f(self.value), df(self.value) * self.tangent)  # ḟ = f'(x) ẋ
+
+    def exp(self) -> Dual:
+        r""":math:`e^x`, tangent :math:`e^x \dot x`."""
+        return self._unary("exp")
+
+    def log(self) -> Dual:
+        r""":math:`\log x` for :math:`x > 0` (else ValueError), tangent :math:`\dot x / x`."""
+        return self._unary("log")
+
+    def tanh(self) -> Dual:
+        r""":math:`\tanh x`, tangent :math:`(1 - \tanh^2 x)\,\dot x`."""
+        return self._unary("tanh")
+
+    def sigmoid(self) -> Dual:
+        r""":math:`\sigma(x)`, tangent :math:`\sigma(x)(1 - \sigma(x))\,\dot x`."""
+        return self._unary("sigmoid")
+
+    def relu(self) -> Dual:
+        r""":math:`\max(x, 0)`, tangent :math:`[x > 0]\,\dot x`."""
+        return self._unary("relu")
+
+
+# ---------------------------------------------------------------------------------------------
+# Gradients of f: R^n -> R, three ways
+# ---------------------------------------------------------------------------------------------
+
+
+def _check_point(x: Sequence[float]) -> list[float]:
+    if isinstance(x, (str, bytes)) or not isinstance(x, Sequence):
+        raise TypeError(f"x must be a sequence of real numbers, got {type(x).__name__}")
+    bad = [type(v).__name__ for v in x if not _is_number(v)]
+    if bad:
+        raise TypeError(f"x must be a sequence of real numbers, got an element of type {bad[0]}")
+    return [float(v) for v in x]
+
+
+def reverse_mode_grad(f: Callable[[list[Scalar]], Scalar], x: Sequence[float]) -> list[float]:
+    r"""Gradient of :math:`f: \mathbb{R}^n \to \mathbb{R}` with one forward and one backward pass.
+
+    One vector-Jacobian product with the seed :math:`\bar y = 1`:
+
+    .. math:: \nabla f(x)^\top = \bar y\, J_f(x) = 1 \cdot J_f(x)
+
+    Parameters
+    ----------
+    f : callable
+        Takes a list of n :class:`Scalar` and returns one :class:`Scalar`.
+    x : list of float
+        The point, length n.
+
+    Returns
+    -------
+    list of float
+        :math:`\partial f / \partial x_i`, length n. ``f`` is called once.
+
+    Examples
+    --------
+    >>> from dlref.autodiff import reverse_mode_grad
+    >>> reverse_mode_grad(lambda v: v[0] * v[1] + v[1].exp(), [2.0, 0.0])  # (x1, x0 + e^x1)
+    [0.0, 3.0]
+    """
+    xs = [Scalar(v) for v in _check_point(x)]
+    y = f(xs)
+    if not isinstance(y, Scalar):
+        raise TypeError(f"f must return a Scalar, got {type(y).__name__}")
+    y.backward()  # dy/dy = 1
+    return [v.grad for v in xs]
+
+
+def forward_mode_grad(f: Callable[[list[Dual]], Dual], x: Sequence[float]) -> list[float]:
+    r"""Gradient of :math:`f: \mathbb{R}^n \to \mathbb{R}` with n forward passes of dual numbers.
+
+    One Jacobian-vector product per basis vector :math:`e_i`:
+
+    .. math:: \frac{\partial f}{\partial x_i} = J_f(x)\, e_i,\qquad i = 1, \dots, n
+
+    Parameters
+    ----------
+    f : callable
+        Takes a list of n :class:`Dual` and returns one :class:`Dual`.
+    x : list of float
+        The point, length n.
+
+    Returns
+    -------
+    list of float
+        :math:`\partial f / \partial x_i`, length n. ``f`` is called n times.
+
+    Examples
+    --------
+    >>> from dlref.autodiff import forward_mode_grad
+    >>> forward_mode_grad(lambda v: v[0] * v[1] + v[1].exp(), [2.0, 0.0])  # (x1, x0 + e^x1)
+    [0.0, 3.0]
+    """
+    x = _check_point(x)
+    grad = []
+    for i in range(len(x)):
+        y = f([Dual(v, 1.0 if j == i else 0.0) for j, v in enumerate(x)])  # tangent e_i
+        if not isinstance(y, Dual):
+            raise TypeError(f"f must return a Dual, got {type(y).__name__}")
+        grad.append(y.tangent)
+    return grad
 
 
 def finite_difference_grad(f: Callable[[Tensor], Tensor], x: Tensor, eps: float = 1e-6) -> Tensor:
@@ -44,8 +545,10 @@ def finite_difference_grad(f: Callable[[Tensor], Tensor], x: Tensor, eps: float 
     >>> finite_difference_grad(lambda v: (v**2).sum(), x)  # exact: 2x
     tensor([2.0000, 4.0000], dtype=torch.float64)
     """
-    if not isinstance(x, Tensor) or not x.is_floating_point():
+    if not isinstance(x, Tensor):
         raise TypeError(f"x must be a floating-point torch.Tensor, got {type(x).__name__}")
+    if not x.is_floating_point():
+        raise TypeError(f"x must be a floating-point torch.Tensor, got dtype {x.dtype}")
     if not eps > 0:
         raise ValueError(f"eps must be positive, got {eps}")
     x = x.detach()
