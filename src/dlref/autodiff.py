@@ -18,11 +18,12 @@ and ``log`` of a non-positive value raises :class:`ValueError` instead of return
 from __future__ import annotations
 
 import math
-import numbers
 from collections.abc import Callable, Sequence
 
 import torch
 from torch import Tensor
+
+from dlref._checks import is_real_number
 
 __all__ = [
     "Scalar",
@@ -36,10 +37,6 @@ __all__ = [
 # ---------------------------------------------------------------------------------------------
 # Local derivatives, shared by both modes: a rule returns the value and its partial derivatives.
 # ---------------------------------------------------------------------------------------------
-
-
-def _is_number(x: object) -> bool:
-    return isinstance(x, numbers.Real) and not isinstance(x, bool)
 
 
 def _log(x: float) -> float:
@@ -75,7 +72,7 @@ _BINARY: dict[str, Callable[[float, float], tuple[float, float, float]]] = {
 
 def _power(x: float, k: float) -> tuple[float, float]:
     """x^k and k x^(k-1), for a constant k."""
-    if not _is_number(k):
+    if not is_real_number(k):
         raise TypeError(
             f"exponent k of x ** k must be a real number, got {type(k).__name__}; "
             "for a differentiable exponent y write (y * x.log()).exp()"
@@ -139,7 +136,7 @@ class Scalar:
     __slots__ = ("data", "grad", "_parents", "_partials")
 
     def __init__(self, data: float) -> None:
-        if not _is_number(data):
+        if not is_real_number(data):
             raise TypeError(f"data must be a real number (int or float), got {type(data).__name__}")
         self.data = float(data)
         self.grad = 0.0
@@ -158,7 +155,7 @@ class Scalar:
     # --- operations: the value now, the local derivatives kept for backward -------------------
 
     def _binary(self, other: object, rule: str, reflected: bool = False) -> Scalar:
-        if not (isinstance(other, Scalar) or _is_number(other)):
+        if not (isinstance(other, Scalar) or is_real_number(other)):
             return NotImplemented
         a, b = (other, self) if reflected else (self, other)
         av, bv = (v.data if isinstance(v, Scalar) else float(v) for v in (a, b))
@@ -286,7 +283,7 @@ class Scalar:
         >>> L.grad, x.grad
         (1.0, 12.0)
         """
-        if not _is_number(gradient):
+        if not is_real_number(gradient):
             raise TypeError(f"gradient must be a real number, got {type(gradient).__name__}")
         adjoint = {id(self): float(gradient)}  # dL/dL = gradient (= 1)
         for node in reversed(self.topological_order()):  # children before parents
@@ -355,7 +352,7 @@ class Dual:
 
     def __init__(self, value: float, tangent: float = 0.0) -> None:
         for name, v in (("value", value), ("tangent", tangent)):
-            if not _is_number(v):
+            if not is_real_number(v):
                 raise TypeError(
                     f"{name} must be a real number (int or float), got {type(v).__name__}"
                 )
@@ -365,7 +362,7 @@ class Dual:
         return f"Dual(value={self.value:.4f}, tangent={self.tangent:.4f})"
 
     def _binary(self, other: object, rule: str, reflected: bool = False) -> Dual:
-        if _is_number(other):
+        if is_real_number(other):
             other = Dual(other)  # a constant: tangent 0
         elif not isinstance(other, Dual):
             return NotImplemented
@@ -437,7 +434,7 @@ class Dual:
 def _check_point(x: Sequence[float]) -> list[float]:
     if isinstance(x, (str, bytes)) or not isinstance(x, Sequence):
         raise TypeError(f"x must be a sequence of real numbers, got {type(x).__name__}")
-    bad = [type(v).__name__ for v in x if not _is_number(v)]
+    bad = [type(v).__name__ for v in x if not is_real_number(v)]
     if bad:
         raise TypeError(f"x must be a sequence of real numbers, got an element of type {bad[0]}")
     return [float(v) for v in x]

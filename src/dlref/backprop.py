@@ -15,11 +15,12 @@ Every gradient here is tested against ``torch.autograd`` and against central dif
 from __future__ import annotations
 
 from collections.abc import Mapping
-from numbers import Real
 
 import torch
 from torch import Tensor, nn
 from torch.utils.flop_counter import FlopCounterMode
+
+from dlref._checks import check_float, is_real_number
 
 __all__ = [
     "sigmoid_loss",
@@ -54,13 +55,6 @@ _SKIP_PARAMS = (
 # ---------------------------------------------------------------------------------------------
 
 
-def _check_float(name: str, x: Tensor) -> None:
-    if not isinstance(x, Tensor):
-        raise TypeError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
-    if not x.is_floating_point():
-        raise TypeError(f"{name} must be a floating-point tensor, got dtype {x.dtype}")
-
-
 def _check_shape(name: str, x: Tensor, shape: tuple[int, ...], meaning: str) -> None:
     if tuple(x.shape) != shape:
         raise ValueError(f"{name} must have shape {shape} ({meaning}), got {tuple(x.shape)}")
@@ -71,9 +65,9 @@ def _scalar(name: str, v: float | Tensor) -> Tensor:
     if isinstance(v, Tensor):
         if v.dim() != 0:
             raise ValueError(f"{name} must be a number or a 0-d tensor, got shape {tuple(v.shape)}")
-        _check_float(name, v)
+        check_float(name, v)
         return v
-    if isinstance(v, Real) and not isinstance(v, bool):
+    if is_real_number(v):
         return torch.tensor(float(v))
     raise TypeError(f"{name} must be a number or a 0-d tensor, got {type(v).__name__}")
 
@@ -93,7 +87,7 @@ def _skip_params(params: Mapping[str, float | Tensor]) -> dict[str, Tensor]:
 
 def _check_relu_net(x: Tensor, A: Tensor, w: Tensor) -> None:
     for name, t in (("x", x), ("A", A), ("w", w)):
-        _check_float(name, t)
+        check_float(name, t)
     if A.dim() != 2:
         raise ValueError(f"A must be a matrix of shape (k, d), got shape {tuple(A.shape)}")
     k, d = A.shape
@@ -135,8 +129,8 @@ def sigmoid_loss(w: Tensor, x: Tensor) -> Tensor:
     >>> sigmoid_loss(torch.tensor([1.0, -2.0, 0.5]), torch.tensor([1.0, 1.0]))  # u = -0.5
     tensor(0.6225)
     """
-    _check_float("w", w)
-    _check_float("x", x)
+    check_float("w", w)
+    check_float("x", x)
     _check_shape("w", w, (3,), "w0, w1 and the bias w2")
     _check_shape("x", x, (2,), "x0 and x1")
     # u = w0 x0 + w1 x1 + w2
@@ -462,7 +456,7 @@ def linear_backward(X: Tensor, W: Tensor, G: Tensor) -> tuple[Tensor, Tensor]:
             [6., 6., 6.]])
     """
     for name, t in (("X", X), ("W", W), ("G", G)):
-        _check_float(name, t)
+        check_float(name, t)
     if W.dim() != 2:
         raise ValueError(f"W must be a matrix of shape (in, out), got shape {tuple(W.shape)}")
     d_in, d_out = W.shape
@@ -527,7 +521,7 @@ def forward_backward_flops(model: nn.Module, x: Tensor) -> tuple[int, int]:
     """
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
-    _check_float("x", x)
+    check_float("x", x)
     inputs = [q for q in model.parameters() if q.requires_grad] + ([x] if x.requires_grad else [])
     if not inputs:
         raise ValueError(

@@ -12,6 +12,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from dlref._checks import check_float
+
 __all__ = [
     "softmax",
     "log_softmax",
@@ -26,13 +28,6 @@ _REDUCTIONS = ("none", "mean", "sum")
 # ---------------------------------------------------------------------------------------------
 # Helpers: checks that name the argument and the shapes, and the three reductions.
 # ---------------------------------------------------------------------------------------------
-
-
-def _check_float(name: str, x: Tensor) -> None:
-    if not isinstance(x, Tensor):
-        raise TypeError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
-    if not x.is_floating_point():
-        raise TypeError(f"{name} must be a floating-point tensor, got dtype {x.dtype}")
 
 
 def _check_reduction(reduction: str) -> None:
@@ -140,7 +135,7 @@ def softmax(input: Tensor, dim: int, dtype: torch.dtype | None = None) -> Tensor
     >>> softmax(torch.tensor([1e4, 0.0, -1e4]), dim=0)
     tensor([1., 0., 0.])
     """
-    _check_float("input", input)
+    check_float("input", input)
     if dtype is not None:
         input = input.to(dtype)
     m = input.amax(dim=dim, keepdim=True).detach()  # m: a constant shift, so no gradient
@@ -179,7 +174,7 @@ def log_softmax(input: Tensor, dim: int, dtype: torch.dtype | None = None) -> Te
     >>> (e / e.sum()).log()
     tensor([nan, nan])
     """
-    _check_float("input", input)
+    check_float("input", input)
     if dtype is not None:
         input = input.to(dtype)
     m = input.amax(dim=dim, keepdim=True).detach()  # m
@@ -229,7 +224,7 @@ def nll_loss(
     >>> nll_loss(logp, torch.tensor([0, 1]))  # (-log 0.5 - log 0.8) / 2
     tensor(0.4581)
     """
-    _check_float("input", input)
+    check_float("input", input)
     _check_reduction(reduction)
     C = input.shape[_class_dim(input)]
     _check_weight(weight, C)
@@ -292,7 +287,7 @@ def cross_entropy(
     >>> cross_entropy(torch.tensor([[1e4, -1e4]]), torch.tensor([1]))  # finite, = 2e4
     tensor(20000.)
     """
-    _check_float("input", input)
+    check_float("input", input)
     _check_reduction(reduction)
     if not 0.0 <= label_smoothing <= 1.0:
         raise ValueError(f"label_smoothing must be in [0, 1], got {label_smoothing}")
@@ -365,8 +360,8 @@ def binary_cross_entropy_with_logits(
     >>> binary_cross_entropy_with_logits(torch.tensor([-1e4]), torch.tensor([1.0]))
     tensor(10000.)
     """
-    _check_float("input", input)
-    _check_float("target", target)
+    check_float("input", input)
+    check_float("target", target)
     _check_reduction(reduction)
     if target.shape != input.shape:
         raise ValueError(
