@@ -8,12 +8,14 @@ BIN         := $(VENV)/bin
 STAMP       := $(VENV)/.installed
 SPHINXOPTS  ?= -W --keep-going -q
 PORT        ?= 8000
+NPM         ?= npm
+MATHJAX     := docs/_static/mathjax/tex-mml-chtml.js
 
 # One thread per process: on a 2-core machine torch's default threads fight the build/test process.
 export OMP_NUM_THREADS = 1
 export PYTHONHASHSEED = 0
 
-.PHONY: help install html html-noplot doctest pytest test bench lint format serve clean
+.PHONY: help install site-assets html html-noplot doctest pytest test bench lint format serve clean
 
 help:
 	@echo "make html      build the site in docs/_build/html (gallery executed, warnings are errors)"
@@ -32,10 +34,25 @@ $(STAMP): pyproject.toml $(CONSTRAINTS)
 
 install: $(STAMP)
 
-html: $(STAMP)
+# JavaScript pinned in package-lock.json: MathJax for the site, playwright-core for check-site.
+node_modules/.package-lock.json: package-lock.json
+	$(NPM) ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+# MathJax served from _static (with its fonts), so formulas render offline.
+$(MATHJAX): node_modules/.package-lock.json
+	rm -rf docs/_static/mathjax
+	cp -r node_modules/mathjax docs/_static/mathjax
+	mkdir -p docs/_static/mathjax/fonts/mathjax-newcm-font
+	cp -r node_modules/@mathjax/mathjax-newcm-font/chtml node_modules/@mathjax/mathjax-newcm-font/chtml.js docs/_static/mathjax/fonts/mathjax-newcm-font/
+	touch $@
+
+site-assets: $(MATHJAX)
+
+html: $(STAMP) $(MATHJAX)
 	$(BIN)/sphinx-build -b html $(SPHINXOPTS) docs docs/_build/html
 
-html-noplot: $(STAMP)
+html-noplot: $(STAMP) $(MATHJAX)
 	$(BIN)/sphinx-build -b html $(SPHINXOPTS) -D plot_gallery=0 docs docs/_build/html
 
 doctest: $(STAMP)
@@ -61,5 +78,5 @@ serve: html
 	$(BIN)/python -m http.server $(PORT) --bind 127.0.0.1 --directory docs/_build/html
 
 clean:
-	rm -rf docs/_build docs/auto_examples docs/gen_modules docs/api/generated docs/sg_execution_times.rst
+	rm -rf docs/_static/mathjax docs/_build docs/auto_examples docs/gen_modules docs/api/generated docs/sg_execution_times.rst
 	find . -name __pycache__ -not -path "./$(VENV)/*" -prune -exec rm -rf {} +

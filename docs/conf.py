@@ -33,7 +33,7 @@ if os.environ.get("READTHEDOCS") == "True" or os.environ.get("DLREF_INTERSPHINX"
     }
 
 source_suffix = {".rst": "restructuredtext", ".md": "markdown"}
-exclude_patterns = ["_build", "**.ipynb_checkpoints", "sg_execution_times.rst"]
+exclude_patterns = ["_build", "**.ipynb_checkpoints", "sg_execution_times.rst", "_static"]
 templates_path = ["_templates"]
 html_static_path = ["_static"]
 
@@ -77,7 +77,32 @@ sphinx_gallery_conf = {
     "within_subsection_order": "FileNameSortKey",
     "remove_config_comments": True,
     "parallel": False,
+    # The timing table page loads jQuery and DataTables from a CDN; each example page states its
+    # own running time, and the site must work offline.
+    "write_computation_times": False,
 }
+
+# --- Math: MathJax from a local, pinned copy, so formulas render offline ------------------------
+# `make site-assets` (a prerequisite of `make html`) installs the version pinned in
+# package-lock.json with npm and copies it to _static/mathjax, fonts included; MathJax 4 would
+# otherwise fetch its fonts from a CDN even when its script is local.
+MATHJAX_DIR = os.path.join(os.path.dirname(__file__), "_static", "mathjax")
+mathjax_path = "mathjax/tex-mml-chtml.js"
+mathjax4_config = {"loader": {"paths": {"fonts": "[mathjax]/fonts"}}}
+
+
+def _require_local_mathjax(app):
+    if app.builder.format == "html" and not os.path.isfile(
+        os.path.join(MATHJAX_DIR, "tex-mml-chtml.js")
+    ):
+        raise RuntimeError(
+            "docs/_static/mathjax is missing: run `make site-assets` (needs npm) or `make html`"
+        )
+
+
+def setup(app):
+    app.connect("builder-inited", _require_local_mathjax)
+
 
 # --- HTML ---------------------------------------------------------------------------------------
 html_theme = "pydata_sphinx_theme"
@@ -87,6 +112,7 @@ html_theme_options = {
     "navigation_with_keys": False,
     "secondary_sidebar_items": ["page-toc", "sourcelink"],
 }
+html_context = {"default_mode": "auto"}  # light/dark from the reader's system
 html_show_sourcelink = True
 copybutton_prompt_text = r">>> |\.\.\. "
 copybutton_prompt_is_regexp = True

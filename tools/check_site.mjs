@@ -1,0 +1,212 @@
+// Check the built site in a real browser: `make check-site` (after `make html`).
+//
+// Serves docs/_build/html on 127.0.0.1 and drives headless Chromium over every page, with every
+// request to another host blocked (the network is "off"), and fails on:
+//   - a console error or an uncaught page error;
+//   - a failed request to the local server (a missing file);
+//   - math left unrendered (a .math element without a MathJax container, or raw \( or $$ text);
+//   - a search for a topic that does not list its page;
+//   - a doctest block without a copy button;
+//   - an element wider than a phone screen, other than code and display math that scroll in their box.
+// Screenshots of three pages at desktop and phone widths go to docs/_build/screens/.
+//
+// Usage: node tools/check_site.mjs [--chromium PATH] [--only SUBSTRING]
+
+import { createServer } from "node:http";
+import { readFileSync, readdirSync, statSync, mkdirSync, existsSync } from "node:fs";
+import { join, extname, relative, sep } from "node:path";
+import { chromium } from "playwright-core";
+
+const ROOT = "docs/_build/html";
+const SCREENS = "docs/_build/screens";
+const args = process.argv.slice(2);
+const opt = (name, dflt) => (args.includes(name) ? args[args.indexOf(name) + 1] : dflt);
+const executablePath = opt("--chromium", process.env.CHROMIUM || "/usr/bin/chromium");
+const only = opt("--only", "");
+
+// Pages that searching for each term must list (the first that exists is required).
+const SEARCHES = {
+  "cross-entropy": ["topics/cross-entropy.html"],
+  "KV cache": ["topics/attention.html", "topics/transformer.html"],
+  Adam: ["topics/optimizers.html"],
+  REINFORCE: ["topics/policy-gradient.html"],
+};
+const SCREENSHOTS = {
+  landing: "index.html",
+  topic: "topics/cross-entropy.html",
+  gallery: "auto_examples/plot_training_loop.html",
+};
+const DESKTOP = { width: 1280, height: 900 };
+const PHONE = { width: 390, height: 844 };
+
+// ------------------------------------------------------------------------------- static server
+const TYPES = {
+  ".html": "text/html; charset=utf-8", ".js": "text/javascript", ".mjs": "text/javascript",
+  ".css": "text/css", ".png": "image/png", ".svg": "image/svg+xml", ".woff2": "font/woff2",
+  ".woff": "font/woff", ".json": "application/json", ".ico": "image/x-icon", ".txt": "text/plain",
+  ".ipynb": "application/json", ".py": "text/plain", ".zip": "application/zip",
+};
+
+function serve() {
+  const server = createServer((req, res) => {
+    let path = decodeURIComponent(new URL(req.url, "http://x").pathname);
+    if (path.endsWith("/")) path += "index.html";
+    const file = join(ROOT, path);
+    if (!file.startsWith(ROOT) || !existsSync(file) || statSync(file).isDirectory()) {
+      res.writeHead(404).end("not found");
+      return;
+    }
+    res.writeHead(200, { "content-type": TYPES[extname(file)] || "application/octet-stream" });
+    res.end(readFileSync(file));
+  });
+  return new Promise((resolve) => server.listen(0, "127.0.0.1", () => resolve(server)));
+}
+
+function pages(dir = ROOT) {
+  const skip = new Set(["_static", "_sources", "_images", "_downloads", "screens", "_modules"]);
+  const out = [];
+  for (const name of readdirSync(dir)) {
+    const path = join(dir, name);
+    if (statSync(path).isDirectory()) {
+      if (!skip.has(name)) out.push(...pages(path));
+    } else if (name.endsWith(".html") && !["search.html", "genindex.html"].includes(name)) {
+      out.push(relative(ROOT, path).split(sep).join("/"));
+    }
+  }
+  return out.sort();
+}
+
+// ----------------------------------------------------------------------------- in-page checks
+async function settle(page) {
+  await page.waitForLoadState("load");
+  await page.evaluate(async () => {
+    if (window.MathJax?.startup?.promise) await window.MathJax.startup.promise;
+  });
+}
+
+const mathProblems = (page) =>
+  page.evaluate(() => {
+    const bad = [];
+    for (const el of document.querySelectorAll(".math")) {
+      if (!el.querySelector("mjx-container")) bad.push(el.textContent.trim().slice(0, 60));
+    }
+    const text = document.querySelector("main, article, body")?.innerText ?? "";
+    for (const raw of ["\\(", "\\[", "$$"]) {
+      if (text.includes(raw)) bad.push(`raw ${raw} in the text`);
+    }
+    return bad;
+  });
+
+const tooWide = (page) =>
+  page.evaluate(() => {
+    const width = document.documentElement.clientWidth;
+    const scrolls = (el) => {
+      for (let e = el; e && e !== document.body; e = e.parentElement) {
+        const o = getComputedStyle(e).overflowX;
+        if ((o === "auto" || o === "scroll" || o === "hidden") && e.clientWidth <= width) return true;
+      }
+      return false;
+    };
+    const bad = [];
+    for (const el of document.querySelectorAll("main *, header *, footer *")) {
+      const r = el.getBoundingClientRect();
+      if (r.width === 0 || r.right <= width + 1) continue;
+      if (getComputedStyle(el).position === "fixed" || el.closest("[hidden], .d-none")) continue;
+      if (scrolls(el)) continue;
+      bad.push(`${el.tagName.toLowerCase()}.${[...el.classList].join(".")} right=${Math.round(r.right)}`);
+    }
+    if (document.documentElement.scrollWidth > width + 1) {
+      bad.push(`page scrolls sideways: ${document.documentElement.scrollWidth} > ${width}`);
+    }
+    return bad.slice(0, 5);
+  });
+
+// ----------------------------------------------------------------------------------------- main
+const server = await serve();
+const base = `http://127.0.0.1:${server.address().port}/`;
+const browser = await chromium.launch({
+  executablePath,
+  args: ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync"],
+});
+const failures = [];
+const blocked = new Set();
+const fail = (where, what) => failures.push(`${where}: ${what}`);
+
+async function newPage(viewport) {
+  const context = await browser.newContext({ viewport });
+  // The network is off: only the local server answers.
+  await context.route("**/*", (route) => {
+    const url = new URL(route.request().url());
+    if (url.hostname === "127.0.0.1") return route.continue();
+    blocked.add(url.host);
+    return route.abort("internetdisconnected");
+  });
+  const page = await context.newPage();
+  page.problems = [];
+  page.on("console", (m) => m.type() === "error" && page.problems.push(`console: ${m.text()}`));
+  page.on("pageerror", (e) => page.problems.push(`page error: ${e.message}`));
+  page.on("response", (r) => {
+    if (r.url().startsWith(base) && r.status() >= 400) page.problems.push(`${r.status()} ${r.url()}`);
+  });
+  return page;
+}
+
+const all = pages().filter((p) => p.includes(only));
+const desktop = await newPage(DESKTOP);
+const phone = await newPage(PHONE);
+let mathCount = 0;
+for (const path of all) {
+  desktop.problems = [];
+  await desktop.goto(base + path);
+  await settle(desktop);
+  for (const p of desktop.problems) fail(path, p);
+  for (const m of await mathProblems(desktop)) fail(path, `math not rendered: ${m}`);
+  mathCount += await desktop.locator("mjx-container").count();
+  const blocks = await desktop.locator("div.highlight-pycon").count();
+  const buttons = await desktop.locator("div.highlight-pycon button.copybtn").count();
+  if (buttons < blocks) fail(path, `${blocks - buttons} of ${blocks} doctest blocks lack a copy button`);
+
+  phone.problems = [];
+  await phone.goto(base + path);
+  await settle(phone);
+  for (const w of await tooWide(phone)) fail(path, `wider than a phone: ${w}`);
+}
+
+for (const [term, wanted] of Object.entries(SEARCHES)) {
+  const target = wanted.find((p) => existsSync(join(ROOT, p)));
+  if (!target) continue; // the topic is not on the site yet
+  await desktop.goto(`${base}search.html?q=${encodeURIComponent(term)}`);
+  await desktop
+    .waitForFunction(() => document.querySelector("#search-results p")?.textContent.trim(), null, { timeout: 20000 })
+    .catch(() => {});
+  const links = await desktop.$$eval("#search-results li a", (as) => as.map((a) => a.getAttribute("href")));
+  if (!links.some((href) => href && href.split(/[?#]/)[0].endsWith(target))) {
+    fail(`search "${term}"`, `no link to ${target} among ${links.length} results`);
+  }
+}
+
+mkdirSync(SCREENS, { recursive: true });
+for (const [name, path] of Object.entries(SCREENSHOTS)) {
+  if (!existsSync(join(ROOT, path))) {
+    fail("screenshots", `${path} does not exist`);
+    continue;
+  }
+  for (const [label, page] of [["desktop", desktop], ["phone", phone]]) {
+    await page.goto(base + path);
+    await settle(page);
+    await page.screenshot({ path: join(SCREENS, `${name}-${label}.png`), fullPage: false });
+  }
+}
+
+await browser.close();
+server.close();
+console.log(`${all.length} pages checked at ${DESKTOP.width}px and ${PHONE.width}px, ` +
+  `${mathCount} formulas rendered, ${Object.keys(SEARCHES).length} searches, screenshots in ${SCREENS}`);
+if (blocked.size) console.log(`requests to other hosts, blocked: ${[...blocked].sort().join(", ")}`);
+if (failures.length) {
+  console.log(`\n${failures.length} problem(s):`);
+  for (const f of failures) console.log(`- ${f}`);
+  process.exit(1);
+}
+console.log("site check passed");
