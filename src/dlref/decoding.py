@@ -10,7 +10,8 @@ through the model, and next-token candidates scored. Beam search of width :math:
 :math:`T` new tokens over a vocabulary of size :math:`V` costs :math:`T` calls, :math:`TK` rows
 and :math:`TKV` candidates; :func:`exhaustive_search` scores all :math:`V + V^2 + \dots + V^T`.
 
-PyTorch has no built-in decoder; the conventions (order of the sampling filters, ties, length
+The decoders work on the device of ``prefix``; ``step_fn`` must return its log-probabilities
+there. PyTorch has no built-in decoder; the conventions (order of the sampling filters, ties, length
 penalty) follow the common libraries and are stated in each docstring.
 """
 
@@ -271,8 +272,9 @@ def _decode(
 ) -> Generation:
     """The loop shared by greedy and sampling: one token per row and step, ``choose(logp)``."""
     tokens, V = prefix, None
-    logprobs = torch.zeros(prefix.shape[0])  # sum_t log p(y_t | y_<t), (N,)
-    finished = torch.zeros(prefix.shape[0], dtype=torch.bool)
+    dev = prefix.device
+    logprobs = torch.zeros(prefix.shape[0], device=dev)  # sum_t log p(y_t | y_<t), (N,)
+    finished = torch.zeros(prefix.shape[0], dtype=torch.bool, device=dev)
     for _ in range(max_new_tokens):
         logp = _step(step_fn, tokens, counter, V)  # (N, V)
         if V is None:
@@ -500,12 +502,13 @@ def beam_search(
         raise TypeError(
             f"length_penalty must be a real number, got {type(length_penalty).__name__}"
         )
-    N, K = prefix.shape[0], beam_width
+    N, K, dev = prefix.shape[0], beam_width, prefix.device
     tokens = prefix.repeat_interleave(K, dim=0)  # (N*K, T0), row n*K + b
-    s = torch.full((N, K), float("-inf"))
+    s = torch.full((N, K), float("-inf"), device=dev)
     s[:, 0] = 0.0  # s_b: one live copy of the prompt
-    length = torch.zeros(N, K)  # L_b, generated tokens
-    finished = torch.zeros(N, K, dtype=torch.bool)
+    length = torch.zeros(N, K, device=dev)  # L_b, generated tokens
+    finished = torch.zeros(N, K, dtype=torch.bool, device=dev)
+    first_row = K * torch.arange(N, device=dev).unsqueeze(1)  # row of beam 0 of prompt n, (N, 1)
     V = None
     for t in range(1, max_new_tokens + 1):
         logp = _step(step_fn, tokens, counter, V)  # (N*K, V)
@@ -520,7 +523,7 @@ def beam_search(
         score = cand / cand_len.to(cand.dtype) ** length_penalty  # s / L^alpha
         top = score.view(N, K * V).topk(K, dim=-1).indices  # K best of the K*V, (N, K)
         beam, y = top // V, top % V  # which beam each survivor extends, with which token
-        rows = (beam + K * torch.arange(N).unsqueeze(1)).view(-1)  # (N*K,) rows into tokens
+        rows = (beam + first_row).view(-1)  # (N*K,): the row of tokens each survivor extends
         s = cand.view(N, K * V).gather(1, top)  # (N, K)
         length = cand_len.reshape(N, K * V).gather(1, top)
         tokens = torch.cat([tokens[rows], y.view(-1, 1)], dim=1)  # (N*K, T + 1)
@@ -534,7 +537,7 @@ def beam_search(
     if max_new_tokens > 0:  # rank by the final, length-penalised score
         order = (s / length.to(s.dtype) ** length_penalty).argsort(dim=1, descending=True)
         s = s.gather(1, order)
-        sequences = sequences[torch.arange(N).unsqueeze(1), order]
+        sequences = sequences[torch.arange(N, device=dev).unsqueeze(1), order]
     return Generation(sequences, s)
 
 
@@ -583,14 +586,15 @@ def exhaustive_search(
     _check_int("max_new_tokens", max_new_tokens, 0)
     N, M, V = prefix.shape[0], 1, None
     tokens = prefix  # all continuations so far, (N*M, T0 + t) with M = V^t
-    s = torch.zeros(N, M)  # their log-probabilities, (N, M)
+    s = torch.zeros(N, M, device=prefix.device)  # their log-probabilities, (N, M)
     for _ in range(max_new_tokens):
         logp = _step(step_fn, tokens, counter, V)  # (N*M, V)
         V = logp.shape[1]
         s = (s.to(logp.dtype).unsqueeze(-1) + logp.view(N, M, V)).view(N, M * V)  # (N, M*V)
-        y = torch.arange(V).repeat(N * M)  # each row extended by 0..V-1
+        y = torch.arange(V, device=prefix.device).repeat(N * M)  # each row extended by 0..V-1
         tokens = torch.cat([tokens.repeat_interleave(V, dim=0), y.unsqueeze(1)], dim=1)
         M *= V
     best = s.argmax(dim=1)  # y*, (N,)
-    sequences = tokens.view(N, M, tokens.shape[1])[torch.arange(N), best]  # (N, T0 + T)
-    return Generation(sequences, s[torch.arange(N), best])
+    n = torch.arange(N, device=prefix.device)
+    sequences = tokens.view(N, M, tokens.shape[1])[n, best]  # (N, T0 + T)
+    return Generation(sequences, s[n, best])
