@@ -69,17 +69,20 @@ class WorkCounter:
 class Generation(NamedTuple):
     r"""Decoded sequences and their log-probabilities under the model.
 
-    Attributes
-    ----------
-    sequences : Tensor
-        Prefix followed by the new tokens, ``(N, T0 + L)`` (``(N, K, T0 + L)`` for beam search,
-        best beam first). After ``eos_id`` a sequence is padded with ``eos_id``.
-    logprobs : Tensor
-        :math:`\sum_t \log p(y_t \mid y_{<t})` over the new tokens (up to and including the
-        first ``eos_id``), ``(N,)`` (``(N, K)`` for beam search).
+    Examples
+    --------
+    >>> import torch
+    >>> from dlref.decoding import greedy, markov_step_fn
+    >>> out = greedy(markov_step_fn(torch.tensor([[0.3, 0.7], [0.6, 0.4]])), torch.tensor([[0]]), 2)
+    >>> out.sequences, out.logprobs.exp()  # 0.7 * 0.6
+    (tensor([[0, 1, 0]]), tensor([0.4200]))
     """
 
+    #: Prefix followed by the new tokens, ``(N, T0 + L)`` (``(N, K, T0 + L)`` for beam search,
+    #: best beam first). After ``eos_id`` a sequence is padded with ``eos_id``.
     sequences: Tensor
+    #: :math:`\sum_t \log p(y_t \mid y_{<t})` over the new tokens, up to and including the first
+    #: ``eos_id``: ``(N,)`` (``(N, K)`` for beam search).
     logprobs: Tensor
 
 
