@@ -649,3 +649,37 @@ def test_step_fn_whose_vocabulary_changes_is_named():
 def test_step_fn_returning_integers_is_named():
     with pytest.raises(TypeError, match="step_fn output must be a floating-point tensor"):
         greedy(lambda t: torch.zeros(t.shape[0], 3, dtype=torch.long), PREFIX, 2)
+
+
+# ------------------------------------------------------------------------------ extreme inputs
+
+
+def test_masked_tokens_are_never_chosen():
+    # Token 2 is masked (-inf) everywhere; the other log-probabilities are extreme but finite.
+    logp = torch.tensor([[-1e4, 0.0, float("-inf")], [0.0, -1e4, float("-inf")]], dtype=DT)
+    table = torch.cat([logp, logp[:1]])  # rows for tokens 0, 1, 2
+
+    def step_fn(tokens):
+        return table[tokens[:, -1]]
+
+    prefix = torch.tensor([[0], [1], [2]])
+    for out in (
+        greedy(step_fn, prefix, 5),
+        sample(step_fn, prefix, 5, generator=torch.Generator().manual_seed(0)),
+        sample(step_fn, prefix, 5, top_p=0.5, generator=torch.Generator().manual_seed(0)),
+    ):
+        assert (out.sequences[:, 1:] != 2).all()
+    beams = beam_search(step_fn, prefix, 2, 5)
+    assert (beams.sequences[:, :, 1:] != 2).all()
+    assert torch.isfinite(beams.logprobs).all()
+
+
+def test_decoders_leave_the_prefix_alone():
+    prefix = torch.tensor([[0, 1], [2, 3]])
+    before = prefix.clone()
+    step_fn = markov_step_fn(P_TRAP)
+    greedy(step_fn, prefix, 3)
+    sample(step_fn, prefix, 3)
+    beam_search(step_fn, prefix, 3, 3)
+    exhaustive_search(step_fn, prefix, 2)
+    assert torch.equal(prefix, before)
