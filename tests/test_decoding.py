@@ -594,6 +594,11 @@ PREFIX = torch.tensor([[0]])
             r"eos_id must be a token id in \[0, 4\), got -1",
         ),
         (
+            lambda: greedy(STEP, PREFIX, 3, eos_id=1.0),
+            TypeError,
+            "eos_id must be an int token id, got float",
+        ),
+        (
             lambda: beam_search(STEP, PREFIX, 2, 3, length_penalty="1"),
             TypeError,
             "length_penalty must be a real number, got str",
@@ -672,6 +677,13 @@ def test_masked_tokens_are_never_chosen():
     beams = beam_search(step_fn, prefix, 2, 5)
     assert (beams.sequences[:, :, 1:] != 2).all()
     assert torch.isfinite(beams.logprobs).all()
+
+
+def test_beam_wider_than_the_number_of_sequences_pads_with_minus_inf():
+    out = beam_search(markov_step_fn(P_TRAP), PREFIX, beam_width=6, max_new_tokens=1)
+    assert out.sequences[0, :4, 1].tolist() == [1, 2, 3, 0]  # the 4 continuations, best first
+    torch.testing.assert_close(out.logprobs[0, :4].exp(), P_TRAP[0].sort(descending=True).values)
+    assert out.logprobs[0, 4:].tolist() == [float("-inf")] * 2
 
 
 def test_decoders_leave_the_prefix_alone():

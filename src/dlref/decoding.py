@@ -112,7 +112,11 @@ def _check_prefix(step_fn: object, prefix: object) -> None:
 
 
 def _check_eos(eos_id: int | None, V: int) -> None:
-    if eos_id is not None and not 0 <= eos_id < V:
+    if eos_id is None:
+        return
+    if not isinstance(eos_id, int) or isinstance(eos_id, bool):
+        raise TypeError(f"eos_id must be an int token id, got {type(eos_id).__name__}")
+    if not 0 <= eos_id < V:
         raise ValueError(f"eos_id must be a token id in [0, {V}), got {eos_id}")
 
 
@@ -484,7 +488,9 @@ def beam_search(
     Returns
     -------
     Generation
-        ``sequences`` ``(N, K, T0 + L)`` and ``logprobs`` ``(N, K)``, best score first.
+        ``sequences`` ``(N, K, T0 + L)`` and ``logprobs`` ``(N, K)``, best score first. Where
+        fewer than :math:`K` continuations exist (:math:`K > V^T`), the extra beams have
+        log-probability :math:`-\infty`.
 
     Examples
     --------
