@@ -15,12 +15,13 @@ MATHJAX     := docs/_static/mathjax/tex-mml-chtml.js
 export OMP_NUM_THREADS = 1
 export PYTHONHASHSEED = 0
 
-.PHONY: help install site-assets html html-noplot doctest pytest test bench lint format serve clean
+.PHONY: help install site-assets html html-noplot doctest pytest test check-site bench lint format serve clean
 
 help:
 	@echo "make html      build the site in docs/_build/html (gallery executed, warnings are errors)"
 	@echo "make test      pytest + Sphinx doctest builder + html: everything CI proves"
 	@echo "make doctest   run every example on the site with the Sphinx doctest builder"
+	@echo "make check-site  the built site in headless Chromium: math, search, console, phone width"
 	@echo "make bench     time dlref against the torch built-ins (ratio in one run)"
 	@echo "make lint      ruff check + ruff format --check"
 	@echo "make serve     serve the built site on http://localhost:$(PORT)"
@@ -62,6 +63,11 @@ pytest: $(STAMP)
 	$(BIN)/python -m pytest
 
 test: pytest doctest html
+
+# The built site in headless Chromium (Debian's chromium package; installed here if missing).
+check-site: html node_modules/.package-lock.json
+	command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium)
+	node tools/check_site.mjs
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run.py
