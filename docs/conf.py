@@ -36,6 +36,7 @@ source_suffix = {".rst": "restructuredtext", ".md": "markdown"}
 exclude_patterns = ["_build", "**.ipynb_checkpoints", "sg_execution_times.rst", "_static"]
 templates_path = ["_templates"]
 html_static_path = ["_static"]
+html_css_files = ["dlref.css"]
 
 # --- MyST ---------------------------------------------------------------------------------------
 myst_enable_extensions = ["dollarmath", "amsmath", "colon_fence"]

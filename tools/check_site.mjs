@@ -77,11 +77,16 @@ function pages(dir = ROOT) {
 }
 
 // ----------------------------------------------------------------------------- in-page checks
+// Loaded, and every formula typeset (speech for screen readers is computed later, in a worker).
 async function settle(page) {
   await page.waitForLoadState("load");
-  await page.evaluate(async () => {
-    if (window.MathJax?.startup?.promise) await window.MathJax.startup.promise;
-  });
+  await page
+    .waitForFunction(
+      () => [...document.querySelectorAll(".math")].every((el) => el.querySelector("mjx-container")),
+      null,
+      { timeout: 60000 },
+    )
+    .catch(() => {}); // reported by mathProblems
 }
 
 const mathProblems = (page) =>
@@ -154,7 +159,6 @@ async function newPage(viewport) {
 
 const all = pages().filter((p) => p.includes(only));
 const desktop = await newPage(DESKTOP);
-const phone = await newPage(PHONE);
 let mathCount = 0;
 for (const path of all) {
   desktop.problems = [];
@@ -167,11 +171,12 @@ for (const path of all) {
   const buttons = await desktop.locator("div.highlight-pycon button.copybtn").count();
   if (buttons < blocks) fail(path, `${blocks - buttons} of ${blocks} doctest blocks lack a copy button`);
 
-  phone.problems = [];
-  await phone.goto(base + path);
-  await settle(phone);
-  for (const w of await tooWide(phone)) fail(path, `wider than a phone: ${w}`);
+  await desktop.setViewportSize(PHONE); // the same page, laid out again at phone width
+  await desktop.evaluate(() => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r))));
+  for (const w of await tooWide(desktop)) fail(path, `wider than a phone: ${w}`);
+  await desktop.setViewportSize(DESKTOP);
 }
+const phone = await newPage(PHONE);
 
 for (const [term, wanted] of Object.entries(SEARCHES)) {
   const target = wanted.find((p) => existsSync(join(ROOT, p)));
