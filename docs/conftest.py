@@ -10,7 +10,13 @@ from sybil import Sybil
 from sybil.parsers.myst import DocTestDirectiveParser
 
 collect_ignore = ["conf.py"]
-collect_ignore_glob = ["_build/*", "_static/*", "auto_examples/*", "gen_modules/*", "api/generated/*"]
+collect_ignore_glob = [
+    "_build/*",
+    "_static/*",
+    "auto_examples/*",
+    "gen_modules/*",
+    "api/generated/*",
+]
 
 
 def _setup(namespace):
