@@ -45,8 +45,7 @@ def _is_int(x: object) -> bool:
 def _check_dim(dim: object) -> None:
     if not _is_int(dim):
         raise TypeError(
-            f"dim must be an int, the dimension to normalise over, got {type(dim).__name__} "
-            f"{dim!r}"
+            f"dim must be an int, the dimension to normalise over, got {type(dim).__name__} {dim!r}"
         )
 
 
