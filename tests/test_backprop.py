@@ -285,7 +285,7 @@ def test_quiz_answer_A_transpose_Z_is_a_matrix_not_the_gradient(rng_seed):
 
 
 @pytest.mark.parametrize(
-    ("x_shape", "d_out"), [((3,), 4), ((5, 3), 4), ((2, 5, 3), 1), ((2, 3, 4, 6), 7)]
+    ("x_shape", "d_out"), [((3,), 4), ((5, 3), 4), ((2, 5, 3), 1), ((2, 3, 4, 6), 7), ((0, 3), 4)]
 )
 def test_linear_backward_matches_autograd(x_shape, d_out):
     g = torch.Generator().manual_seed(0)
