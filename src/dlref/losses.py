@@ -248,7 +248,9 @@ def nll_loss(
         \text{mean} = \frac{\sum_n \ell_n}{\sum_{n:\,y_n \ne \text{ignore}} w_{y_n}}
 
     Positions whose target equals ``ignore_index`` contribute 0 to the sum and to the weight
-    total. Note that the ``'mean'`` of a weighted loss divides by the total weight, not by N.
+    total, whatever their input holds (``-inf`` and ``nan`` included: they are selected out, not
+    multiplied by 0). Note that the ``'mean'`` of a weighted loss divides by the total weight,
+    not by N.
 
     Parameters
     ----------
@@ -319,7 +321,8 @@ def cross_entropy(
     weight : Tensor, optional
         Per-class weights, shape (C,).
     ignore_index : int, default -100
-        Class-index target value that is skipped (not used with probabilities).
+        Class-index target value that is skipped (not used with probabilities); the logits of a
+        skipped position may hold ``-inf`` or ``nan``, as in torch.
     reduction : {'mean', 'sum', 'none'}, default 'mean'
     label_smoothing : float, default 0.0
         :math:`\varepsilon \in [0, 1]`: mixes the target with the uniform distribution.
