@@ -7,7 +7,8 @@ checks, for each input layout (contiguous, transposed, strided):
   has ``nan``, ``±inf`` where it has ``±inf``;
 - equal gradients, for a random upstream gradient, with respect to **every** floating-point tensor
   input (targets, weights, masks included) that the reference differentiates; where the reference
-  gives no gradient, ours gives none or zeros;
+  gives no gradient, ours gives none or zeros, and where ours has no graph the reference's
+  gradient is zero (a second derivative of a function linear in that input);
 - optionally (``double_backward=True``) equal second-order gradients.
 
 ``assert_module_parity`` does the same for two ``nn.Module`` objects that share a state dict, with
