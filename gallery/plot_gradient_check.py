@@ -8,7 +8,8 @@ of the formula, which falls as :math:`\\varepsilon^2`, and the round-off error o
 two nearly equal function values, which grows as :math:`u / \\varepsilon` for unit round-off
 :math:`u`. The sum is smallest near :math:`\\varepsilon \\approx u^{1/3}`, where the error is
 about :math:`u^{2/3}`. Here the step sweeps from :math:`10^{-1}` to :math:`10^{-15}`, in float32
-and float64, on the seeds' :math:`L = 1/(1 + e^{w_0 x_0 + w_1 x_1 + w_2})`
+and float64, on :math:`L = 1/(1 + e^{w_0 x_0 + w_1 x_1 + w_2})` from
+:ref:`the study notes <notes-sigmoid-partials>`
 (:func:`dlref.backprop.sigmoid_loss`), whose gradient
 :func:`dlref.backprop.sigmoid_loss_backward` gives by hand.
 """
@@ -70,7 +71,7 @@ for dtype in (torch.float32, torch.float64):
 # The other derivations
 # ---------------------
 # The same check, in float64 with the default step :math:`10^{-6}`, for the other hand-derived
-# gradients of ``dlref.backprop``: the skip network of the seeds, the ReLU layer's input
+# gradients of ``dlref.backprop``: the skip network of the study notes, the ReLU layer's input
 # gradient :math:`A^\top Z w`, and the linear layer's :math:`G W^\top` and :math:`X^\top G`
 # (for :math:`L = \sum C \odot XW`, whose upstream gradient is :math:`G = C`).
 from dlref.backprop import (

@@ -1,4 +1,10 @@
-"""dlref.autodiff against torch autograd in float64: values and gradients, both modes."""
+"""dlref.autodiff against torch autograd in float64: values and gradients, both modes.
+
+Every operation runs through the parity harness (tests/parity.py): ``via_scalar`` and ``via_dual``
+turn a function of Scalars or Duals into an elementwise torch function whose backward is our
+reverse or forward mode, so values and gradients are compared with torch's on contiguous,
+transposed and strided inputs. Finite differences are checked with relative tolerances.
+"""
 
 import importlib.util
 import math
@@ -9,6 +15,7 @@ import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from parity import LAYOUTS, assert_matches_finite_differences, assert_parity, relayout
 
 from dlref.autodiff import (
     Dual,
@@ -19,6 +26,7 @@ from dlref.autodiff import (
 )
 
 DT = torch.float64
+NAN = float("nan")
 
 
 def leaf(v):
@@ -66,63 +74,122 @@ BINARY_CASES = {
 POINTS = [0.7, 1.3, 2.5]  # in every function's domain (log, x ** 0.5)
 
 
-UNARY_PARAMS = [
-    (name, x0)
-    for name in UNARY_CASES
-    for x0 in POINTS + ([] if name in ("log", "x ** 0.5") else [-1.2])  # log, sqrt: x > 0
-]
+def via_scalar(f):
+    """f of Scalars as an elementwise torch function: values by Scalar, backward by
+    Scalar.backward at each element (reverse mode)."""
+
+    class ViaScalar(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx, *xs):
+            values, grads = [], []
+            for point in zip(*(x.reshape(-1).tolist() for x in xs), strict=True):
+                leaves = [Scalar(v) for v in point]
+                out = f(*leaves)
+                out.backward()
+                values.append(out.data)
+                grads.append([leaf.grad for leaf in leaves])
+            ctx.shape = xs[0].shape
+            ctx.grads = torch.tensor(grads, dtype=DT).reshape(-1, len(xs))
+            return torch.tensor(values, dtype=DT).reshape(ctx.shape)
+
+        @staticmethod
+        def backward(ctx, g):
+            return tuple(g * ctx.grads[:, i].reshape(ctx.shape) for i in range(ctx.grads.shape[1]))
+
+    return ViaScalar.apply
 
 
-@pytest.mark.parametrize(("name", "x0"), UNARY_PARAMS)
-def test_every_unary_operation_matches_torch_in_both_modes(name, x0):
+def via_dual(f):
+    """f of Duals as an elementwise torch function: one forward-mode pass per input gives the
+    partial derivative with respect to it (tangent e_i)."""
+
+    class ViaDual(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx, *xs):
+            values, grads = [], []
+            for point in zip(*(x.reshape(-1).tolist() for x in xs), strict=True):
+                n = len(point)
+                outs = [f(*(Dual(v, float(i == j)) for j, v in enumerate(point))) for i in range(n)]
+                values.append(outs[0].value)
+                grads.append([o.tangent for o in outs])
+            ctx.shape = xs[0].shape
+            ctx.grads = torch.tensor(grads, dtype=DT).reshape(-1, len(xs))
+            return torch.tensor(values, dtype=DT).reshape(ctx.shape)
+
+        @staticmethod
+        def backward(ctx, g):
+            return tuple(g * ctx.grads[:, i].reshape(ctx.shape) for i in range(ctx.grads.shape[1]))
+
+    return ViaDual.apply
+
+
+VIA = {"reverse": via_scalar, "forward": via_dual}
+
+
+@pytest.mark.parametrize("mode", list(VIA))
+@pytest.mark.parametrize("name", list(UNARY_CASES))
+def test_every_unary_operation_matches_torch_in_both_modes(name, mode):
+    points = POINTS + [0.4] if name in ("log", "x ** 0.5") else POINTS + [-1.2]  # log, sqrt: x > 0
+    x = torch.tensor(points, dtype=DT).reshape(2, 2)
     f = UNARY_CASES[name]
-    x = leaf(x0)
-    ref = f(x)
-    (ref_grad,) = torch_grads(ref, [x])
-    s = Scalar(x0)
-    out = f(s)
-    out.backward()
-    assert out.data == pytest.approx(ref.item(), rel=1e-13)
-    assert s.grad == pytest.approx(ref_grad, rel=1e-12, abs=1e-15)
-    d = f(Dual(x0, 1.0))
-    assert d.value == pytest.approx(ref.item(), rel=1e-13)
-    assert d.tangent == pytest.approx(ref_grad, rel=1e-12, abs=1e-15)
+    assert_parity(VIA[mode](f), f, (x,), rtol=1e-13, atol=0, grad_rtol=1e-12, grad_atol=1e-15)
 
 
-@pytest.mark.parametrize(("a0", "b0"), [(0.7, 1.3), (-2.0, 0.4), (3.0, -1.5)])
+@pytest.mark.parametrize("mode", list(VIA))
 @pytest.mark.parametrize("name", list(BINARY_CASES))
-def test_every_binary_operation_matches_torch_in_both_modes(name, a0, b0):
+def test_every_binary_operation_matches_torch_in_both_modes(name, mode):
+    a = torch.tensor([0.7, -2.0, 3.0], dtype=DT)
+    b = torch.tensor([1.3, 0.4, -1.5], dtype=DT)
     f = BINARY_CASES[name]
-    a, b = leaf(a0), leaf(b0)
-    ref = f(a, b)
-    ref_grads = torch_grads(ref, [a, b])
-    sa, sb = Scalar(a0), Scalar(b0)
-    f(sa, sb).backward()
-    assert [sa.grad, sb.grad] == pytest.approx(ref_grads, rel=1e-12)
-    tangents = [f(Dual(a0, 1.0), Dual(b0, 0.0)).tangent, f(Dual(a0, 0.0), Dual(b0, 1.0)).tangent]
-    assert tangents == pytest.approx(ref_grads, rel=1e-12)
+    assert_parity(VIA[mode](f), f, (a, b), rtol=1e-13, atol=0, grad_rtol=1e-12, grad_atol=0)
 
 
-@pytest.mark.parametrize("x0", [-800.0, -30.0, 0.0, 30.0, 800.0])
-def test_sigmoid_is_finite_and_matches_torch_at_extreme_inputs(x0):
-    x = leaf(x0)
-    ref = torch.sigmoid(x)
-    (ref_grad,) = torch_grads(ref, [x])
-    s = Scalar(x0)
-    out = s.sigmoid()
-    out.backward()
-    assert out.data == pytest.approx(ref.item(), rel=1e-14, abs=1e-300)
-    assert s.grad == pytest.approx(ref_grad, rel=1e-12, abs=1e-300)
-    assert Dual(x0, 1.0).sigmoid().tangent == pytest.approx(ref_grad, rel=1e-12, abs=1e-300)
+@pytest.mark.parametrize("mode", list(VIA))
+@pytest.mark.parametrize("k", [0, 0.5, 1, 1.5, 2, 3])
+def test_power_at_zero_matches_torch(k, mode):
+    """0 ** 0 = 1 with slope 0; 0 ** 0.5 = 0 with slope inf; as torch (the issue's defect 2)."""
+    x = torch.tensor([0.0, 0.5], dtype=DT)
+    assert_parity(VIA[mode](lambda v: v**k), lambda v: v**k, (x,))
 
 
-def test_relu_derivative_at_zero_is_zero_as_in_torch():
-    x = leaf(0.0)
-    (ref_grad,) = torch_grads(torch.relu(x), [x])
+def test_power_at_zero_examples_of_the_issue():
     s = Scalar(0.0)
-    s.relu().backward()
-    assert s.grad == ref_grad == 0.0
-    assert Dual(0.0, 1.0).relu().tangent == 0.0
+    y = s**0
+    y.backward()
+    assert (y.data, s.grad) == (1.0, 0.0)
+    d = Dual(0.0, 1.0) ** 0
+    assert (d.value, d.tangent) == (1.0, 0.0)
+    s = Scalar(0.0)
+    y = s**0.5
+    y.backward()
+    assert (y.data, s.grad) == (0.0, math.inf)
+
+
+@pytest.mark.parametrize("cls", [Scalar, Dual])
+def test_negative_power_of_zero_raises_as_python_floats_do(cls):
+    """torch gives inf here; Scalar and Dual follow Python's floats, as for 1 / 0."""
+    with pytest.raises(ZeroDivisionError):
+        cls(0.0) ** -1
+
+
+@pytest.mark.parametrize("mode", list(VIA))
+def test_sigmoid_is_finite_and_matches_torch_at_extreme_inputs(mode):
+    x = torch.tensor([-800.0, -30.0, 0.0, 30.0, 800.0], dtype=DT)
+    assert_parity(VIA[mode](lambda v: v.sigmoid()), torch.sigmoid, (x,), atol=0, grad_atol=0)
+
+
+@pytest.mark.parametrize("mode", list(VIA))
+def test_relu_at_zero_and_nan_matches_torch(mode):
+    """relu'(0) = 0 as in torch; relu(nan) = nan with slope 1, as torch's relu."""
+    x = torch.tensor([0.0, NAN, -1.0, 2.0], dtype=DT)
+    assert_parity(VIA[mode](lambda v: v.relu()), torch.relu, (x,))
+
+
+@pytest.mark.parametrize("cls", [Scalar, Dual])
+def test_relu_of_nan_is_nan_as_in_torch(cls):
+    out = cls(NAN).relu()
+    assert math.isnan(out.data if cls is Scalar else out.value)
+    assert math.isnan(torch.relu(torch.tensor(NAN)).item())
 
 
 # ---------------------------------------------------------------------------------------------
@@ -350,14 +417,42 @@ def test_three_gradients_agree_with_the_closed_form(n):
     assert reverse_mode_grad(rosenbrock, x) == pytest.approx(exact, rel=1e-12, abs=1e-12)
     assert forward_mode_grad(rosenbrock, x) == pytest.approx(exact, rel=1e-12, abs=1e-12)
     fd = finite_difference_grad(rosenbrock, torch.tensor(x, dtype=DT), eps=1e-6)
-    torch.testing.assert_close(fd, torch.tensor(exact, dtype=DT), rtol=1e-7, atol=1e-7)
+    assert_close_to_scale(fd, torch.tensor(exact, dtype=DT), rtol=1e-8)
 
 
-def test_finite_difference_grad_closed_form_on_a_matrix():
-    x = torch.linspace(-2, 2, 12, dtype=DT).reshape(3, 4)
-    fd = finite_difference_grad(lambda v: (v.sin() * v).sum(), x)
-    torch.testing.assert_close(fd, x.cos() * x + x.sin(), rtol=1e-8, atol=1e-9)
+def assert_close_to_scale(actual, expected, rtol):
+    """|actual - expected| <= rtol * max|expected|: a tolerance relative to the gradient's size,
+    so that small gradients are not waved through by a fixed atol larger than themselves."""
+    scale = expected.abs().max().item()
+    err = (actual - expected).abs().max().item()
+    assert err <= rtol * scale, f"max error {err:.3g} > {rtol:g} * gradient size {scale:.3g}"
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+@pytest.mark.parametrize("scale", [1.0, 1e-8])
+def test_finite_difference_grad_closed_form_on_any_layout(layout, scale):
+    """Contiguous, transposed and strided x; a tiny function too (relative tolerance)."""
+    x = relayout(torch.linspace(-2, 2, 12, dtype=DT).reshape(3, 4), layout)
+    fd = finite_difference_grad(lambda v: scale * (v.sin() * v).sum(), x)
     assert fd.shape == x.shape and fd.dtype == DT
+    assert_close_to_scale(fd, scale * (x.cos() * x + x.sin()), rtol=1e-8)
+    x_ = x.clone().requires_grad_()
+    (ref,) = torch.autograd.grad(scale * (x_.sin() * x_).sum(), x_)
+    assert_close_to_scale(fd, ref, rtol=1e-8)
+
+
+def test_finite_difference_grad_of_a_transposed_tensor_the_issue():
+    x = torch.arange(6.0, dtype=DT).reshape(2, 3).T
+    torch.testing.assert_close(finite_difference_grad(lambda v: (v**2).sum(), x), 2 * x)
+
+
+@pytest.mark.parametrize("mode", ["reverse", "forward"])
+def test_grad_helpers_match_the_harness_finite_differences(mode):
+    x = [0.3, -1.1, 0.8, 2.0]
+    grad = (reverse_mode_grad if mode == "reverse" else forward_mode_grad)(rosenbrock, x)
+    assert_matches_finite_differences(
+        rosenbrock, torch.tensor(x, dtype=DT), torch.tensor(grad, dtype=DT), rtol=1e-8
+    )
 
 
 @pytest.mark.parametrize("n", [1, 3, 8])
@@ -469,9 +564,23 @@ def test_grad_helpers_check_their_arguments():
         reverse_mode_grad(lambda v: 1.0, [1.0])
     with pytest.raises(TypeError, match="f must return a Dual, got Scalar"):
         forward_mode_grad(lambda v: Scalar(1.0), [1.0])
+    with pytest.raises(TypeError, match=r"f must be a function of the point x, got int 3"):
+        reverse_mode_grad(3, [1.0])
+    with pytest.raises(TypeError, match=r"f must be a function of the point x, got list \[1.0\]"):
+        forward_mode_grad([1.0], lambda v: v[0])
 
 
 def test_finite_difference_grad_errors():
+    with pytest.raises(
+        ValueError,
+        match=r"f must return a scalar \(a 0-d tensor\), got a tensor of "
+        r"shape \(2,\): reduce it first",
+    ):
+        finite_difference_grad(lambda v: v**2, torch.tensor([1.0, 2.0]))
+    with pytest.raises(TypeError, match="f must return a 0-d tensor or a real number, got list"):
+        finite_difference_grad(lambda v: [1.0], torch.tensor([1.0]))
+    with pytest.raises(TypeError, match="f must be a function of the point x, got int 3"):
+        finite_difference_grad(3, torch.tensor([1.0]))
     with pytest.raises(TypeError, match="x must be a floating-point torch.Tensor, got list"):
         finite_difference_grad(lambda v: v.sum(), [1.0])
     with pytest.raises(TypeError, match="got dtype torch.int64"):

@@ -1,4 +1,6 @@
-"""dlref.tensors against torch: torch.broadcast_shapes, torch.matmul's shapes, FlopCounterMode."""
+"""dlref.tensors against torch: torch.broadcast_shapes, torch.matmul's shapes, FlopCounterMode and
+a counting loop. These functions take shapes, not tensors, so there are no values or gradients
+for the parity harness to compare: the references are torch's own shape rules and counts."""
 
 import math
 
@@ -67,8 +69,8 @@ def test_broadcast_shapes_is_the_shape_of_a_broadcast_sum(args):
         ((torch.Size([2, 1]), [3]), (2, 3)),
         (((0,), (1,)), (0,)),
         (((8, 1, 6, 1), (7, 1, 5)), (8, 7, 6, 5)),  # NumPy's broadcasting example
-        (((4, 5, 1, 3), (1, 5, 3)), (4, 5, 5, 3)),  # seed 004, p = 1
-        (((4, 5, 1, 3), (5, 5, 3)), (4, 5, 5, 3)),  # seed 004, p = 5
+        (((4, 5, 1, 3), (1, 5, 3)), (4, 5, 5, 3)),  # the flashcard on broadcasting, p = 1
+        (((4, 5, 1, 3), (5, 5, 3)), (4, 5, 5, 3)),  # the flashcard on broadcasting, p = 5
     ],
 )
 def test_broadcast_shapes_examples(args, expected):
@@ -76,7 +78,7 @@ def test_broadcast_shapes_examples(args, expected):
 
 
 @pytest.mark.parametrize("p", [2, 3, 4, 6])
-def test_seed_004_other_p_raise_in_torch_and_here(p):
+def test_flashcard_broadcast_other_p_raise_in_torch_and_here(p):
     with pytest.raises(RuntimeError):
         torch.ones(4, 5, 1, 3) + torch.ones(p, 5, 3)
     msg = (
@@ -221,7 +223,7 @@ def test_matmul_shape_bad_input(a, b, error, match):
         matmul_flops(a, b)
 
 
-def test_seed_004_transpose_of_3d_raises_and_mT_works():
+def test_flashcard_transpose_of_3d_raises_and_mT_works():
     X, Y = torch.ones(2, 3, 4), torch.ones(2, 5, 4)  # (B, m, d), (B, n, d)
     with pytest.raises(RuntimeError, match=r"t\(\) expects a tensor with <= 2 dimensions"):
         X @ Y.t()
@@ -268,13 +270,37 @@ def test_flop_counter_counts_nothing_for_dot_and_mv(a, b):
     assert counted_flops(a, b) == 0 < matmul_flops(a, b)
 
 
-def test_matmul_flops_closed_form_and_exact_adds():
-    B, m, d, n = 3, 4, 5, 6
-    flops = matmul_flops((B, m, d), (B, d, n))
-    assert flops == 2 * B * m * n * d
-    # exact count of one (B, m, d) @ (B, d, n): B m n d multiplies and B m n (d - 1) adds
-    multiplies, adds = B * m * n * d, B * m * n * (d - 1)
-    assert flops == multiplies + adds + B * m * n
+def loop_matmul_counting(x, y):
+    """(B, m, d) @ (B, d, n) by three nested loops over Python floats, counting every multiply
+    and every add: the trusted count."""
+    B, m, d = len(x), len(x[0]), len(x[0][0])
+    n = len(y[0][0])
+    multiplies = adds = 0
+    z = [[[0.0] * n for _ in range(m)] for _ in range(B)]
+    for b in range(B):
+        for i in range(m):
+            for j in range(n):
+                acc = x[b][i][0] * y[b][0][j]
+                multiplies += 1
+                for k in range(1, d):
+                    acc = acc + x[b][i][k] * y[b][k][j]
+                    multiplies += 1
+                    adds += 1
+                z[b][i][j] = acc
+    return z, multiplies, adds
+
+
+@pytest.mark.parametrize(("B", "m", "d", "n"), [(1, 1, 1, 1), (3, 4, 5, 6), (2, 7, 1, 3)])
+def test_matmul_flops_against_a_counting_loop_and_the_flop_counter(B, m, d, n):
+    """2 B m n d = multiplies + adds + B m n: B m n d multiplies, B m n (d - 1) adds, counted by
+    a plain loop (whose product equals torch's), and the number FlopCounterMode reports."""
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(B, m, d, dtype=torch.float64, generator=g)
+    y = torch.randn(B, d, n, dtype=torch.float64, generator=g)
+    z, multiplies, adds = loop_matmul_counting(x.tolist(), y.tolist())
+    torch.testing.assert_close(torch.tensor(z, dtype=torch.float64), x @ y)
+    assert matmul_flops(x.shape, y.shape) == counted_flops(x.shape, y.shape)
+    assert matmul_flops(x.shape, y.shape) == 2 * multiplies == multiplies + adds + B * m * n
 
 
 @settings(max_examples=200, deadline=None)

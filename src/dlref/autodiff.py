@@ -58,7 +58,8 @@ _UNARY: dict[str, tuple[Callable[[float], float], Callable[[float], float]]] = {
     "log": (_log, lambda x: 1.0 / x),
     "tanh": (math.tanh, lambda x: 1.0 - math.tanh(x) ** 2),
     "sigmoid": (_sigmoid, lambda x: _sigmoid(x) * (1.0 - _sigmoid(x))),
-    "relu": (lambda x: x if x > 0 else 0.0, lambda x: 1.0 if x > 0 else 0.0),  # relu'(0) = 0
+    # relu'(0) = 0 as in torch; nan stays nan (nan > 0 is False, but torch passes nan through)
+    "relu": (lambda x: 0.0 if x <= 0 else x, lambda x: 0.0 if x <= 0 else 1.0),
 }
 
 # (a, b) -> (f(a, b), df/da, df/db)
@@ -71,7 +72,11 @@ _BINARY: dict[str, Callable[[float, float], tuple[float, float, float]]] = {
 
 
 def _power(x: float, k: float) -> tuple[float, float]:
-    """x^k and k x^(k-1), for a constant k."""
+    """x^k and k x^(k-1), for a constant k, with torch's values at x = 0.
+
+    0^0 = 1 with derivative 0; for 0 < k < 1 the derivative at 0 is inf. 0^k with k < 0 raises
+    ZeroDivisionError, as Python's float arithmetic does.
+    """
     if not is_real_number(k):
         raise TypeError(
             f"exponent k of x ** k must be a real number, got {type(k).__name__}; "
@@ -79,7 +84,12 @@ def _power(x: float, k: float) -> tuple[float, float]:
         )
     if x < 0 and not float(k).is_integer():
         raise ValueError(f"x ** k with x < 0 needs an integer k, got x = {x!r} and k = {k!r}")
-    return float(x**k), float(k * x ** (k - 1))
+    if k == 0:  # x^0 = 1 for every x, 0^0 included, with derivative 0 (as torch)
+        return 1.0, 0.0
+    value = float(x**k)  # 0 ** k with k < 0 raises ZeroDivisionError, as 1 / 0 does
+    if x == 0 and k < 1:  # k x^(k-1) with 0 < k < 1: the slope at 0 is infinite (torch: inf)
+        return value, math.inf
+    return value, float(k * x ** (k - 1))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -440,6 +450,26 @@ def _check_point(x: Sequence[float]) -> list[float]:
     return [float(v) for v in x]
 
 
+def _check_callable(f: object) -> None:
+    if not callable(f):
+        raise TypeError(f"f must be a function of the point x, got {type(f).__name__} {f!r}")
+
+
+def _scalar_value(f: Callable[[Tensor], Tensor], x: Tensor) -> Tensor | float:
+    """f(x), which must be a 0-d tensor or a real number."""
+    y = f(x)
+    if isinstance(y, Tensor):
+        if y.dim() != 0:
+            raise ValueError(
+                f"f must return a scalar (a 0-d tensor), got a tensor of shape {tuple(y.shape)}: "
+                "reduce it first, e.g. f(x).sum()"
+            )
+        return y.detach()
+    if not is_real_number(y):
+        raise TypeError(f"f must return a 0-d tensor or a real number, got {type(y).__name__}")
+    return float(y)
+
+
 def reverse_mode_grad(f: Callable[[list[Scalar]], Scalar], x: Sequence[float]) -> list[float]:
     r"""Gradient of :math:`f: \mathbb{R}^n \to \mathbb{R}` with one forward and one backward pass.
 
@@ -465,6 +495,7 @@ def reverse_mode_grad(f: Callable[[list[Scalar]], Scalar], x: Sequence[float]) -
     >>> reverse_mode_grad(lambda v: v[0] * v[1] + v[1].exp(), [2.0, 0.0])  # (x1, x0 + e^x1)
     [0.0, 3.0]
     """
+    _check_callable(f)
     xs = [Scalar(v) for v in _check_point(x)]
     y = f(xs)
     if not isinstance(y, Scalar):
@@ -498,6 +529,7 @@ def forward_mode_grad(f: Callable[[list[Dual]], Dual], x: Sequence[float]) -> li
     >>> forward_mode_grad(lambda v: v[0] * v[1] + v[1].exp(), [2.0, 0.0])  # (x1, x0 + e^x1)
     [0.0, 3.0]
     """
+    _check_callable(f)
     x = _check_point(x)
     grad = []
     for i in range(len(x)):
@@ -542,6 +574,7 @@ def finite_difference_grad(f: Callable[[Tensor], Tensor], x: Tensor, eps: float 
     >>> finite_difference_grad(lambda v: (v**2).sum(), x)  # exact: 2x
     tensor([2.0000, 4.0000], dtype=torch.float64)
     """
+    _check_callable(f)
     if not isinstance(x, Tensor):
         raise TypeError(f"x must be a floating-point torch.Tensor, got {type(x).__name__}")
     if not x.is_floating_point():
@@ -549,11 +582,12 @@ def finite_difference_grad(f: Callable[[Tensor], Tensor], x: Tensor, eps: float 
     if not eps > 0:
         raise ValueError(f"eps must be positive, got {eps}")
     x = x.detach()
-    grad = torch.empty_like(x)
-    flat = grad.view(-1)
+    # flat, contiguous buffers: x itself may be a non-contiguous view (a transpose, a slice)
+    grad = torch.empty(x.numel(), dtype=x.dtype, device=x.device)
     for i in range(x.numel()):
-        step = torch.zeros_like(x).view(-1)
+        step = torch.zeros(x.numel(), dtype=x.dtype, device=x.device)
         step[i] = eps  # eps * e_i
-        step = step.view_as(x)
-        flat[i] = (f(x + step) - f(x - step)) / (2 * eps)
-    return grad
+        step = step.view(x.shape)
+        up, down = _scalar_value(f, x + step), _scalar_value(f, x - step)
+        grad[i] = (up - down) / (2 * eps)
+    return grad.view(x.shape)

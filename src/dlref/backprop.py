@@ -96,12 +96,12 @@ def _check_relu_net(x: Tensor, A: Tensor, w: Tensor) -> None:
 
 
 # ---------------------------------------------------------------------------------------------
-# 1. A sigmoid of a linear function (seed 000)
+# 1. A sigmoid of a linear function (the study notes)
 # ---------------------------------------------------------------------------------------------
 
 
 def sigmoid_loss(w: Tensor, x: Tensor) -> Tensor:
-    r"""The seeds' scalar function :math:`L = 1/(1 + e^{u})` of a linear :math:`u`.
+    r"""The study notes' scalar function :math:`L = 1/(1 + e^{u})` of a linear :math:`u`.
 
     .. math::
 
@@ -152,11 +152,16 @@ def sigmoid_loss_backward(w: Tensor, x: Tensor) -> tuple[Tensor, Tensor, Tensor]
         \frac{\partial L}{\partial w} = \frac{\partial L}{\partial u}\,(x_0,\ x_1,\ 1),\qquad
         \frac{\partial L}{\partial x} = \frac{\partial L}{\partial u}\,(w_0,\ w_1).
 
-    The first form is the seeds'; it overflows to ``inf / inf = nan`` once :math:`e^u` does
-    (:math:`u > 88.7` in float32). The last form, which autograd uses (the backward of
+    The first form is the study notes'. In float32 it fails silently once :math:`(1 + e^u)^2`
+    overflows (:math:`u > 44.4`): it returns ``-0.`` where the true value is about
+    :math:`-2.9 \times 10^{-20}` at :math:`u = 45`; and it is ``inf / inf = nan`` once
+    :math:`e^u` overflows (:math:`u > 88.7`). The last form, which autograd uses (the backward of
     ``sigmoid`` is :math:`y(1-y)`), never overflows but loses relative precision as
     :math:`L \to 1` (:math:`u \ll 0`), where :math:`1 - L` cancels. The middle form, computed
-    here, is accurate everywhere: both sigmoids are.
+    here, has neither problem: it is accurate as long as :math:`\sigma(-u) = 1/(1 + e^u)` does
+    not underflow. That happens once :math:`e^u` overflows: above :math:`u \approx 88.7` in
+    float32 (and :math:`709.8` in float64) it returns ``-0.``, as autograd does, where the true
+    value, about :math:`-e^{-u}`, is tiny but not 0.
 
     Parameters
     ----------
@@ -199,14 +204,14 @@ def sigmoid_loss_backward(w: Tensor, x: Tensor) -> tuple[Tensor, Tensor, Tensor]
 
 
 # ---------------------------------------------------------------------------------------------
-# 2. A chain of scalar nodes with a skip connection (seeds 000 and 002)
+# 2. A chain of scalar nodes with a skip connection (the study notes)
 # ---------------------------------------------------------------------------------------------
 
 
 def skip_forward(
     params: Mapping[str, float | Tensor], x0: float | Tensor, t: float | Tensor
 ) -> dict[str, Tensor]:
-    r"""Forward pass of the seeds' five-node scalar network with a skip from b to d.
+    r"""Forward pass of the study notes' five-node scalar network with a skip from b to d.
 
     .. math::
 
@@ -327,7 +332,7 @@ def skip_backward(
 
 
 # ---------------------------------------------------------------------------------------------
-# 3. One hidden ReLU layer, differentiated in its input (seed 003, Q10)
+# 3. One hidden ReLU layer, differentiated in its input (the quiz, question 10)
 # ---------------------------------------------------------------------------------------------
 
 
@@ -373,8 +378,9 @@ def relu_net_input_grad(x: Tensor, A: Tensor, w: Tensor) -> Tensor:
         \in \mathbb{R}^{k \times k}
 
     a vector in :math:`\mathbb{R}^d`. At a kink, :math:`(Ax)_i = 0`, the derivative of the ReLU
-    is taken to be 0, as torch does. (:math:`A^\top Z` alone is the :math:`d \times k` Jacobian
-    of the hidden layer's transpose, not the gradient: it still has to meet :math:`w`.)
+    is taken to be 0, as torch does. (:math:`A^\top Z` alone is not the gradient: it is the
+    :math:`d \times k` transpose of the :math:`k \times d` Jacobian :math:`ZA` of the hidden layer
+    :math:`x \mapsto \max(Ax, 0)`, and it still has to meet :math:`w`.)
 
     Parameters
     ----------
@@ -397,15 +403,20 @@ def relu_net_input_grad(x: Tensor, A: Tensor, w: Tensor) -> Tensor:
     >>> A = torch.tensor([[1.0, 2.0], [-1.0, 1.0], [3.0, -4.0]])
     >>> relu_net_input_grad(torch.tensor([1.0, 1.0]), A, torch.tensor([1.0, 2.0, 3.0]))
     tensor([1., 2.])
+    >>> hidden = lambda v: torch.relu(A @ v)  # x -> max(Ax, 0), R^2 -> R^3
+    >>> J = torch.autograd.functional.jacobian(hidden, torch.tensor([1.0, 1.0]))  # Z A: (k, d)
+    >>> Z = torch.diag(torch.tensor([1.0, 0.0, 0.0]))  # Ax = (3, 0, -1): only unit 0 is active
+    >>> J.shape, torch.equal(J.T, A.T @ Z)  # A^T Z is J^T, a (d, k) matrix
+    (torch.Size([3, 2]), True)
     """
     _check_relu_net(x, A, w)
-    z = (A @ x > 0).to(A.dtype)  # diagonal of Z: (k,)
-    # A^T Z w, with Z w = z * w
-    return A.T @ (z * w)
+    active = A @ x > 0  # diagonal of Z: (k,)
+    # A^T Z w, with Z w selected (not z * w: an inactive unit's w may be inf, and 0 * inf is nan)
+    return A.T @ torch.where(active, w, 0)
 
 
 # ---------------------------------------------------------------------------------------------
-# 4. The linear layer, and the cost of the backward pass (seed 004)
+# 4. The linear layer, and the cost of the backward pass (the flashcards)
 # ---------------------------------------------------------------------------------------------
 
 
@@ -457,6 +468,10 @@ def linear_backward(X: Tensor, W: Tensor, G: Tensor) -> tuple[Tensor, Tensor]:
     """
     for name, t in (("X", X), ("W", W), ("G", G)):
         check_float(name, t)
+    if not X.dtype == W.dtype == G.dtype:
+        raise TypeError(
+            f"X, W and G must have the same dtype, got {X.dtype}, {W.dtype} and {G.dtype}"
+        )
     if W.dim() != 2:
         raise ValueError(f"W must be a matrix of shape (in, out), got shape {tuple(W.shape)}")
     d_in, d_out = W.shape

@@ -9,10 +9,12 @@ meaning something else.
 
 from __future__ import annotations
 
+import numbers
+
 import torch
 from torch import Tensor
 
-from dlref._checks import check_float
+from dlref._checks import check_float, is_real_number
 
 __all__ = [
     "softmax",
@@ -35,17 +37,51 @@ def _check_reduction(reduction: str) -> None:
         raise ValueError(f"reduction must be one of {_REDUCTIONS}, got {reduction!r}")
 
 
+def _is_int(x: object) -> bool:
+    """A Python or NumPy int; ``bool`` is not one."""
+    return isinstance(x, numbers.Integral) and not isinstance(x, bool)
+
+
+def _check_dim(dim: object) -> None:
+    if not _is_int(dim):
+        raise TypeError(
+            f"dim must be an int, the dimension to normalise over, got {type(dim).__name__} {dim!r}"
+        )
+
+
+def _check_dtype(dtype: object) -> None:
+    if dtype is not None and not (isinstance(dtype, torch.dtype) and dtype.is_floating_point):
+        raise TypeError(f"dtype must be None or a floating-point torch.dtype, got {dtype!r}")
+
+
 def _class_dim(input: Tensor) -> int:
     """Classes sit on dim 1 of a batch (N, C, d1, ...) and on dim 0 of one sample (C,)."""
     if input.dim() == 0:
         raise ValueError("input must have a class dimension: shape (C,), (N, C) or (N, C, d1, ...)")
-    return 0 if input.dim() == 1 else 1
+    cdim = 0 if input.dim() == 1 else 1
+    if input.shape[cdim] == 0:
+        raise ValueError(
+            f"input has shape {tuple(input.shape)}: C = 0 classes on dim {cdim}, "
+            "a loss needs at least one class"
+        )
+    return cdim
 
 
 def _check_weight(weight: Tensor | None, C: int) -> None:
-    if weight is not None and tuple(weight.shape) != (C,):
+    if weight is None:
+        return
+    check_float("weight", weight)
+    if tuple(weight.shape) != (C,):
         raise ValueError(
             f"weight must have shape ({C},), one entry per class, got {tuple(weight.shape)}"
+        )
+
+
+def _check_ignore_index(ignore_index: object) -> None:
+    if not _is_int(ignore_index):
+        raise TypeError(
+            f"ignore_index must be an int (a class index to skip), got "
+            f"{type(ignore_index).__name__} {ignore_index!r}"
         )
 
 
@@ -84,8 +120,10 @@ def _nll_terms(
     keep = target != ignore_index
     y = target.long().where(keep, 0)  # ignored positions read class 0, then get weight 0
     picked = logp.gather(cdim, y.unsqueeze(cdim)).squeeze(cdim)  # logp[n, y_n]
+    # select, not multiply by the mask: an ignored row may hold -inf or nan, and 0 * (-inf) is nan
+    picked = torch.where(keep, picked, 0)
     w = weight[y] if weight is not None else torch.ones_like(picked)
-    w_n = w * keep  # w[y_n]
+    w_n = torch.where(keep, w, 0)  # w[y_n], 0 where ignored
     return -w_n * picked, w_n
 
 
@@ -136,8 +174,12 @@ def softmax(input: Tensor, dim: int, dtype: torch.dtype | None = None) -> Tensor
     tensor([1., 0., 0.])
     """
     check_float("input", input)
+    _check_dim(dim)
+    _check_dtype(dtype)
     if dtype is not None:
         input = input.to(dtype)
+    if input.numel() == 0:  # nothing to normalise: an empty result, as torch gives
+        return input.clone()
     m = input.amax(dim=dim, keepdim=True).detach()  # m: a constant shift, so no gradient
     e = (input - m).exp()  # e^{x_i - m} <= 1
     return e / e.sum(dim=dim, keepdim=True)
@@ -175,8 +217,12 @@ def log_softmax(input: Tensor, dim: int, dtype: torch.dtype | None = None) -> Te
     tensor([nan, nan])
     """
     check_float("input", input)
+    _check_dim(dim)
+    _check_dtype(dtype)
     if dtype is not None:
         input = input.to(dtype)
+    if input.numel() == 0:  # nothing to normalise: an empty result, as torch gives
+        return input.clone()
     m = input.amax(dim=dim, keepdim=True).detach()  # m
     return input - m - (input - m).exp().sum(dim=dim, keepdim=True).log()
 
@@ -202,7 +248,9 @@ def nll_loss(
         \text{mean} = \frac{\sum_n \ell_n}{\sum_{n:\,y_n \ne \text{ignore}} w_{y_n}}
 
     Positions whose target equals ``ignore_index`` contribute 0 to the sum and to the weight
-    total. Note that the ``'mean'`` of a weighted loss divides by the total weight, not by N.
+    total, whatever their input holds (``-inf`` and ``nan`` included: they are selected out, not
+    multiplied by 0). Note that the ``'mean'`` of a weighted loss divides by the total weight,
+    not by N.
 
     Parameters
     ----------
@@ -228,6 +276,7 @@ def nll_loss(
     _check_reduction(reduction)
     C = input.shape[_class_dim(input)]
     _check_weight(weight, C)
+    _check_ignore_index(ignore_index)
     _check_class_target(input, target, ignore_index)
     loss, w_n = _nll_terms(input, target, weight, ignore_index)
     return _reduce(loss, reduction, w_n.sum())
@@ -272,7 +321,8 @@ def cross_entropy(
     weight : Tensor, optional
         Per-class weights, shape (C,).
     ignore_index : int, default -100
-        Class-index target value that is skipped (not used with probabilities).
+        Class-index target value that is skipped (not used with probabilities); the logits of a
+        skipped position may hold ``-inf`` or ``nan``, as in torch.
     reduction : {'mean', 'sum', 'none'}, default 'mean'
     label_smoothing : float, default 0.0
         :math:`\varepsilon \in [0, 1]`: mixes the target with the uniform distribution.
@@ -289,8 +339,14 @@ def cross_entropy(
     """
     check_float("input", input)
     _check_reduction(reduction)
+    if not is_real_number(label_smoothing):
+        raise TypeError(
+            f"label_smoothing must be a real number in [0, 1], got "
+            f"{type(label_smoothing).__name__} {label_smoothing!r}"
+        )
     if not 0.0 <= label_smoothing <= 1.0:
         raise ValueError(f"label_smoothing must be in [0, 1], got {label_smoothing}")
+    _check_ignore_index(ignore_index)
     cdim = _class_dim(input)
     C = input.shape[cdim]
     _check_weight(weight, C)
@@ -314,7 +370,9 @@ def cross_entropy(
     _check_class_target(input, target, ignore_index)
     loss, w_n = _nll_terms(logp, target, weight, ignore_index)
     if label_smoothing > 0:
-        smooth = -(w * logp).sum(cdim) * (target != ignore_index)  # -sum_c w_c log p_{n,c}
+        keep = (target != ignore_index).unsqueeze(cdim)
+        kept_logp = torch.where(keep, logp, 0)  # selected, as in _nll_terms: rows may be -inf
+        smooth = -(w * kept_logp).sum(cdim)  # -sum_c w_c log p_{n,c}, 0 where ignored
         loss = (1 - label_smoothing) * loss + label_smoothing / C * smooth
     return _reduce(loss, reduction, w_n.sum())
 
