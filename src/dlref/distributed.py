@@ -214,7 +214,9 @@ def _run_fsdp(world_size: int, device, X, Y, steps: int) -> dict:
         "status": "ran",
         "params": _flat(p.full_tensor() for p in model.parameters()).cpu(),  # all-gathered
         "param_bytes": sum(t.numel() * t.element_size() for t in local),
-        "grad_bytes": sum(g.numel() * g.element_size() for g in (p.grad.to_local() for p in model.parameters())),
+        "grad_bytes": sum(
+            g.numel() * g.element_size() for g in (p.grad.to_local() for p in model.parameters())
+        ),
         "optimizer_bytes": optimizer_state_bytes(optimizer),
     }
 
@@ -311,7 +313,9 @@ def run_data_parallel(
         flattened trained parameters ``"params"`` and the measured ``"optimizer_bytes"``.
     """
     if global_batch % world_size:
-        raise ValueError(f"global_batch={global_batch} must be divisible by world_size={world_size}")
+        raise ValueError(
+            f"global_batch={global_batch} must be divisible by world_size={world_size}"
+        )
     with tempfile.TemporaryDirectory() as out_dir:
         args = (world_size, _free_loopback_port(), out_dir, steps, global_batch, fsdp)
         # spawn re-imports the caller's __main__ script in each worker (and would re-run a
