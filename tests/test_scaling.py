@@ -306,27 +306,67 @@ def test_roofline_is_the_minimum_of_the_two_roofs():
 @pytest.mark.parametrize(
     ("call", "exc", "match"),
     [
-        (lambda: scaling.fit_power_law([1, 2], [1, 2, 3]), ValueError, r"x has shape \(2,\) but y has shape \(3,\)"),
+        (
+            lambda: scaling.fit_power_law([1, 2], [1, 2, 3]),
+            ValueError,
+            r"x has shape \(2,\) but y has shape \(3,\)",
+        ),
         (lambda: scaling.fit_power_law([1, 2], [1, -2]), ValueError, "y must hold positive"),
-        (lambda: scaling.fit_power_law([[1, 2]], [[1, 2]]), ValueError, r"x must be one-dimensional, got shape \(1, 2\)"),
-        (lambda: scaling.fit_power_law([1, 2], [3, 4], irreducible=True), ValueError, "at least 3 distinct"),
+        (
+            lambda: scaling.fit_power_law([[1, 2]], [[1, 2]]),
+            ValueError,
+            r"x must be one-dimensional, got shape \(1, 2\)",
+        ),
+        (
+            lambda: scaling.fit_power_law([1, 2], [3, 4], irreducible=True),
+            ValueError,
+            "at least 3 distinct",
+        ),
         (lambda: scaling.chinchilla_loss(0, 1e9), ValueError, "N must be positive"),
         (lambda: scaling.chinchilla_loss(1e9, "many"), TypeError, "D must be a real number"),
         (lambda: scaling.chinchilla_optimal(-1.0), ValueError, "C must be positive"),
-        (lambda: scaling.training_flops(1e9, float("inf")), ValueError, "D must be positive and finite"),
-        (lambda: scaling.flops_per_token(2.0, 16, 8), TypeError, "n_layer must be an int, got float"),
-        (lambda: scaling.transformer_parameters(2, 30, 4, 10), ValueError, "d_model=30 must be divisible by n_head=4"),
-        (lambda: scaling.transformer_parameters(2, 32, 4, 10, n_kv_head=3), ValueError, "n_kv_head=3 must divide n_head=4"),
-        (lambda: scaling.transformer_parameters(2, 32, 4, 10, mlp="relu"), ValueError, "mlp must be 'gelu' or 'swiglu'"),
-        (lambda: scaling.transformer_parameters(2, 32, 4, 10, norm="batchnorm"), ValueError, "norm must be"),
+        (
+            lambda: scaling.training_flops(1e9, float("inf")),
+            ValueError,
+            "D must be positive and finite",
+        ),
+        (
+            lambda: scaling.flops_per_token(2.0, 16, 8),
+            TypeError,
+            "n_layer must be an int, got float",
+        ),
+        (
+            lambda: scaling.transformer_parameters(2, 30, 4, 10),
+            ValueError,
+            "d_model=30 must be divisible by n_head=4",
+        ),
+        (
+            lambda: scaling.transformer_parameters(2, 32, 4, 10, n_kv_head=3),
+            ValueError,
+            "n_kv_head=3 must divide n_head=4",
+        ),
+        (
+            lambda: scaling.transformer_parameters(2, 32, 4, 10, mlp="relu"),
+            ValueError,
+            "mlp must be 'gelu' or 'swiglu'",
+        ),
+        (
+            lambda: scaling.transformer_parameters(2, 32, 4, 10, norm="batchnorm"),
+            ValueError,
+            "norm must be",
+        ),
         (lambda: scaling.zero_memory(1e9, 8, 4), ValueError, "stage must be 0, 1, 2 or 3, got 4"),
-        (lambda: scaling.zero_memory(1e9, 0, 1), ValueError, "num_devices must be at least 1, got 0"),
+        (
+            lambda: scaling.zero_memory(1e9, 0, 1),
+            ValueError,
+            "num_devices must be at least 1, got 0",
+        ),
         (lambda: scaling.model_state_bytes(1e9, k=-1), ValueError, "k must be a non-negative"),
         (lambda: scaling.kv_cache_bytes(32, 8, 128, 0), ValueError, "seq_len must be at least 1"),
         (lambda: scaling.matmul_intensity(True, 2, 2), TypeError, "m must be an int, got bool"),
         (lambda: scaling.roofline(1.0, 0.0, 1.0), ValueError, "peak_flops must be positive"),
     ],
-)  # fmt: skip
+)
 def test_errors_name_the_argument(call, exc, match):
     with pytest.raises(exc, match=match):
         call()
