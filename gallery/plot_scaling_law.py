@@ -89,7 +89,9 @@ test_loss = test_loss.cpu().double().numpy().reshape(len(widths), n_init)  # (wi
 # mean loss.
 exponents = [fit_power_law(N, test_loss[:, i]).b for i in range(n_init)]
 fit = fit_power_law(N, test_loss.mean(1))
-print(f"exponent b over {n_init} initialisations: {np.mean(exponents):.2f} ± {np.std(exponents):.2f}")
+print(
+    f"exponent b over {n_init} initialisations: {np.mean(exponents):.2f} ± {np.std(exponents):.2f}"
+)
 print(f"fit of the mean loss: L = {fit.a:.3g} * N^-{fit.b:.2f}")
 for n, row in zip(N, test_loss, strict=True):
     print(f"N = {n:5d}: test MSE {row.mean():.2e} (min {row.min():.2e}, max {row.max():.2e})")
