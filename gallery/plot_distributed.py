@@ -12,7 +12,7 @@ process), each on half of every batch. We check that
   :func:`dlref.scaling.zero_memory` predicts;
 - ``fully_shard`` (FSDP2, ZeRO stage 3) also halves the weights and gradients.
 
-The workers are in :mod:`dlref.distributed`: ``torch.multiprocessing`` *spawns* them, and a
+The workers are in ``dlref.distributed``: ``torch.multiprocessing`` *spawns* them, and a
 spawned process imports the function it runs, so it must live in an importable module. They
 listen on 127.0.0.1 only.
 """

@@ -5,7 +5,10 @@ the PyTorch built-in of the same name (float64 values and gradients) or against 
 differences where PyTorch has no counterpart.
 """
 
+import dlref.distributed as distributed
+import dlref.scaling as scaling
 from dlref import autodiff, backprop, losses, tensors
 
 __all__ = ["autodiff", "backprop", "losses", "tensors"]
+__all__ += ["distributed", "scaling"]
 __version__ = "0.1.0"

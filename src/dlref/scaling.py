@@ -163,7 +163,7 @@ def fit_power_law(x, y, irreducible: bool = False) -> PowerLaw:
 
     Parameters
     ----------
-    x, y : array_like
+    x, y : numpy.ndarray or list
         Positive values, shape ``(n,)``; :math:`n \ge 2` (:math:`n \ge 3` with ``irreducible``).
     irreducible : bool, optional
         Also fit the constant :math:`c` (the loss of a perfect model: the entropy of the data).
@@ -294,8 +294,8 @@ def chinchilla_optimal(
 
     Returns
     -------
-    tuple of (float or numpy.ndarray)
-        ``(N_opt, D_opt)``, with ``6 * N_opt * D_opt == C``.
+    tuple
+        ``(N_opt, D_opt)``, floats or arrays shaped like ``C``; ``6 * N_opt * D_opt == C``.
 
     Examples
     --------
@@ -609,7 +609,7 @@ def zero_memory(
     w, g, o = model_state_bytes(num_params, k, weight_bytes, grad_bytes)
     n = num_devices
     shared = ((0, 0, 0), (0, 0, 1), (0, 1, 1), (1, 1, 1))[stage]  # which of (w, g, o) is split
-    return sum(x / n if split else x for x, split in zip((w, g, o), shared, strict=True))
+    return float(sum(x / n if split else x for x, split in zip((w, g, o), shared, strict=True)))
 
 
 def activation_bytes_per_layer(
