@@ -102,6 +102,8 @@ for i in range(n_init):
 ax.plot(N, fit.a * N**-fit.b, color="C1", label=f"$L = {fit.a:.3g}\\,N^{{-{fit.b:.2f}}}$")
 ax.set_xscale("log")
 ax.set_yscale("log")
+ax.tick_params(axis="x", which="minor", bottom=False, labelbottom=False)
+ax.set_xticks(N, [str(n) for n in N])
 ax.set_xlabel("parameters N")
 ax.set_ylabel("test MSE")
 ax.set_title("Loss vs model size at a fixed training budget")
