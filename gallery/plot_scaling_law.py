@@ -43,7 +43,7 @@ y_test = teacher(X_test).squeeze(1)  # (8192,)
 # students (7 widths x 5 initialisations) sit side by side in one wide layer: unit j belongs to
 # student ``owner[j]``, and each student's output sums only its own units. The summed loss gives
 # each student the gradient of its own loss, and Adam works element by element, so this is exactly
-# 35 separate training runs, done with one matmul.
+# 35 separate training runs in one set of tensor operations.
 widths = [2, 4, 8, 16, 32, 64, 128]
 n_init = 5
 student_widths = [w for w in widths for _ in range(n_init)]

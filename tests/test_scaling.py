@@ -181,13 +181,40 @@ def _count(module):
     return sum(p.numel() for p in module.parameters())
 
 
-@pytest.mark.parametrize(("n_layer", "d", "n_head", "V", "d_ff", "P"), [(2, 32, 4, 50, 96, 16)])
-def test_transformer_parameters_equals_gpt2_style_torch_model(n_layer, d, n_head, V, d_ff, P):
+@pytest.mark.parametrize("bias", [True, False])
+def test_transformer_parameters_equals_gpt2_style_torch_model(bias):
     """GPT-2 layout from torch's own layers: TransformerEncoderLayer, LayerNorm, tied head."""
-    layers = [nn.TransformerEncoderLayer(d, n_head, d_ff, norm_first=True) for _ in range(n_layer)]
-    model = nn.ModuleList([nn.Embedding(V, d), nn.Embedding(P, d), *layers, nn.LayerNorm(d)])
-    expected = scaling.transformer_parameters(n_layer, d, n_head, V, d_ff=d_ff, n_positions=P)
+    n_layer, d, n_head, V, d_ff, P = 2, 32, 4, 50, 96, 16
+    layers = [
+        nn.TransformerEncoderLayer(d, n_head, d_ff, norm_first=True, bias=bias)
+        for _ in range(n_layer)
+    ]
+    final_norm = nn.LayerNorm(d, bias=bias)
+    model = nn.ModuleList([nn.Embedding(V, d), nn.Embedding(P, d), *layers, final_norm])
+    expected = scaling.transformer_parameters(
+        n_layer, d, n_head, V, d_ff=d_ff, n_positions=P, bias=bias
+    )
     assert _count(model) == expected
+
+
+def test_transformer_parameters_agrees_with_the_transformer_topic():
+    """The transformer topic's count_parameters, where that module is installed."""
+    transformer = pytest.importorskip("dlref.transformer")
+    Config = transformer.TransformerConfig
+    llama = Config(
+        vocab_size=128256, max_seq_len=8192, d_model=4096, num_layers=32, num_heads=32,
+        num_kv_heads=8, d_ff=14336, mlp="swiglu", norm="rmsnorm", positional="rope",
+        tie_embeddings=False, bias=False,
+    )  # fmt: skip
+    gpt2 = Config(
+        vocab_size=50257, max_seq_len=1024, d_model=768, num_layers=12, num_heads=12,
+        d_ff=3072, mlp="gelu", norm="layernorm", positional="learned", tie_embeddings=True,
+        bias=True,
+    )  # fmt: skip
+    assert transformer.count_parameters(llama) == 8_030_261_248
+    assert transformer.count_parameters(gpt2) == scaling.transformer_parameters(
+        12, 768, 12, 50257, n_positions=1024
+    )
 
 
 class _LlamaLayer(nn.Module):
@@ -229,7 +256,7 @@ def test_transformer_parameters_equals_llama_style_torch_model(n_kv_head, tie, b
 def test_transformer_parameters_is_kaplans_12_n_layer_d_squared_without_embeddings():
     n_layer, d = 24, 1024
     total = scaling.transformer_parameters(n_layer, d, 16, 1, bias=False, tie_embeddings=True)
-    non_embedding = total - d - 2 * d - n_layer * 4 * d  # vocabulary of 1, final and layer norms
+    non_embedding = total - d - d - n_layer * 2 * d  # vocabulary of 1, bias-free norms
     assert non_embedding == 12 * n_layer * d**2
 
 

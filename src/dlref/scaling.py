@@ -436,11 +436,12 @@ def transformer_parameters(
         + \underbrace{2 \cdot \text{norm}}_{\text{two norms}} \;(+\ \text{biases})
 
     with :math:`k = 2` for a GELU MLP and :math:`k = 3` for SwiGLU (gate, up, down), a norm of
-    :math:`d` (RMSNorm) or :math:`2d` (LayerNorm) parameters. Add a final norm, the token
-    embedding :math:`V d`, learned positions :math:`n_{\text{positions}} d` and, when the output
-    projection is not tied to the embedding, another :math:`V d`. Biases (``bias=True``) sit on
-    every projection, as in GPT-2. With :math:`d_{\text{ff}} = 4d`, one head group and no
-    embeddings this is Kaplan et al.'s :math:`N \approx 12\, n_{\text{layer}} d^2`.
+    :math:`d` (RMSNorm, or LayerNorm without bias) or :math:`2d` (LayerNorm with bias)
+    parameters. Add a final norm, the token embedding :math:`V d`, learned positions
+    :math:`n_{\text{positions}} d` and, when the output projection is not tied to the embedding,
+    another :math:`V d`. Biases (``bias=True``) sit on every projection, as in GPT-2. With
+    :math:`d_{\text{ff}} = 4d`, one head group, no biases and no embeddings this is Kaplan et
+    al.'s :math:`N \approx 12\, n_{\text{layer}} d^2`.
 
     Parameters
     ----------
@@ -453,9 +454,9 @@ def transformer_parameters(
     mlp : {"gelu", "swiglu"}, optional
         Two matrices, or three (SwiGLU).
     norm : {"layernorm", "rmsnorm"}, optional
-        LayerNorm has a weight and a bias, RMSNorm a weight only.
+        LayerNorm has a weight and (with ``bias``) a bias, RMSNorm a weight only.
     bias : bool, optional
-        Biases on the attention and MLP projections.
+        Biases on the attention and MLP projections and in LayerNorm.
     tie_embeddings : bool, optional
         The output projection reuses the token embedding (GPT-2) or has its own (Llama 3).
     n_positions : int, optional
@@ -495,7 +496,7 @@ def transformer_parameters(
     attn = 2 * d * d + 2 * d * d_kv + bias * (2 * d + 2 * d_kv)  # W_Q, W_O, W_K, W_V
     n_mat = 3 if mlp == "swiglu" else 2
     ffn = n_mat * d * d_ff + bias * ((n_mat - 1) * d_ff + d)  # up (and gate), down
-    norm_size = 2 * d if norm == "layernorm" else d
+    norm_size = 2 * d if norm == "layernorm" and bias else d  # LayerNorm's bias follows ``bias``
     layer = attn + ffn + 2 * norm_size
     embeddings = vocab_size * d * (1 if tie_embeddings else 2) + n_positions * d
     return n_layer * layer + norm_size + embeddings
