@@ -283,6 +283,16 @@ def test_zero_memory_equals_a_simulated_partition(n):
         assert scaling.zero_memory(psi, n, stage) == pytest.approx(device0)
 
 
+@settings(max_examples=50, deadline=None)
+@given(psi=st.integers(1, 10**12), n=st.integers(1, 4096), k=st.sampled_from([0, 8, 12, 16]))
+def test_zero_memory_properties(psi, n, k):
+    """Stages never add memory; one device is plain training; stage 3 divides the total by n."""
+    per_stage = [scaling.zero_memory(psi, n, s, k=k) for s in range(4)]
+    assert all(per_stage[s] >= per_stage[s + 1] for s in range(3))
+    assert per_stage[3] * n == pytest.approx(per_stage[0], rel=1e-12)
+    assert [scaling.zero_memory(psi, 1, s, k=k) for s in range(4)] == [(4 + k) * psi] * 4
+
+
 def test_model_state_bytes_mixed_precision_adam():
     w, g, o = scaling.model_state_bytes(1000)
     assert (w, g, o) == (2000, 2000, 12000)
