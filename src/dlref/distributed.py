@@ -236,6 +236,9 @@ def _worker(
     use_cuda = torch.cuda.device_count() >= world_size  # one GPU per rank: NCCL, else gloo on CPU
     backend, device = ("nccl", torch.device("cuda", rank)) if use_cuda else ("gloo", None)
     os.environ["GLOO_SOCKET_IFNAME"] = _loopback_interface()  # gloo's connections: loopback
+    os.environ["NCCL_SOCKET_IFNAME"] = _loopback_interface()  # NCCL's bootstrap: loopback
+    if use_cuda:
+        torch.cuda.set_device(device)
     dist.init_process_group(
         backend, store=_loopback_store(rank, world_size, port), rank=rank, world_size=world_size
     )
