@@ -1,0 +1,364 @@
+r"""Data parallelism on two processes of one machine: DDP, ZeRO-1 and FSDP on ``torch.distributed``.
+
+The workers live here, in an importable module, because ``torch.multiprocessing`` starts them
+with the ``spawn`` method: each is a fresh Python that imports the function it runs. Everything
+binds to the loopback address only: the rendezvous store on 127.0.0.1 and gloo's connections
+on the loopback interface.
+
+:func:`run_data_parallel` trains one small float64 model four ways on the same global batch and
+returns what each rank measured:
+
+- ``DistributedDataParallel``: each rank sees half of the batch; gradients are averaged with an
+  all-reduce, so every step equals a single-process step on the whole batch;
+- ``ZeroRedundancyOptimizer`` (ZeRO stage 1): the same, but each rank keeps the Adam state of
+  only its share of the parameters;
+- ``fully_shard`` (FSDP2, ZeRO stage 3): parameters, gradients and optimizer state sharded, the
+  weights all-gathered for each forward/backward. If the installed torch cannot run it on CPU
+  with gloo, the error is returned instead.
+
+:func:`train_single_process` is the reference: the same model and batch on one process.
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+import socket
+import sys
+import tempfile
+import time
+
+import torch
+import torch.multiprocessing as mp
+from torch import nn
+
+__all__ = [
+    "make_model",
+    "make_batch",
+    "optimizer_state_bytes",
+    "train_single_process",
+    "run_data_parallel",
+]
+
+WIDTH = 32  # every layer is WIDTH x WIDTH, so ZeRO can split the parameters evenly
+N_LINEAR = 4
+LR = 1e-2
+
+
+# ---------------------------------------------------------------------------------------------
+# Helpers: the model, the data, the bytes of an optimizer's state, the loopback address.
+# ---------------------------------------------------------------------------------------------
+
+
+def make_model(seed: int = 0) -> nn.Sequential:
+    """Four ``Linear(32, 32)`` layers with tanh between them, float64, initialised from ``seed``.
+
+    Examples
+    --------
+    >>> from dlref.distributed import make_model
+    >>> sum(p.numel() for p in make_model().parameters())  # 4 * (32 * 32 + 32)
+    4224
+    """
+    torch.manual_seed(seed)
+    layers: list[nn.Module] = []
+    for i in range(N_LINEAR):
+        layers.append(nn.Linear(WIDTH, WIDTH, dtype=torch.float64))
+        if i < N_LINEAR - 1:
+            layers.append(nn.Tanh())
+    return nn.Sequential(*layers)
+
+
+def make_batch(global_batch: int = 64, seed: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
+    """A regression batch: inputs ``(global_batch, 32)`` and targets ``sin(x @ W)`` of that shape.
+
+    Examples
+    --------
+    >>> from dlref.distributed import make_batch
+    >>> X, Y = make_batch(8)
+    >>> tuple(X.shape), tuple(Y.shape), X.dtype
+    ((8, 32), (8, 32), torch.float64)
+    """
+    g = torch.Generator().manual_seed(seed)
+    X = torch.randn(global_batch, WIDTH, generator=g, dtype=torch.float64)
+    W = torch.randn(WIDTH, WIDTH, generator=g, dtype=torch.float64) / WIDTH**0.5
+    return X, torch.sin(X @ W)
+
+
+def optimizer_state_bytes(optimizer: torch.optim.Optimizer) -> int:
+    """Bytes of every tensor in ``optimizer.state`` (Adam: ``exp_avg``, ``exp_avg_sq``, ``step``).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from dlref.distributed import optimizer_state_bytes
+    >>> w = torch.zeros(10, dtype=torch.float64, requires_grad=True)
+    >>> opt = torch.optim.Adam([w])
+    >>> w.sum().backward(); opt.step()
+    >>> optimizer_state_bytes(opt)  # m and v: 2 * 10 * 8 bytes, step: one float32 scalar
+    164
+    """
+    tensors = [t for state in optimizer.state.values() for t in state.values()]
+    tensors = [t.to_local() if hasattr(t, "to_local") else t for t in tensors]  # DTensor: shard
+    return sum(t.numel() * t.element_size() for t in tensors if isinstance(t, torch.Tensor))
+
+
+def _free_loopback_port() -> int:
+    """A TCP port that is free on 127.0.0.1 (the OS picks it)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _loopback_interface() -> str:
+    """The loopback interface's name (``lo`` on Linux, ``lo0`` on macOS), for gloo."""
+    names = [name for _, name in socket.if_nameindex()]
+    return next((n for n in names if n.startswith("lo")), "lo")
+
+
+def _listening_sockets() -> list[str]:
+    """``address:port`` of every TCP socket this process listens on (Linux ``/proc``; else [])."""
+    inodes = set()
+    for fd in os.listdir("/proc/self/fd") if os.path.isdir("/proc/self/fd") else []:
+        try:
+            target = os.readlink(f"/proc/self/fd/{fd}")
+        except OSError:  # closed meanwhile
+            continue
+        if target.startswith("socket:["):
+            inodes.add(target[8:-1])  # socket:[inode]
+    found = []
+    for table, width in (("/proc/net/tcp", 4), ("/proc/net/tcp6", 16)):
+        if not os.path.exists(table):
+            continue
+        with open(table) as f:
+            for line in f.readlines()[1:]:
+                cols = line.split()
+                local, state, inode = cols[1], cols[3], cols[9]
+                if state == "0A" and inode in inodes:  # 0A: LISTEN
+                    addr, port = local.split(":")
+                    raw = bytes.fromhex(addr)
+                    if width == 4:
+                        ip = socket.inet_ntop(socket.AF_INET, raw[::-1])
+                    else:  # four little-endian 32-bit words
+                        words = b"".join(raw[i : i + 4][::-1] for i in range(0, 16, 4))
+                        ip = socket.inet_ntop(socket.AF_INET6, words)
+                    found.append(f"{ip}:{int(port, 16)}")
+    return sorted(found)
+
+
+def _loopback_store(rank: int, world_size: int, port: int) -> torch.distributed.TCPStore:
+    """The rendezvous key-value store, served by rank 0 on 127.0.0.1:port only.
+
+    ``init_process_group`` with ``MASTER_ADDR=127.0.0.1`` would connect to loopback but serve
+    the store on every interface; handing the store a socket already bound to 127.0.0.1
+    (``master_listen_fd``) keeps it on loopback.
+    """
+    import torch.distributed as dist
+
+    timeout = datetime.timedelta(seconds=60)
+    if rank != 0:
+        return dist.TCPStore("127.0.0.1", port, world_size, False, timeout=timeout)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", port))
+    sock.listen()
+    return dist.TCPStore(
+        "127.0.0.1", port, world_size, True, timeout=timeout, master_listen_fd=sock.detach()
+    )
+
+
+def _train(model: nn.Module, optimizer, X: torch.Tensor, Y: torch.Tensor, steps: int) -> None:
+    for _ in range(steps):
+        optimizer.zero_grad()
+        loss = ((model(X) - Y) ** 2).mean()  # mean over the (local) batch
+        loss.backward()  # under DDP/FSDP: gradients averaged over ranks here
+        optimizer.step()
+
+
+def train_single_process(steps: int = 5, global_batch: int = 64) -> tuple[nn.Module, int]:
+    """The reference: Adam on the whole batch in one process. Returns the model and state bytes.
+
+    Examples
+    --------
+    >>> from dlref.distributed import train_single_process
+    >>> model, state_bytes = train_single_process(steps=2)
+    >>> state_bytes  # 4224 parameters * 16 bytes (m, v in float64) + 8 float32 step counters
+    67616
+    """
+    model = make_model()
+    optimizer = torch.optim.Adam(model.parameters(), lr=LR)
+    X, Y = make_batch(global_batch)
+    _train(model, optimizer, X, Y, steps)
+    return model, optimizer_state_bytes(optimizer)
+
+
+# ---------------------------------------------------------------------------------------------
+# The worker: one process of the group
+# ---------------------------------------------------------------------------------------------
+
+
+def _flat(params) -> torch.Tensor:
+    return torch.cat([p.detach().reshape(-1) for p in params])
+
+
+def _run_fsdp(world_size: int, device, X, Y, steps: int) -> dict:
+    from torch.distributed.device_mesh import init_device_mesh
+    from torch.distributed.fsdp import fully_shard
+
+    mesh = init_device_mesh("cpu" if device is None else "cuda", (world_size,))
+    model = make_model().to(device)
+    for layer in model:
+        if isinstance(layer, nn.Linear):
+            fully_shard(layer, mesh=mesh)  # each layer's parameters sharded along dim 0
+    fully_shard(model, mesh=mesh)
+    optimizer = torch.optim.Adam(model.parameters(), lr=LR)
+    _train(model, optimizer, X, Y, steps)
+    local = [p.to_local() for p in model.parameters()]  # this rank's shards (DTensor -> Tensor)
+    return {
+        "status": "ran",
+        "params": _flat(p.full_tensor() for p in model.parameters()).cpu(),  # all-gathered
+        "param_bytes": sum(t.numel() * t.element_size() for t in local),
+        "grad_bytes": sum(
+            g.numel() * g.element_size() for g in (p.grad.to_local() for p in model.parameters())
+        ),
+        "optimizer_bytes": optimizer_state_bytes(optimizer),
+    }
+
+
+def _worker(
+    rank: int, world_size: int, port: int, out_dir: str, steps: int, global_batch: int, fsdp: bool
+) -> None:
+    """One rank: DDP, then ZeRO-1, then FSDP2 on its half of the batch; results to a file."""
+    import torch.distributed as dist
+    from torch.distributed.optim import ZeroRedundancyOptimizer
+    from torch.nn.parallel import DistributedDataParallel as DDP
+
+    torch.set_num_threads(1)
+    use_cuda = torch.cuda.device_count() >= world_size  # one GPU per rank: NCCL, else gloo on CPU
+    backend, device = ("nccl", torch.device("cuda", rank)) if use_cuda else ("gloo", None)
+    os.environ["GLOO_SOCKET_IFNAME"] = _loopback_interface()  # gloo's connections: loopback
+    os.environ["NCCL_SOCKET_IFNAME"] = _loopback_interface()  # NCCL's bootstrap: loopback
+    if use_cuda:
+        torch.cuda.set_device(device)
+    dist.init_process_group(
+        backend, store=_loopback_store(rank, world_size, port), rank=rank, world_size=world_size
+    )
+    try:
+        X, Y = make_batch(global_batch)
+        shard = slice(rank * global_batch // world_size, (rank + 1) * global_batch // world_size)
+        X, Y = X[shard].to(device), Y[shard].to(device)  # this rank's half of the global batch
+        out: dict = {"rank": rank, "backend": backend}
+
+        model = DDP(make_model().to(device))  # same seed on every rank; DDP broadcasts rank 0's
+        optimizer = torch.optim.Adam(model.parameters(), lr=LR)
+        _train(model, optimizer, X, Y, steps)
+        out["listening"] = _listening_sockets()  # the store (rank 0) and gloo's pairs
+        out["ddp"] = {
+            "params": _flat(model.parameters()).cpu(),
+            "optimizer_bytes": optimizer_state_bytes(optimizer),
+        }
+
+        model = DDP(make_model().to(device))
+        optimizer = ZeroRedundancyOptimizer(
+            model.parameters(), optimizer_class=torch.optim.Adam, lr=LR
+        )
+        _train(model, optimizer, X, Y, steps)
+        local = optimizer.optim  # the Adam that holds this rank's share
+        out["zero1"] = {
+            "params": _flat(model.parameters()).cpu(),
+            "optimizer_bytes": optimizer_state_bytes(local),
+            "num_params_local": sum(p.numel() for g in local.param_groups for p in g["params"]),
+            "param_bytes": sum(p.numel() * p.element_size() for p in model.parameters()),
+            "grad_bytes": sum(p.grad.numel() * p.grad.element_size() for p in model.parameters()),
+        }
+
+        if fsdp:
+            try:
+                out["fsdp"] = _run_fsdp(world_size, device, X, Y, steps)
+            except Exception as e:  # report, do not fail: FSDP on CPU/gloo depends on the version
+                out["fsdp"] = {"status": f"{type(e).__name__}: {e}".splitlines()[0][:300]}
+        torch.save(out, os.path.join(out_dir, f"rank{rank}.pt"))
+    finally:
+        dist.destroy_process_group()
+
+
+# ---------------------------------------------------------------------------------------------
+# The launcher
+# ---------------------------------------------------------------------------------------------
+
+
+def run_data_parallel(
+    world_size: int = 2,
+    steps: int = 5,
+    global_batch: int = 64,
+    fsdp: bool = True,
+    timeout: float = 60.0,
+) -> list[dict]:
+    """Train on ``world_size`` spawned processes; return each rank's measurements.
+
+    The processes are always reaped: if one fails, the others are killed and its exception is
+    raised (``torch.multiprocessing.ProcessRaisedException``); past ``timeout`` seconds all are
+    killed and ``TimeoutError`` is raised.
+
+    Parameters
+    ----------
+    world_size : int, optional
+        Number of processes (ranks); must divide ``global_batch``.
+    steps : int, optional
+        Adam steps of each training run.
+    global_batch : int, optional
+        Examples per step, summed over the ranks.
+    fsdp : bool, optional
+        Also try FSDP2's ``fully_shard``.
+    timeout : float, optional
+        Seconds before the workers are killed.
+
+    Returns
+    -------
+    list of dict
+        One dict per rank: ``"backend"``, ``"listening"`` (the ``address:port`` of each socket
+        the rank listened on), and ``"ddp"``, ``"zero1"`` (and ``"fsdp"``), each holding the
+        flattened trained parameters ``"params"`` and the measured ``"optimizer_bytes"``;
+        ``"fsdp"`` has ``"status"``: ``"ran"`` or the error.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from dlref.distributed import run_data_parallel, train_single_process
+    >>> ranks = run_data_parallel(world_size=2, steps=1, fsdp=False)
+    >>> reference, _ = train_single_process(steps=1)
+    >>> theta = torch.cat([p.detach().reshape(-1) for p in reference.parameters()])
+    >>> [bool(torch.allclose(r["ddp"]["params"], theta, rtol=0, atol=1e-12)) for r in ranks]
+    [True, True]
+    >>> [r["zero1"]["optimizer_bytes"] for r in ranks]  # half of the single-process 67,616 each
+    [33808, 33808]
+    """
+    if global_batch % world_size:
+        raise ValueError(
+            f"global_batch={global_batch} must be divisible by world_size={world_size}"
+        )
+    with tempfile.TemporaryDirectory() as out_dir:
+        args = (world_size, _free_loopback_port(), out_dir, steps, global_batch, fsdp)
+        # spawn re-imports the caller's __main__ script in each worker (and would re-run a
+        # script that calls this at top level); the workers need only this module.
+        main = sys.modules["__main__"]
+        main_file = getattr(main, "__file__", None) if main.__spec__ is None else None
+        if main_file is not None:
+            del main.__file__
+        try:
+            ctx = mp.start_processes(
+                _worker, args=args, nprocs=world_size, join=False, start_method="spawn"
+            )
+        finally:
+            if main_file is not None:
+                main.__file__ = main_file
+        deadline = time.monotonic() + timeout
+        try:
+            while not ctx.join(timeout=max(deadline - time.monotonic(), 0.0)):
+                if time.monotonic() >= deadline:
+                    raise TimeoutError(f"the {world_size} workers did not finish in {timeout} s")
+        finally:
+            for p in ctx.processes:  # reap every worker, also on error or timeout
+                if p.is_alive():
+                    p.kill()
+                p.join()
+        return [torch.load(os.path.join(out_dir, f"rank{r}.pt")) for r in range(world_size)]
