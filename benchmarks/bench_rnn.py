@@ -5,15 +5,15 @@ from torch import nn
 
 from dlref import rnn
 
-T, B, I, H = 100, 32, 256, 256
+T, B, IN, H = 100, 32, 256, 256
 
 
 def _lstm_inputs():
     torch.manual_seed(0)
-    theirs = nn.LSTM(I, H)
-    ours = rnn.LSTM(I, H)
+    theirs = nn.LSTM(IN, H)
+    ours = rnn.LSTM(IN, H)
     ours.load_state_dict(theirs.state_dict())
-    x = torch.randn(T, B, I, requires_grad=True)
+    x = torch.randn(T, B, IN, requires_grad=True)
     return x, ours, theirs
 
 
