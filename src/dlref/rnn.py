@@ -213,10 +213,12 @@ class RNNCell(_Cell):
         Features of the input :math:`x`.
     hidden_size : int
         Features of the state :math:`h`.
-    bias : bool, default True
-        If False, no ``bias_ih`` and ``bias_hh``.
+    bias : bool, optional
+        If False, no ``bias_ih`` and ``bias_hh``. Default True.
     nonlinearity : {'tanh', 'relu'}, default 'tanh'
 
+    Notes
+    -----
     Shapes: ``input`` (B, input_size) or (input_size,); ``hx`` (B, hidden_size) or
     (hidden_size,), zeros when omitted; the output has the shape of ``hx``. Parameters
     ``weight_ih`` (H, input_size), ``weight_hh`` (H, H), ``bias_ih`` and ``bias_hh`` (H,), all
@@ -275,8 +277,11 @@ class LSTMCell(_Cell):
     ----------
     input_size : int
     hidden_size : int
-    bias : bool, default True
+    bias : bool, optional
+        Default True: the biases ``bias_ih`` and ``bias_hh`` exist.
 
+    Notes
+    -----
     Shapes: ``input`` (B, input_size) or (input_size,); ``hx`` a tuple ``(h, c)``, each
     (B, H) or (H,), zeros when omitted; returns ``(h', c')`` of the same shapes.
 
@@ -303,9 +308,7 @@ class LSTMCell(_Cell):
     def _step(self, xw_t: Tensor, state: State) -> State:
         return _lstm_step(xw_t, state, self.weight_hh, self.bias_hh)
 
-    def forward(
-        self, input: Tensor, hx: tuple[Tensor, Tensor] | None = None
-    ) -> tuple[Tensor, Tensor]:
+    def forward(self, input: Tensor, hx=None):
         """The next state ``(h', c')``."""
         return self._forward(input, hx)
 
@@ -328,7 +331,8 @@ class GRUCell(_Cell):
     ----------
     input_size : int
     hidden_size : int
-    bias : bool, default True
+    bias : bool, optional
+        Default True: the biases ``bias_ih`` and ``bias_hh`` exist.
 
     Examples
     --------
@@ -497,15 +501,16 @@ class RNN(_RNNBase):
     num_layers : int, default 1
         Stacked layers: layer :math:`l > 0` reads the outputs of layer :math:`l - 1`.
     nonlinearity : {'tanh', 'relu'}, default 'tanh'
-    bias : bool, default True
-        If False, no ``bias_ih_l*`` and ``bias_hh_l*``.
-    batch_first : bool, default False
+    bias : bool, optional
+        If False, no ``bias_ih_l*`` and ``bias_hh_l*``. Default True.
+    batch_first : bool, optional
         If True, ``input`` and ``output`` are (B, T, ·); the states stay (L·D, B, H).
+        Default False.
     dropout : float, default 0.0
         Dropout on the outputs of every layer but the last, in training mode only.
-    bidirectional : bool, default False
+    bidirectional : bool, optional
         If True, each layer also runs backwards in time (parameters ``*_reverse``) and the
-        outputs of the two directions are concatenated: D = 2.
+        outputs of the two directions are concatenated: D = 2. Default False.
 
     Notes
     -----
@@ -559,7 +564,7 @@ class RNN(_RNNBase):
     def _step(self, xw_t: Tensor, state: State, w_hh: Tensor, b_hh: Tensor | None) -> State:
         return _rnn_step(xw_t, state, w_hh, b_hh, self.nonlinearity)
 
-    def forward(self, input: Tensor, hx: Tensor | None = None) -> tuple[Tensor, Tensor]:
+    def forward(self, input: Tensor, hx: Tensor | None = None):
         """``output, h_n`` for ``input`` and the initial state ``hx``."""
         output, (h_n,) = self._forward(input, hx)
         return output, h_n
@@ -588,15 +593,16 @@ class LSTM(_RNNBase):
         Features of the states :math:`h_t` and :math:`c_t` (H).
     num_layers : int, default 1
         Stacked layers: layer :math:`l > 0` reads the outputs of layer :math:`l - 1`.
-    bias : bool, default True
-        If False, no ``bias_ih_l*`` and ``bias_hh_l*``.
-    batch_first : bool, default False
+    bias : bool, optional
+        If False, no ``bias_ih_l*`` and ``bias_hh_l*``. Default True.
+    batch_first : bool, optional
         If True, ``input`` and ``output`` are (B, T, ·); the states stay (L·D, B, H).
+        Default False.
     dropout : float, default 0.0
         Dropout on the outputs of every layer but the last, in training mode only.
-    bidirectional : bool, default False
+    bidirectional : bool, optional
         If True, each layer also runs backwards in time (parameters ``*_reverse``) and the
-        outputs of the two directions are concatenated: D = 2.
+        outputs of the two directions are concatenated: D = 2. Default False.
 
     Notes
     -----
@@ -628,9 +634,7 @@ class LSTM(_RNNBase):
     def _step(self, xw_t: Tensor, state: State, w_hh: Tensor, b_hh: Tensor | None) -> State:
         return _lstm_step(xw_t, state, w_hh, b_hh)
 
-    def forward(
-        self, input: Tensor, hx: tuple[Tensor, Tensor] | None = None
-    ) -> tuple[Tensor, tuple[Tensor, Tensor]]:
+    def forward(self, input: Tensor, hx=None):
         """``output, (h_n, c_n)`` for ``input`` and the initial state ``hx = (h_0, c_0)``."""
         output, (h_n, c_n) = self._forward(input, hx)
         return output, (h_n, c_n)
@@ -656,15 +660,16 @@ class GRU(_RNNBase):
         Features of the state :math:`h_t` (H).
     num_layers : int, default 1
         Stacked layers: layer :math:`l > 0` reads the outputs of layer :math:`l - 1`.
-    bias : bool, default True
-        If False, no ``bias_ih_l*`` and ``bias_hh_l*``.
-    batch_first : bool, default False
+    bias : bool, optional
+        If False, no ``bias_ih_l*`` and ``bias_hh_l*``. Default True.
+    batch_first : bool, optional
         If True, ``input`` and ``output`` are (B, T, ·); the states stay (L·D, B, H).
+        Default False.
     dropout : float, default 0.0
         Dropout on the outputs of every layer but the last, in training mode only.
-    bidirectional : bool, default False
+    bidirectional : bool, optional
         If True, each layer also runs backwards in time (parameters ``*_reverse``) and the
-        outputs of the two directions are concatenated: D = 2.
+        outputs of the two directions are concatenated: D = 2. Default False.
 
     Notes
     -----
@@ -686,7 +691,7 @@ class GRU(_RNNBase):
     def _step(self, xw_t: Tensor, state: State, w_hh: Tensor, b_hh: Tensor | None) -> State:
         return _gru_step(xw_t, state, w_hh, b_hh)
 
-    def forward(self, input: Tensor, hx: Tensor | None = None) -> tuple[Tensor, Tensor]:
+    def forward(self, input: Tensor, hx: Tensor | None = None):
         """``output, h_n`` for ``input`` and the initial state ``hx``."""
         output, (h_n,) = self._forward(input, hx)
         return output, h_n
@@ -712,7 +717,7 @@ def _grads(parameters: Tensor | Iterable[Tensor]) -> list[Tensor]:
 
 @torch.no_grad()
 def clip_grad_norm_(
-    parameters: Tensor | Iterable[Tensor],
+    parameters,
     max_norm: float,
     norm_type: float = 2.0,
     error_if_nonfinite: bool = False,
@@ -731,16 +736,17 @@ def clip_grad_norm_(
 
     Parameters
     ----------
-    parameters : Tensor or iterable of Tensor
-        Tensors whose ``.grad`` is scaled in place (those without one are skipped).
+    parameters
+        A tensor or an iterable of tensors (e.g. ``model.parameters()``) whose ``.grad`` is
+        scaled in place; those without one are skipped.
     max_norm : float
         Largest allowed norm.
     norm_type : float, default 2.0
         :math:`p`; ``float('inf')`` for the max norm.
-    error_if_nonfinite : bool, default False
+    error_if_nonfinite : bool, optional
         If True, raise ``RuntimeError`` when the total norm is nan or inf. If False, the gradients
         are scaled by the non-finite factor anyway, as in torch (an inf norm turns every gradient
-        into zeros and nans).
+        into zeros and nans). Default False.
     foreach : bool, optional
         Accepted for compatibility with torch and ignored: one tensor at a time.
 
@@ -780,9 +786,7 @@ def clip_grad_norm_(
 
 
 @torch.no_grad()
-def clip_grad_value_(
-    parameters: Tensor | Iterable[Tensor], clip_value: float, foreach: bool | None = None
-) -> None:
+def clip_grad_value_(parameters, clip_value: float, foreach: bool | None = None) -> None:
     r"""Clamp every gradient entry to :math:`[-\text{clip\_value}, \text{clip\_value}]`, in place.
 
     .. math:: g_j \leftarrow \max(-v, \min(v, g_j))
@@ -791,8 +795,9 @@ def clip_grad_value_(
 
     Parameters
     ----------
-    parameters : Tensor or iterable of Tensor
-        Tensors whose ``.grad`` is clamped in place.
+    parameters
+        A tensor or an iterable of tensors (e.g. ``model.parameters()``) whose ``.grad`` is
+        clamped in place.
     clip_value : float
         :math:`v`, the largest allowed absolute value.
     foreach : bool, optional
