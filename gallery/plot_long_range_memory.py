@@ -23,6 +23,7 @@ device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 K, T, H = 4, 30, 32  # symbols, sequence length (lags 0..29), hidden size
 STEPS, BATCH, MAX_NORM = 150, 64, 1.0
+CHECKPOINTS = (50, 100, 150)  # steps at which the accuracy per lag is measured
 
 # %%
 # Data
@@ -38,6 +39,8 @@ def make_batch(n: int) -> tuple[torch.Tensor, torch.Tensor]:
     x[0, :, K] = 1.0  # the flag: remember this one
     return x, symbols[0]  # x: (T, n, K + 1), target: (n,)
 
+
+x_test, y_test = make_batch(1000)  # fresh sequences, never trained on
 
 # %%
 # Model
@@ -73,10 +76,16 @@ def make_model(kind: str) -> Recall:
 # ``clip_grad_norm_`` returns the norm *before* clipping, which we record.
 
 
-def train(model: Recall) -> tuple[list[float], list[float]]:
+def accuracy_per_lag(model: Recall) -> torch.Tensor:
+    with torch.no_grad():
+        guesses = model(x_test).argmax(-1)  # (T, 1000)
+    return (guesses == y_test).float().mean(1).cpu()  # (T,): one accuracy per lag
+
+
+def train(model: Recall) -> tuple[dict[int, torch.Tensor], list[float]]:
     optimizer = torch.optim.Adam(model.parameters(), lr=0.02)
-    losses, grad_norms = [], []
-    for _ in range(STEPS):
+    accuracies, grad_norms = {}, []
+    for step in range(1, STEPS + 1):
         x, y = make_batch(BATCH)
         logits = model(x)  # (T, n, K)
         loss = nn.functional.cross_entropy(logits.reshape(-1, K), y.repeat(T))
@@ -84,22 +93,16 @@ def train(model: Recall) -> tuple[list[float], list[float]]:
         loss.backward()
         grad_norms.append(clip_grad_norm_(model.parameters(), MAX_NORM).item())
         optimizer.step()
-        losses.append(loss.item())
-    return losses, grad_norms
+        if step in CHECKPOINTS:
+            accuracies[step] = accuracy_per_lag(model)
+    return accuracies, grad_norms
 
 
-results = {}
-for kind in ("vanilla RNN", "LSTM"):
-    model = make_model(kind)
-    losses, grad_norms = train(model)
-    x, y = make_batch(2000)  # fresh sequences
-    with torch.no_grad():
-        accuracy = (model(x).argmax(-1) == y).float().mean(1).cpu()  # (T,): one per lag
-    results[kind] = accuracy, grad_norms
-
-for kind, (accuracy, _) in results.items():
-    line = " ".join(f"{lag}:{accuracy[lag]:.2f}" for lag in (0, 1, 2, 5, 10, 20, 29))
-    print(f"{kind:>11}  accuracy at lag  {line}")
+results = {kind: train(make_model(kind)) for kind in ("vanilla RNN", "LSTM")}
+for kind, (accuracies, _) in results.items():
+    for step, accuracy in accuracies.items():
+        line = " ".join(f"{accuracy[lag]:.2f}" for lag in (0, 1, 2, 5, 10, 20, 29))
+        print(f"{kind:>11} after {step:3d} steps, accuracy at lags 0 1 2 5 10 20 29: {line}")
 
 # %%
 # Results
@@ -109,15 +112,19 @@ for kind, (accuracy, _) in results.items():
 # above 1 holds a bit forever, see the topic page) but gradient descent finds it only partially:
 # the gradient that would teach it to keep the symbol through t steps is a product of t
 # Jacobians and shrinks with t.
-fig, (ax_acc, ax_norm) = plt.subplots(1, 2, figsize=(10, 4))
-for kind, (accuracy, grad_norms) in results.items():
-    ax_acc.plot(range(T), accuracy, marker="o", ms=3, label=kind)
+fig, axes = plt.subplots(1, 3, figsize=(14, 4))
+for ax, (kind, (accuracies, _)) in zip(axes[:2], results.items(), strict=False):
+    for step, accuracy in accuracies.items():
+        ax.plot(range(T), accuracy, marker="o", ms=3, label=f"after {step} steps")
+    ax.axhline(1 / K, color="gray", ls="--", label="chance")
+    ax.set_title(kind)
+    ax.set_xlabel("lag (steps since the flagged symbol)")
+    ax.set_ylabel("accuracy on fresh sequences")
+    ax.set_ylim(0, 1.05)
+    ax.legend()
+ax_norm = axes[2]
+for kind, (_, grad_norms) in results.items():
     ax_norm.plot(grad_norms, label=kind)
-ax_acc.axhline(1 / K, color="gray", ls="--", label="chance")
-ax_acc.set_xlabel("lag (steps since the flagged symbol)")
-ax_acc.set_ylabel("accuracy on fresh sequences")
-ax_acc.set_ylim(0, 1.05)
-ax_acc.legend()
 ax_norm.axhline(MAX_NORM, color="gray", ls="--", label="max_norm (clipped above)")
 ax_norm.set_yscale("log")
 ax_norm.set_xlabel("training step")

@@ -254,6 +254,12 @@ def test_lstm_state_must_be_a_pair():
         (lambda: rnn.LSTM(IN, 0), ValueError, "hidden_size must be greater than zero"),
         (lambda: rnn.LSTM(IN, H, num_layers=0), ValueError, "num_layers"),
         (lambda: rnn.GRU(2.5, H), TypeError, "input_size must be an int"),
+        (
+            lambda: rnn.LSTM(IN, H)(torch.ones(T, B, IN, dtype=DT)),
+            ValueError,
+            "input has dtype torch.float64 but the weights have dtype torch.float32",
+        ),
+        (lambda: rnn.LSTMCell(IN, H)(torch.ones(B, IN, dtype=DT)), ValueError, "dtype"),
     ],
 )
 def test_bad_arguments_raise_clear_errors(call, error, match):

@@ -71,6 +71,14 @@ def _check_input(input: object, input_size: int, dims: tuple[int, int], layout: 
         )
 
 
+def _check_dtype(input: Tensor, weight: Tensor) -> None:
+    if input.dtype != weight.dtype:
+        raise ValueError(
+            f"input has dtype {input.dtype} but the weights have dtype {weight.dtype}: convert "
+            f"the input (input.to({weight.dtype})) or the module (module.to({input.dtype}))"
+        )
+
+
 def _check_state(name: str, state: object, expected: tuple[int, ...], input: Tensor) -> None:
     check_float(name, state)
     if tuple(state.shape) != expected:
@@ -183,6 +191,7 @@ class _Cell(nn.Module):
 
     def _forward(self, input: Tensor, hx: object) -> State:
         _check_input(input, self.input_size, (1, 2), "(batch, input_size)")
+        _check_dtype(input, self.weight_ih)
         batched = input.dim() == 2
         x = input if batched else input.unsqueeze(0)  # (B, I)
         expected = (x.shape[0], self.hidden_size) if batched else (self.hidden_size,)
@@ -448,6 +457,7 @@ class _RNNBase(nn.Module):
     def _forward(self, input: Tensor, hx: object) -> tuple[Tensor, State]:
         layout = "(batch, seq, input_size)" if self.batch_first else "(seq, batch, input_size)"
         _check_input(input, self.input_size, (2, 3), layout)
+        _check_dtype(input, self.weight_ih_l0)
         batched = input.dim() == 3
         if not batched:
             x = input.unsqueeze(1)  # (T, 1, I)
