@@ -5,7 +5,25 @@ the PyTorch built-in of the same name (float64 values and gradients) or against 
 differences where PyTorch has no counterpart.
 """
 
-from dlref import autodiff, backprop, decoding, distributed, losses, scaling, tensors
+from dlref import (
+    autodiff,
+    backprop,
+    decoding,
+    distributed,
+    losses,
+    rnn,
+    scaling,
+    tensors,
+)
 
-__all__ = ["autodiff", "backprop", "decoding", "distributed", "losses", "scaling", "tensors"]
+__all__ = [
+    "autodiff",
+    "backprop",
+    "decoding",
+    "distributed",
+    "losses",
+    "rnn",
+    "scaling",
+    "tensors",
+]
 __version__ = "0.1.0"
