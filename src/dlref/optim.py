@@ -8,9 +8,9 @@ the other. Left out: torch's keyword-only switches (``maximize``, ``foreach``, `
 ``capturable``, ``differentiable``), a tensor ``lr``, complex and sparse gradients.
 
 Every update is written in place, for speed. The textbook equation sits in a comment above the
-in-place line that computes it; where the line folds the algebra (Adam's bias corrections into
-the step size), the comment says how, and the optimizers page shows by a doctest that the folded
-and the textbook forms give the same update.
+in-place line that computes it; where the line folds the algebra (Adam's bias correction
+:math:`1/(1 - \beta_1^t)` into the step size, as torch does), the comment says how, and the
+optimizers page shows by a doctest that the folded and the textbook forms give the same update.
 
 :class:`UniformAverage` is the "running-average" optimizer of the quiz, and
 :func:`warmup_cosine` the usual learning-rate schedule (linear warmup, then cosine decay).
