@@ -35,8 +35,9 @@ spectra = {k: spectrum(k) for k in kappas}
 # %%
 # Model
 # -----
-# Each method with its classical hyperparameters (:func:`dlref.conditioning.optimal_hyperparameters`),
-# run until :math:`\|w_t\| \le 10^{-6} \|w_0\|`.
+# Each method with its classical hyperparameters
+# (:func:`dlref.conditioning.optimal_hyperparameters`), run until
+# :math:`\|w_t\| \le 10^{-6} \|w_0\|`.
 counts = {m: [iterations_to_tolerance(m, spectra[k], eps=1e-6) for k in kappas] for m in METHODS}
 
 # %%

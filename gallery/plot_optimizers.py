@@ -3,7 +3,7 @@ One network, six optimizers
 ===========================
 
 The same small network, from the same initial weights, trained with each optimizer of
-:mod:`dlref.optim`: plain SGD, SGD with Nesterov momentum, RMSprop, Adam, AdamW with a warmup and
+``dlref.optim``: plain SGD, SGD with Nesterov momentum, RMSprop, Adam, AdamW with a warmup and
 cosine schedule, and the quiz's running-average optimizer. Only the line that builds the optimizer
 changes; the five-line loop stays the same.
 """

@@ -83,7 +83,7 @@ def condition_number(H) -> float:
 
     Parameters
     ----------
-    H : array_like or Tensor
+    H : numpy.ndarray or Tensor
         A symmetric positive definite Hessian, shape ``(d, d)``, or its eigenvalues, ``(d,)``.
 
     Returns
@@ -266,11 +266,11 @@ def run_quadratic(method: str, H, steps: int, w0=None) -> np.ndarray:
     ----------
     method : {"gd", "heavy_ball", "nesterov", "uniform_average"}
         The method; hyperparameters from :func:`optimal_hyperparameters`.
-    H : array_like
+    H : numpy.ndarray
         Hessian, shape ``(d, d)``, or its eigenvalues, ``(d,)``.
     steps : int
         Number of iterations.
-    w0 : array_like, optional
+    w0 : numpy.ndarray, optional
         Start, shape ``(d,)``; default all entries :math:`1/\sqrt d` (unit norm).
 
     Returns
@@ -303,11 +303,11 @@ def iterations_to_tolerance(
     ----------
     method : {"gd", "heavy_ball", "nesterov", "uniform_average"}
         The method; hyperparameters from :func:`optimal_hyperparameters`.
-    H : array_like
+    H : numpy.ndarray
         Hessian, shape ``(d, d)``, or its eigenvalues, ``(d,)``.
     eps : float, optional
         Relative tolerance on the distance to the minimum.
-    w0 : array_like, optional
+    w0 : numpy.ndarray, optional
         Start, shape ``(d,)``; default all entries :math:`1/\sqrt d`.
     max_iter : int, optional
         Give up after this many iterations.
@@ -340,7 +340,7 @@ def loglog_slope(x, y) -> float:
 
     Parameters
     ----------
-    x, y : array_like
+    x, y : numpy.ndarray
         Positive numbers, shape ``(k,)``, :math:`k \ge 2`.
 
     Returns

@@ -112,7 +112,7 @@ def warmup_cosine(
 
     Returns
     -------
-    Callable[[int], float]
+    collections.abc.Callable
         ``lr_lambda`` for :class:`~torch.optim.lr_scheduler.LambdaLR`: step :math:`t` to the
         factor multiplying the initial learning rate.
 
@@ -165,7 +165,7 @@ class SGD(torch.optim.Optimizer):
 
     Parameters
     ----------
-    params : iterable of Tensor or dict
+    params : collections.abc.Iterable
         Parameters, or parameter groups (dicts with ``"params"`` and any hyperparameter).
     lr : float, optional
         :math:`\gamma`, the learning rate.
@@ -261,7 +261,7 @@ class RMSprop(torch.optim.Optimizer):
 
     Parameters
     ----------
-    params : iterable of Tensor or dict
+    params : collections.abc.Iterable
         Parameters, or parameter groups.
     lr : float, optional
         :math:`\gamma`, the learning rate.
@@ -378,7 +378,7 @@ class Adam(torch.optim.Optimizer):
 
     Parameters
     ----------
-    params : iterable of Tensor or dict
+    params : collections.abc.Iterable
         Parameters, or parameter groups.
     lr : float, optional
         :math:`\gamma`, the learning rate.
@@ -477,7 +477,7 @@ class AdamW(Adam):
 
     Parameters
     ----------
-    params : iterable of Tensor or dict
+    params : collections.abc.Iterable
         Parameters, or parameter groups.
     lr : float, optional
         :math:`\gamma`, the learning rate.
@@ -533,7 +533,7 @@ class UniformAverage(torch.optim.Optimizer):
 
     Parameters
     ----------
-    params : iterable of Tensor or dict
+    params : collections.abc.Iterable
         Parameters, or parameter groups.
     lr : float
         :math:`\alpha`, the learning rate.
