@@ -7,7 +7,9 @@ with parameter groups and ``state_dict`` save/load. The state keys are torch's t
 the other. Left out: torch's keyword-only switches (``maximize``, ``foreach``, ``fused``,
 ``capturable``, ``differentiable``), a tensor ``lr``, complex and sparse gradients.
 
-Every update is written in place, for speed. The textbook equation sits in a comment above the
+Every update is written in place, for speed, and the one temporary a step needs (the denominator
+of Adam and RMSprop, Nesterov's direction) goes into a scratch buffer reused by every parameter,
+so a step allocates nothing per parameter. The textbook equation sits in a comment above the
 in-place line that computes it; where the line folds the algebra (Adam's bias correction
 :math:`1/(1 - \beta_1^t)` into the step size, as torch does), the comment says how, and the
 optimizers page shows by a doctest that the folded and the textbook forms give the same update.
@@ -68,6 +70,20 @@ def _grads(optimizer: torch.optim.Optimizer, group: dict) -> Iterable[tuple[Tens
         if p.is_complex():
             raise TypeError(f"{name} does not support complex parameters, got dtype {p.dtype}")
         yield p, p.grad
+
+
+def _buffer_like(optimizer: torch.optim.Optimizer, p: Tensor) -> Tensor:
+    """A scratch tensor shaped like ``p``, reused by every parameter and every step.
+
+    One per device and dtype, as large as the largest parameter: a step then allocates no
+    temporary per parameter (the allocation, not the arithmetic, is what a large step spends
+    its extra time on). It is not part of the state, so ``state_dict`` is unchanged.
+    """
+    buffers = optimizer.__dict__.setdefault("_scratch", {})
+    key = (p.device, p.dtype)
+    if key not in buffers or buffers[key].numel() < p.numel():
+        buffers[key] = torch.empty(p.numel(), dtype=p.dtype, device=p.device)
+    return buffers[key][: p.numel()].view(p.shape)
 
 
 def _closure_loss(closure: Callable[[], Tensor] | None) -> Tensor | None:
@@ -235,8 +251,12 @@ class SGD(torch.optim.Optimizer):
                     else:
                         # b_t = μ b_{t-1} + (1 − τ) g_t
                         b.mul_(mu).add_(g, alpha=1 - tau)
-                    # direction: g_t + μ b_t (Nesterov) or b_t
-                    g = g.add(b, alpha=mu) if group["nesterov"] else b
+                    if group["nesterov"]:
+                        # direction: g_t + μ b_t
+                        g = torch.add(g, b, alpha=mu, out=_buffer_like(self, p))
+                    else:
+                        # direction: b_t
+                        g = b
                 # θ_t = θ_{t-1} − γ · direction
                 p.add_(g, alpha=-lr)
         return loss
@@ -337,10 +357,11 @@ class RMSprop(torch.optim.Optimizer):
                     # ḡ_t = α ḡ_{t-1} + (1 − α) g_t
                     g_bar.lerp_(g, 1 - alpha)
                     # √(v_t − ḡ_t²) + ε
-                    denom = v.addcmul(g_bar, g_bar, value=-1).sqrt_().add_(eps)
+                    denom = torch.addcmul(v, g_bar, g_bar, value=-1, out=_buffer_like(self, p))
+                    denom.sqrt_().add_(eps)
                 else:
                     # √v_t + ε
-                    denom = v.sqrt().add_(eps)
+                    denom = torch.sqrt(v, out=_buffer_like(self, p)).add_(eps)
                 if mu > 0:
                     b = state["momentum_buffer"]
                     # b_t = μ b_{t-1} + g_t / (√v_t + ε)
@@ -454,7 +475,8 @@ class Adam(torch.optim.Optimizer):
                     # v_t ← max(v_1, …, v_t)
                     v = torch.maximum(state["max_exp_avg_sq"], v, out=state["max_exp_avg_sq"])
                 # √v̂_t + ε = √v_t / √(1 − β2ᵗ) + ε
-                denom = v.sqrt().div_(math.sqrt(1 - beta2**t)).add_(eps)
+                denom = torch.sqrt(v, out=_buffer_like(self, p))
+                denom.div_(math.sqrt(1 - beta2**t)).add_(eps)
                 # θ_t = θ_{t-1} − γ m̂_t / (√v̂_t + ε),  m̂_t = m_t / (1 − β1ᵗ)
                 p.addcdiv_(m, denom, value=-lr / (1 - beta1**t))
         return loss
