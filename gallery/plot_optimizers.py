@@ -5,7 +5,7 @@ One network, six optimizers
 The same small network, from the same initial weights, trained with each optimizer of
 ``dlref.optim``: plain SGD, SGD with Nesterov momentum, RMSprop, Adam, AdamW with a warmup and
 cosine schedule, and the quiz's running-average optimizer. Only the line that builds the optimizer
-changes; the five-line loop stays the same.
+changes; the five-line loop of :ref:`the study notes <notes-training-loop>` stays the same.
 """
 
 # %%
