@@ -75,9 +75,8 @@ def _grads(optimizer: torch.optim.Optimizer, group: dict) -> Iterable[tuple[Tens
 def _buffer_like(optimizer: torch.optim.Optimizer, p: Tensor) -> Tensor:
     """A scratch tensor shaped like ``p``, reused by every parameter and every step.
 
-    One per device and dtype, as large as the largest parameter: a step then allocates no
-    temporary per parameter (the allocation, not the arithmetic, is what a large step spends
-    its extra time on). It is not part of the state, so ``state_dict`` is unchanged.
+    One per device and dtype, as large as the largest parameter, so a step allocates no
+    temporary per parameter. It is not part of the state, so ``state_dict`` is unchanged.
     """
     buffers = optimizer.__dict__.setdefault("_scratch", {})
     key = (p.device, p.dtype)
