@@ -24,13 +24,13 @@ device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
 # %%
 # Data
 # ----
-# Two interleaved half-moons, 400 points, with a little noise.
-n = 200
+# Two interleaved half-moons, 300 points, with a little noise.
+n = 150
 t = torch.rand(n) * torch.pi
 upper = torch.stack([t.cos(), t.sin()], dim=1)
 lower = torch.stack([1 - t.cos(), 0.5 - t.sin()], dim=1)
-X = torch.cat([upper, lower]) + 0.1 * torch.randn(2 * n, 2)  # (400, 2)
-y = torch.cat([torch.zeros(n), torch.ones(n)]).long()  # (400,)
+X = torch.cat([upper, lower]) + 0.1 * torch.randn(2 * n, 2)  # (300, 2)
+y = torch.cat([torch.zeros(n), torch.ones(n)]).long()  # (300,)
 X, y = X.to(device), y.to(device)
 
 # %%
@@ -39,7 +39,7 @@ X, y = X.to(device), y.to(device)
 # One initial state, copied into every run.
 model = nn.Sequential(nn.Linear(2, 32), nn.Tanh(), nn.Linear(32, 32), nn.Tanh(), nn.Linear(32, 2))
 init = {k: v.clone() for k, v in model.to(device).state_dict().items()}
-STEPS = 200
+STEPS = 150
 optimizers = {
     "SGD": lambda p: optim.SGD(p, lr=0.1),
     "SGD, Nesterov 0.9": lambda p: optim.SGD(p, lr=0.1, momentum=0.9, nesterov=True),
@@ -60,7 +60,7 @@ for name, make in optimizers.items():
     opt = make(model.parameters())
     schedule = None
     if "warmup" in name:
-        schedule = torch.optim.lr_scheduler.LambdaLR(opt, optim.warmup_cosine(20, STEPS, 0.05))
+        schedule = torch.optim.lr_scheduler.LambdaLR(opt, optim.warmup_cosine(15, STEPS, 0.05))
     losses = []
     for _ in range(STEPS):
         opt.zero_grad()  # forget the last gradients
