@@ -207,6 +207,12 @@ def test_minibatch_variance_falls_like_one_over_batch_size():
             ValueError,
             r"per_example_grads must have shape \(N, P\), got \(3,\)",
         ),
+        (
+            lambda: C.minibatch_gradient_variance(torch.ones(3, 2), 0),
+            ValueError,
+            "batch_size must be >= 1, got 0",
+        ),
+        (lambda: C.iterations_to_tolerance("sgd", [1.0, 2.0]), ValueError, "method must be one"),
     ],
 )
 def test_errors_name_the_argument(call, error, message):
