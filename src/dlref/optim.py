@@ -8,7 +8,7 @@ the other. Left out: torch's keyword-only switches (``maximize``, ``foreach``, `
 ``capturable``, ``differentiable``), a tensor ``lr``, complex and sparse gradients.
 
 Every update is written in place, for speed, and the one temporary a step needs (the denominator
-of Adam and RMSprop, Nesterov's direction) goes into a scratch buffer reused by every parameter,
+of Adam and RMSprop, SGD's decayed gradient) goes into a scratch buffer reused by every parameter,
 so a step allocates nothing per parameter. The textbook equation sits in a comment above the
 in-place line that computes it; where the line folds the algebra (Adam's bias correction
 :math:`1/(1 - \beta_1^t)` into the step size, as torch does), the comment says how, and the
@@ -240,24 +240,25 @@ class SGD(torch.optim.Optimizer):
             for p, g in _grads(self, group):
                 if wd != 0:
                     # g_t = ∇L + λ θ_{t-1}
-                    g = g.add(p, alpha=wd)
-                if mu != 0:
-                    state = self.state[p]
-                    b = state.get("momentum_buffer")
-                    if b is None:
-                        # b_1 = g_1
-                        b = state["momentum_buffer"] = g.clone()
-                    else:
-                        # b_t = μ b_{t-1} + (1 − τ) g_t
-                        b.mul_(mu).add_(g, alpha=1 - tau)
-                    if group["nesterov"]:
-                        # direction: g_t + μ b_t
-                        g = torch.add(g, b, alpha=mu, out=_buffer_like(self, p))
-                    else:
-                        # direction: b_t
-                        g = b
-                # θ_t = θ_{t-1} − γ · direction
-                p.add_(g, alpha=-lr)
+                    g = torch.add(g, p, alpha=wd, out=_buffer_like(self, p))
+                if mu == 0:
+                    # θ_t = θ_{t-1} − γ g_t
+                    p.add_(g, alpha=-lr)
+                    continue
+                state = self.state[p]
+                b = state.get("momentum_buffer")
+                if b is None:
+                    # b_1 = g_1
+                    b = state["momentum_buffer"] = g.clone()
+                else:
+                    # b_t = μ b_{t-1} + (1 − τ) g_t
+                    b.mul_(mu).add_(g, alpha=1 - tau)
+                if group["nesterov"]:
+                    # θ_t = θ_{t-1} − γ (g_t + μ b_t), as two in-place updates
+                    p.add_(g, alpha=-lr).add_(b, alpha=-lr * mu)
+                else:
+                    # θ_t = θ_{t-1} − γ b_t
+                    p.add_(b, alpha=-lr)
         return loss
 
 
