@@ -8,9 +8,11 @@ differences where PyTorch has no counterpart.
 from dlref import (
     autodiff,
     backprop,
+    conditioning,
     decoding,
     distributed,
     losses,
+    optim,
     rnn,
     scaling,
     tensors,
@@ -19,9 +21,11 @@ from dlref import (
 __all__ = [
     "autodiff",
     "backprop",
+    "conditioning",
     "decoding",
     "distributed",
     "losses",
+    "optim",
     "rnn",
     "scaling",
     "tensors",
