@@ -77,7 +77,7 @@ def _check_qkv(query: Tensor, key: Tensor, value: Tensor, enable_gqa: bool) -> N
 def causal_mask(
     query_len: int, key_len: int, *, offset: int = 0, device: torch.device | None = None
 ) -> Tensor:
-    r"""Boolean causal mask: query ``i`` may attend to key ``j`` when :math:`j \le i + \text{offset}`.
+    r"""Boolean causal mask: query ``i`` may attend to key ``j`` when :math:`j \le i + o`.
 
     ``offset=0`` is the top-left-aligned mask of ``is_causal=True`` in torch. When the queries are
     the *last* ``query_len`` of ``key_len`` positions (decoding with a KV cache) the right offset
@@ -88,7 +88,7 @@ def causal_mask(
     query_len, key_len : int
         L and S.
     offset : int, default 0
-        Position of query 0 in the key sequence.
+        :math:`o`, the position of query 0 in the key sequence.
     device : torch.device, optional
 
     Returns
@@ -114,9 +114,9 @@ def causal_mask(
 def _additive_mask(attn_mask: Tensor | None, is_causal: bool, L: int, S: int, query: Tensor):
     """The mask M as a float tensor to add to the scores (0 or -inf for a boolean mask), or None."""
     if attn_mask is not None and attn_mask.dtype == torch.bool:
-        attn_mask = torch.zeros(attn_mask.shape, dtype=query.dtype, device=query.device).masked_fill(
-            ~attn_mask, -math.inf
-        )
+        attn_mask = torch.zeros(
+            attn_mask.shape, dtype=query.dtype, device=query.device
+        ).masked_fill(~attn_mask, -math.inf)
     elif attn_mask is not None:
         attn_mask = attn_mask.to(query.dtype)
     if is_causal:  # torch combines is_causal with attn_mask
@@ -292,7 +292,7 @@ def sinusoidal_positional_encoding(
 
 
 def apply_rotary(x: Tensor, cos: Tensor, sin: Tensor) -> Tensor:
-    r"""Rotate feature pairs :math:`(x_i, x_{i + D/2})` by the angles whose cosines and sines are given.
+    r"""Rotate each feature pair :math:`(x_i, x_{i + D/2})` by the angle :math:`m\theta_i`.
 
     .. math::
 
@@ -406,7 +406,7 @@ class LearnedPositionalEmbedding(nn.Embedding):
         super().__init__(max_seq_len, embed_dim, device=device, dtype=dtype)
 
     def forward(self, seq_len: int, offset: int = 0) -> Tensor:  # type: ignore[override]
-        """The vectors of positions ``offset … offset + seq_len - 1``: shape (seq_len, embed_dim)."""
+        """The vectors of positions ``offset … offset + seq_len - 1``: (seq_len, embed_dim)."""
         if offset + seq_len > self.num_embeddings:
             raise ValueError(
                 f"positions {offset}..{offset + seq_len - 1} exceed the learned table of "
@@ -584,13 +584,9 @@ class MultiHeadAttention(nn.Module):
         super().__init__()
         num_kv_heads = num_heads if num_kv_heads is None else num_kv_heads
         if embed_dim % num_heads:
-            raise ValueError(
-                f"embed_dim={embed_dim} must be divisible by num_heads={num_heads}"
-            )
+            raise ValueError(f"embed_dim={embed_dim} must be divisible by num_heads={num_heads}")
         if num_heads % num_kv_heads:
-            raise ValueError(
-                f"num_kv_heads={num_kv_heads} must divide num_heads={num_heads}"
-            )
+            raise ValueError(f"num_kv_heads={num_kv_heads} must divide num_heads={num_heads}")
         self.embed_dim, self.num_heads, self.num_kv_heads = embed_dim, num_heads, num_kv_heads
         self.head_dim = embed_dim // num_heads
         self.dropout = dropout
