@@ -119,12 +119,11 @@ def _additive_mask(attn_mask: Tensor | None, is_causal: bool, L: int, S: int, qu
         ).masked_fill(~attn_mask, -math.inf)
     elif attn_mask is not None:
         attn_mask = attn_mask.to(query.dtype)
-    if is_causal:  # torch combines is_causal with attn_mask
+    if is_causal:  # -inf above the diagonal
         future = ~causal_mask(L, S, device=query.device)
-        causal = torch.zeros(L, S, dtype=query.dtype, device=query.device).masked_fill(
+        attn_mask = torch.zeros(L, S, dtype=query.dtype, device=query.device).masked_fill(
             future, -math.inf
         )
-        attn_mask = causal if attn_mask is None else attn_mask + causal
     return attn_mask
 
 
@@ -158,9 +157,11 @@ def scaled_dot_product_attention(
     :math:`M` is the mask: a boolean ``attn_mask`` means ``True`` = may attend (``False`` becomes
     :math:`-\infty`), a float ``attn_mask`` is added as it is, and ``is_causal=True`` adds
     :math:`-\infty` above the diagonal (top-left aligned when :math:`L \ne S`, see
-    :func:`causal_mask`); both may be given, as in torch, and are combined. A query row whose keys
-    are all masked (all :math:`-\infty`) gives zeros and zero gradients, as torch 2.5+ does, not
-    ``nan``.
+    :func:`causal_mask`). Give one or the other, as torch's reference semantics require (for a
+    causal mask combined with another, pass ``attn_mask=mask & causal_mask(L, S)``).
+
+    A query row whose keys are all masked (all :math:`-\infty`) gives zeros and zero gradients,
+    as torch 2.5+ does, not ``nan``.
 
     Parameters
     ----------
@@ -203,6 +204,11 @@ def scaled_dot_product_attention(
     if not 0.0 <= dropout_p < 1.0:
         raise ValueError(f"dropout_p must be in [0, 1), got {dropout_p}")
     L, S, E = query.shape[-2], key.shape[-2], query.shape[-1]
+    if attn_mask is not None and is_causal:
+        raise ValueError(
+            "attn_mask and is_causal=True were both given: pass one mask, e.g. "
+            "attn_mask=attn_mask & causal_mask(L, S)"
+        )
     if attn_mask is not None:
         if not isinstance(attn_mask, Tensor):
             raise TypeError(f"attn_mask must be a torch.Tensor, got {type(attn_mask).__name__}")
@@ -655,15 +661,18 @@ class MultiHeadAttention(nn.Module):
             q, k = rotary(q, offset), rotary(k, offset)
         if kv_cache is not None:
             k, v = kv_cache.update(layer, k, v)  # (B, H_kv, offset + T, D)
-        if is_causal and offset > 0:  # torch's is_causal is top-left aligned: wrong here
+        if is_causal and T == 1 and attn_mask is None:
+            is_causal = False  # one new token sees every key: nothing to mask
+        elif is_causal and (offset > 0 or attn_mask is not None):
+            # torch's is_causal is top-left aligned (wrong once keys precede the queries) and
+            # excludes attn_mask: build the mask, queries at positions offset ... offset + T - 1
             is_causal = False
-            if T > 1:
-                m = causal_mask(T, offset + T, offset=offset, device=x.device)
-                if attn_mask is None or attn_mask.dtype == torch.bool:
-                    attn_mask = m if attn_mask is None else attn_mask & m
-                else:  # a float mask: add -inf where m forbids
-                    future = torch.zeros(m.shape, dtype=attn_mask.dtype, device=x.device)
-                    attn_mask = attn_mask + future.masked_fill(~m, -math.inf)
+            m = causal_mask(T, offset + T, offset=offset, device=x.device)  # (T, S)
+            if attn_mask is None or attn_mask.dtype == torch.bool:
+                attn_mask = m if attn_mask is None else attn_mask & m
+            else:  # a float mask: add -inf where m forbids
+                future = torch.zeros(m.shape, dtype=attn_mask.dtype, device=x.device)
+                attn_mask = attn_mask + future.masked_fill(~m, -math.inf)
         y = scaled_dot_product_attention(
             q,
             k,
