@@ -5,7 +5,10 @@ the PyTorch built-in of the same name (float64 values and gradients) or against 
 differences where PyTorch has no counterpart.
 """
 
+import dlref.attention as attention
+import dlref.transformer as transformer
 from dlref import autodiff, backprop, losses, tensors
 
 __all__ = ["autodiff", "backprop", "losses", "tensors"]
+__all__ += ["attention", "transformer"]
 __version__ = "0.1.0"
