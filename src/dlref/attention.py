@@ -176,12 +176,13 @@ def scaled_dot_product_attention(
     dropout_p : float, default 0.0
         Dropout probability on the attention weights, applied whenever it is > 0 (as in torch;
         pass 0 at evaluation).
-    is_causal : bool, default False
-        Mask the future: query ``i`` sees keys ``j <= i``.
+    is_causal : bool
+        Default ``False``. Mask the future: query ``i`` sees keys ``j <= i``.
     scale : float, optional
         :math:`s`; default :math:`1/\sqrt{E}`.
-    enable_gqa : bool, default False
-        Allow ``H_kv`` to divide ``H``: each key/value head serves ``H / H_kv`` query heads.
+    enable_gqa : bool
+        Default ``False``. Allow ``H_kv`` to divide ``H``: each key/value head serves
+        ``H / H_kv`` query heads.
 
     Returns
     -------
@@ -556,8 +557,8 @@ class MultiHeadAttention(nn.Module):
         H, query heads.
     num_kv_heads : int, optional
         :math:`H_{kv}`, key/value heads; must divide H. Default H (plain MHA).
-    bias : bool, default False
-        Biases in the four projections.
+    bias : bool
+        Default ``False``. Biases in the four projections.
     dropout : float, default 0.0
         Dropout on the attention weights, in training mode only.
     kdim, vdim : int, optional
@@ -628,9 +629,10 @@ class MultiHeadAttention(nn.Module):
             Keys' and values' input for cross-attention, (B, S, kdim); default ``x``.
         attn_mask : Tensor, optional
             As in :func:`scaled_dot_product_attention`, broadcastable to (B, H, T, S).
-        is_causal : bool, default False
-            Causal self-attention. With a cache holding ``p`` tokens, the T new tokens are
-            positions ``p … p + T - 1`` and see every cached key (bottom-right-aligned mask).
+        is_causal : bool
+            Default ``False``. Causal self-attention. With a cache holding ``p`` tokens, the T
+            new tokens are positions ``p … p + T - 1`` and see every cached key
+            (bottom-right-aligned mask).
         rotary : RotaryEmbedding, optional
             Rotate queries and keys by their positions (offset by the cached length).
         kv_cache : KVCache, optional

@@ -77,10 +77,10 @@ class TransformerConfig:
         GELU (tanh form): two matrices; SwiGLU: three.
     norm : {'layernorm', 'rmsnorm'}, default 'layernorm'
     positional : {'learned', 'sinusoidal', 'rope', 'none'}, default 'learned'
-    tie_embeddings : bool, default True
-        Output projection shares the token embedding matrix.
-    bias : bool, default False
-        Biases in the linear layers and LayerNorms.
+    tie_embeddings : bool
+        Default ``True``. Output projection shares the token embedding matrix.
+    bias : bool
+        Default ``False``. Biases in the linear layers and LayerNorms.
     dropout : float, default 0.0
     rope_base : float, default 10000.0
     norm_eps : float, default 1e-5
@@ -399,7 +399,7 @@ class Transformer(nn.Module):
         tokens : Tensor
             (B, T) integer token ids. With ``kv_cache``, only the tokens not yet in the cache:
             they are positions ``kv_cache.seq_len …``.
-        kv_cache : KVCache, optional
+        kv_cache : dlref.attention.KVCache, optional
             From :meth:`new_kv_cache`; updated in place.
 
         Returns
@@ -456,7 +456,7 @@ class Transformer(nn.Module):
         ----------
         tokens : Tensor
             (N, T) the whole sequences so far.
-        kv_cache : KVCache, optional
+        kv_cache : dlref.attention.KVCache, optional
 
         Returns
         -------
@@ -491,9 +491,10 @@ class Transformer(nn.Module):
         tokens : Tensor
             (B, T) prompt.
         max_new_tokens : int
-        use_cache : bool, default True
-            Keep keys and values in a :class:`~dlref.attention.KVCache` (one position per step)
-            instead of recomputing the whole prefix each step. Same tokens either way.
+        use_cache : bool
+            Default ``True``. Keep keys and values in a :class:`~dlref.attention.KVCache` (one
+            position per step) instead of recomputing the whole prefix each step. Same tokens
+            either way.
 
         Returns
         -------
