@@ -229,8 +229,8 @@ def scaled_dot_product_attention(
 
     s = 1.0 / math.sqrt(E) if scale is None else scale
     M = _additive_mask(attn_mask, is_causal, L, S, query)  # broadcastable to (..., H, L, S)
-    dead = None  # query rows with no key left to attend
-    if M is not None:
+    dead = None  # query rows with no key left to attend (is_causal alone leaves none)
+    if attn_mask is not None:
         dead = torch.isneginf(M).all(dim=-1, keepdim=True)
         if dead.any():
             M = M.masked_fill(dead, 0.0)  # keeps softmax finite there; zeroed below
