@@ -38,7 +38,7 @@ def _fwd_bwd(attention, is_causal):
 
 
 DECODE_CONFIG = TransformerConfig(
-    vocab_size=256, max_seq_len=16 + 512, d_model=256, num_layers=4, num_heads=4
+    vocab_size=256, max_seq_len=16 + 512, d_model=256, num_layers=4, num_heads=4, mlp="gelu_tanh"
 )
 
 

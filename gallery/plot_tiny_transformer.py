@@ -55,7 +55,7 @@ print(x_test[0, :LENGTH].tolist(), "->", y_test[0, LENGTH - 1 :].tolist())
 # %%
 # Model
 # -----
-# Pre-LayerNorm blocks, learned positions, tied embeddings, tanh-GELU MLP.
+# Pre-LayerNorm blocks, learned positions, tied embeddings, GELU MLP.
 config = TransformerConfig(
     vocab_size=N_DIGITS, max_seq_len=2 * LENGTH, d_model=32, num_layers=2, num_heads=4
 )
@@ -70,14 +70,16 @@ STEPS, WARMUP = 1100, 50
 optimizer = torch.optim.AdamW(model.parameters(), lr=1e-2)
 schedule = torch.optim.lr_scheduler.LambdaLR(
     optimizer,
-    lambda s: (s + 1) / WARMUP
-    if s < WARMUP
-    else 0.5 * (1 + math.cos(math.pi * (s - WARMUP) / (STEPS - WARMUP))),
+    lambda s: (
+        (s + 1) / WARMUP
+        if s < WARMUP
+        else 0.5 * (1 + math.cos(math.pi * (s - WARMUP) / (STEPS - WARMUP)))
+    ),
 )
 
 losses = []
 t0 = time.perf_counter()
-for step in range(STEPS):
+for _ in range(STEPS):
     x, y = make_batch(64)
     keep = ~torch.isin(code(x), test_codes)  # never train on a held-out sequence
     x, y = x[keep].to(device), y[keep].to(device)

@@ -48,7 +48,7 @@ def small(**kw):
     list(
         itertools.product(
             ["learned", "sinusoidal", "rope", "none"],
-            ["gelu", "swiglu"],
+            ["gelu", "gelu_tanh", "swiglu"],
             ["layernorm", "rmsnorm"],
             [True, False],
             [True, False],
@@ -100,7 +100,7 @@ def test_llama_kv_cache_bytes_mha_vs_gqa():
 
 
 @pytest.mark.parametrize("kv", [4, 2])
-@pytest.mark.parametrize("mlp", ["gelu", "swiglu"])
+@pytest.mark.parametrize("mlp", ["gelu", "gelu_tanh", "swiglu"])
 @pytest.mark.parametrize("T", [1, 7, 20])
 def test_forward_flops_equal_torchs_flop_counter(kv, mlp, T):
     cfg = small(num_kv_heads=kv, mlp=mlp)
@@ -113,16 +113,20 @@ def test_forward_flops_equal_torchs_flop_counter(kv, mlp, T):
 # ------------------------------------------------------------------------ against torch layers
 
 
-def test_block_equals_torch_transformer_encoder_layer_with_norm_first():
+@pytest.mark.parametrize(
+    ("mlp", "activation"),
+    [("gelu", "gelu"), ("gelu_tanh", lambda x: F.gelu(x, approximate="tanh"))],
+)
+def test_block_equals_torch_transformer_encoder_layer_with_norm_first(mlp, activation):
     torch.manual_seed(0)
-    cfg = small(bias=True)
+    cfg = small(bias=True, mlp=mlp)
     ours = Block(cfg).to(DT)
     ref = torch.nn.TransformerEncoderLayer(
         16,
         4,
         dim_feedforward=64,
         dropout=0.0,
-        activation=lambda x: F.gelu(x, approximate="tanh"),
+        activation=activation,
         batch_first=True,
         norm_first=True,
         dtype=DT,
@@ -230,7 +234,7 @@ def test_cache_reorder_for_beam_search():
     ("kw", "message"),
     [
         ({"positional": "alibi"}, r"positional must be one of \('learned', 'sinusoidal', 'rope'"),
-        ({"mlp": "relu"}, r"mlp must be one of \('gelu', 'swiglu'\), got 'relu'"),
+        ({"mlp": "relu"}, r"mlp must be one of \('gelu', 'gelu_tanh', 'swiglu'\), got 'relu'"),
         ({"norm": "batchnorm"}, r"norm must be one of"),
         ({"d_model": 18}, "d_model=18 must be divisible by num_heads=4"),
         ({"num_kv_heads": 3}, "num_kv_heads=3 must divide num_heads=4"),

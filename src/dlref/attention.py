@@ -236,9 +236,14 @@ def scaled_dot_product_attention(
             M = M.masked_fill(dead, 0.0)  # keeps softmax finite there; zeroed below
         else:
             dead = None
-    scores = (query * s) @ key.transpose(-2, -1)  # s Q K^T: (..., H, L, S)
-    if M is not None:
-        scores = scores + M
+    q = query * s  # the scale folded into Q: L*E multiplications instead of L*S
+    if M is not None and M.dim() <= 2:  # s Q K^T + M in one call, no extra (L, S) pass
+        q3, k3 = q.reshape(-1, L, E), key.reshape(-1, S, E)
+        scores = torch.baddbmm(M, q3, k3.transpose(1, 2)).view(q.shape[:-1] + (S,))
+    else:
+        scores = q @ key.transpose(-2, -1)  # s Q K^T: (..., H, L, S)
+        if M is not None:
+            scores = scores + M
     attn = torch.softmax(scores, dim=-1)  # each row sums to 1 over the keys
     if dead is not None:
         attn = attn.masked_fill(dead, 0.0)  # fully masked rows give 0, as in torch

@@ -45,7 +45,7 @@ __all__ = [
 ]
 
 _POSITIONAL = ("learned", "sinusoidal", "rope", "none")
-_MLP = ("gelu", "swiglu")
+_MLP = ("gelu", "gelu_tanh", "swiglu")
 _NORM = ("layernorm", "rmsnorm")
 
 
@@ -73,8 +73,10 @@ class TransformerConfig:
         Key/value heads (GQA); default ``num_heads``.
     d_ff : int, optional
         Hidden size of the MLP; default ``4 * d_model``.
-    mlp : {'gelu', 'swiglu'}, default 'gelu'
-        GELU (tanh form): two matrices; SwiGLU: three.
+    mlp : {'gelu', 'gelu_tanh', 'swiglu'}, default 'gelu'
+        GELU (exact, erf form) or its tanh approximation (GPT-2): two matrices; SwiGLU: three.
+        On a CPU the tanh form is the cheaper call on small tensors (decoding one token) and
+        the dearer on large ones (training batches).
     norm : {'layernorm', 'rmsnorm'}, default 'layernorm'
     positional : {'learned', 'sinusoidal', 'rope', 'none'}, default 'learned'
     tie_embeddings : bool
@@ -162,7 +164,7 @@ def count_parameters(config: TransformerConfig) -> int:
     d, d_kv, b = c.d_model, c.num_kv_heads * c.head_dim, int(c.bias)
     norm = d * (2 if c.norm == "layernorm" and c.bias else 1)
     attn = 2 * (d * d + b * d) + 2 * (d * d_kv + b * d_kv)  # W^Q, W^O; W^K, W^V
-    if c.mlp == "gelu":
+    if c.mlp != "swiglu":
         mlp = 2 * d * c.d_ff + b * (c.d_ff + d)  # W_1, W_2
     else:
         mlp = 3 * d * c.d_ff + b * (2 * c.d_ff + d)  # W_gate, W_up, W_down
@@ -220,7 +222,7 @@ def forward_flops(config: TransformerConfig, seq_len: int) -> dict[str, int]:
     """
     c, T = config, seq_len
     d, d_kv = c.d_model, c.num_kv_heads * c.head_dim
-    k = 2 if c.mlp == "gelu" else 3
+    k = 3 if c.mlp == "swiglu" else 2
     return {
         "projections": c.num_layers * 2 * T * (2 * d * d + 2 * d * d_kv),
         "attention": c.num_layers * 4 * T * T * d,
@@ -249,7 +251,9 @@ class MLP(nn.Module):
         \mathrm{SwiGLU}(x) = W_{\text{down}}\bigl(\mathrm{SiLU}(W_{\text{gate}} x)
         \odot W_{\text{up}} x\bigr)
 
-    GELU uses its tanh form (cheaper per call on a CPU than the erf form, same shape).
+    ``mlp='gelu_tanh'`` uses the approximation
+    :math:`\tfrac{x}{2}\bigl(1 + \tanh(\sqrt{2/\pi}(x + 0.044715 x^3))\bigr)` instead of the
+    exact :math:`x\,\Phi(x)`.
 
     Parameters
     ----------
@@ -267,6 +271,7 @@ class MLP(nn.Module):
         super().__init__()
         d, h, b = config.d_model, config.d_ff, config.bias
         self.swiglu = config.mlp == "swiglu"
+        self.approximate = "tanh" if config.mlp == "gelu_tanh" else "none"
         if self.swiglu:
             self.gate_proj = nn.Linear(d, h, bias=b)  # W_gate
         self.up_proj = nn.Linear(d, h, bias=b)  # W_1 / W_up
@@ -278,7 +283,7 @@ class MLP(nn.Module):
         if self.swiglu:
             h = F.silu(self.gate_proj(x)) * self.up_proj(x)  # (B, T, d_ff)
         else:
-            h = F.gelu(self.up_proj(x), approximate="tanh")  # (B, T, d_ff)
+            h = F.gelu(self.up_proj(x), approximate=self.approximate)  # (B, T, d_ff)
         return self.dropout(self.down_proj(h))
 
 
