@@ -161,7 +161,7 @@ def scaled_dot_product_attention(
     causal mask combined with another, pass ``attn_mask=mask & causal_mask(L, S)``).
 
     A query row whose keys are all masked (all :math:`-\infty`) gives zeros and zero gradients,
-    as torch 2.5+ does, not ``nan``.
+    as torch's does (checked against torch 2.13), not ``nan``.
 
     Parameters
     ----------
