@@ -83,7 +83,8 @@ CASES = [
 def decode_table(lengths=(64, 128, 256, 512), repeats=3):
     """Tokens/s with and without the cache, and the speed-up, median of ``repeats`` runs."""
     model, prompt = _decode_inputs()
-    print(f"greedy decoding, {DECODE_CONFIG.num_layers} layers, d={DECODE_CONFIG.d_model}, ")
+    c = DECODE_CONFIG
+    print(f"greedy decoding: {c.num_layers} layers, d={c.d_model}, {c.num_heads} heads, batch 1")
     print(f"{'new tokens':>10} {'cache tok/s':>12} {'recompute tok/s':>16} {'speed-up':>9}")
     for n in lengths:
         times = {True: [], False: []}
