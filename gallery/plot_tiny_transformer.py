@@ -115,8 +115,8 @@ print(f"KV cache speed-up on 8 new tokens: {t_full / t_cache:.1f}x (varies with 
 
 # %%
 # One attention map: the queries and keys of layer 2, head 1, recomputed from the input the
-# block's attention received. While writing the answer, each position attends to the input
-# digits it is about to copy.
+# block's attention received. Each row is one position (the current token) and shows how it
+# spreads its attention over the positions up to itself; the triangle is the causal mask.
 captured = {}
 attn = model.blocks[1].attn
 hook = attn.register_forward_hook(lambda mod, args, out: captured.update(x=args[0]))

@@ -127,10 +127,11 @@ def test_sdpa_fully_masked_row_gives_zeros_like_torch():
 
 
 @pytest.mark.parametrize(("B", "S"), [(0, 5), (2, 0)])
-def test_sdpa_empty_batch_and_empty_keys_match_torch(B, S):
+@pytest.mark.parametrize("is_causal", [False, True])
+def test_sdpa_empty_batch_and_empty_keys_match_torch(B, S, is_causal):
     q, k, v = qkv(B=B, S=S)
-    ours = scaled_dot_product_attention(q, k, v)
-    torch.testing.assert_close(ours, F.scaled_dot_product_attention(q, k, v))
+    ours = scaled_dot_product_attention(q, k, v, is_causal=is_causal)
+    torch.testing.assert_close(ours, F.scaled_dot_product_attention(q, k, v, is_causal=is_causal))
 
 
 def test_sdpa_float32_matches_torch():

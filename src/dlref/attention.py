@@ -238,7 +238,8 @@ def scaled_dot_product_attention(
             dead = None
     q = query * s  # the scale folded into Q: L*E multiplications instead of L*S
     if M is not None and M.dim() <= 2:  # s Q K^T + M in one call, no extra (L, S) pass
-        q3, k3 = q.reshape(-1, L, E), key.reshape(-1, S, E)
+        n = math.prod(q.shape[:-2])  # batch x heads, flattened
+        q3, k3 = q.reshape(n, L, E), key.reshape(n, S, E)
         scores = torch.baddbmm(M, q3, k3.transpose(1, 2)).view(q.shape[:-1] + (S,))
     else:
         scores = q @ key.transpose(-2, -1)  # s Q K^T: (..., H, L, S)
