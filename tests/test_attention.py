@@ -332,12 +332,12 @@ def test_learned_positions_are_rows_of_the_table():
 # --------------------------------------------------------------------------- MultiHeadAttention
 
 
-def _torch_mha(E=12, H=3, bias=True, kdim=None, vdim=None):
+def _torch_mha(E=12, H=3, bias=True, kdim=None):
     torch.manual_seed(0)
     ref = torch.nn.MultiheadAttention(
-        E, H, bias=bias, batch_first=True, kdim=kdim, vdim=vdim, dtype=DT
+        E, H, bias=bias, batch_first=True, kdim=kdim, vdim=kdim, dtype=DT
     )
-    ours = MultiHeadAttention(E, H, bias=bias, kdim=kdim, vdim=vdim, dtype=DT)
+    ours = MultiHeadAttention(E, H, bias=bias, kdim=kdim, dtype=DT)
     with torch.no_grad():
         if ref._qkv_same_embed_dim:
             wq, wk, wv = ref.in_proj_weight.chunk(3)
@@ -384,8 +384,8 @@ def test_mha_equals_torch_multihead_attention(bias, causal):
 
 def test_mha_cross_attention_equals_torch():
     x, ctx_k = torch.randn(2, 4, 12, dtype=DT), torch.randn(2, 6, 5, dtype=DT)
-    # ours takes one context for keys and values; torch's kdim/vdim allow two: use kdim == vdim
-    ours, ref = _torch_mha(kdim=5, vdim=5)
+    # ours takes one context for keys and values (width kdim); torch's kdim/vdim allow two
+    ours, ref = _torch_mha(kdim=5)
     y_ref = ref(x, ctx_k, ctx_k, need_weights=False)[0]
     torch.testing.assert_close(ours(x, ctx_k), y_ref, rtol=1e-12, atol=1e-12)
 

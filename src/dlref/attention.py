@@ -550,10 +550,10 @@ class MultiHeadAttention(nn.Module):
     with :math:`C = X` for self-attention and :math:`g(h) = \lfloor h\, H_{kv} / H \rfloor`, the
     key/value head that query head :math:`h` shares. Inputs are batch-first, (B, T, E).
 
-    Differences from :class:`torch.nn.MultiheadAttention`: batch-first only; ``bias=False`` by
-    default (Llama, and most recent models); ``forward`` returns only the output (no weights);
-    masks follow :func:`scaled_dot_product_attention` (``True`` = *may* attend, the opposite of
-    torch's ``nn.MultiheadAttention``).
+    Differences from :class:`torch.nn.MultiheadAttention`: batch-first only; one context for keys
+    and values; ``bias=False`` by default (Llama, and most recent models); ``forward`` returns
+    only the output (no weights); masks follow :func:`scaled_dot_product_attention` (``True`` =
+    *may* attend, the opposite of torch's ``nn.MultiheadAttention``).
 
     Parameters
     ----------
@@ -567,8 +567,9 @@ class MultiHeadAttention(nn.Module):
         Default ``False``. Biases in the four projections.
     dropout : float, default 0.0
         Dropout on the attention weights, in training mode only.
-    kdim, vdim : int, optional
-        Feature sizes of the context for cross-attention; default E.
+    kdim : int, optional
+        Feature size of the context for cross-attention (keys and values are both projected from
+        it); default E. Unlike torch's, there is no separate ``vdim``.
 
     Examples
     --------
@@ -590,7 +591,6 @@ class MultiHeadAttention(nn.Module):
         bias: bool = False,
         dropout: float = 0.0,
         kdim: int | None = None,
-        vdim: int | None = None,
         device=None,
         dtype=None,
     ):
@@ -607,7 +607,7 @@ class MultiHeadAttention(nn.Module):
         f = {"device": device, "dtype": dtype}
         self.q_proj = nn.Linear(embed_dim, embed_dim, bias=bias, **f)  # W^Q: E -> H * D
         self.k_proj = nn.Linear(kdim or embed_dim, kv_dim, bias=bias, **f)  # W^K: -> H_kv * D
-        self.v_proj = nn.Linear(vdim or embed_dim, kv_dim, bias=bias, **f)  # W^V: -> H_kv * D
+        self.v_proj = nn.Linear(kdim or embed_dim, kv_dim, bias=bias, **f)  # W^V: -> H_kv * D
         self.out_proj = nn.Linear(embed_dim, embed_dim, bias=bias, **f)  # W^O: H * D -> E
 
     def _heads(self, x: Tensor, n: int) -> Tensor:
