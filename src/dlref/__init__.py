@@ -6,6 +6,7 @@ differences where PyTorch has no counterpart.
 """
 
 from dlref import (
+    attention,
     autodiff,
     backprop,
     conditioning,
@@ -16,9 +17,11 @@ from dlref import (
     rnn,
     scaling,
     tensors,
+    transformer,
 )
 
 __all__ = [
+    "attention",
     "autodiff",
     "backprop",
     "conditioning",
@@ -29,5 +32,6 @@ __all__ = [
     "rnn",
     "scaling",
     "tensors",
+    "transformer",
 ]
 __version__ = "0.1.0"
