@@ -5,7 +5,7 @@ the PyTorch built-in of the same name (float64 values and gradients) or against 
 differences where PyTorch has no counterpart.
 """
 
-from dlref import autodiff, backprop, losses, tensors
+from dlref import autodiff, backprop, losses, rl, tensors
 
-__all__ = ["autodiff", "backprop", "losses", "tensors"]
+__all__ = ["autodiff", "backprop", "losses", "rl", "tensors"]
 __version__ = "0.1.0"
