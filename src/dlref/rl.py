@@ -272,12 +272,8 @@ class CartPole:
 
     Attributes
     ----------
-    state : Tensor
-        Shape (num_envs, 4): :math:`(x, \dot x, \theta, \dot\theta)`. May be assigned.
     steps : Tensor
-        Shape (num_envs,): steps taken in the current episode.
-    final_state : Tensor
-        Shape (num_envs, 4): the state after the last step, before any reset.
+        Shape (num_envs,): steps taken in the current episode. May be assigned.
 
     Examples
     --------
@@ -327,20 +323,40 @@ class CartPole:
         self._F_over_M = torch.tensor([-self.force_mag, self.force_mag], dtype=dtype) / M
         self._F_over_M = self._F_over_M.to(self.device)
         self._ml_over_M = ml / M
-        self._four_thirds_l = torch.tensor(4.0 / 3.0 * self.length, dtype=dtype).to(self.device)
-        limits = [self.x_threshold, math.inf, self.theta_threshold_radians, math.inf]
-        self._limits = torch.tensor(limits, dtype=dtype).to(self.device)  # on |x| and |θ| only
+        # the denominator of θ̈ divided by g, l (4/3 - m_p cos²θ / M) / g, is c0 - c1 cos²θ:
+        self._c0 = torch.tensor(4.0 / 3.0 * self.length / self.gravity, dtype=dtype).to(self.device)
+        self._c1 = ml / M / self.gravity
         self.reset()
 
+    # The state is stored transposed, (4, num_envs): each variable is one contiguous row, which
+    # makes every operation of a step cheaper than on the strided columns of (num_envs, 4).
+    @property
+    def state(self) -> Tensor:
+        r"""Shape (num_envs, 4): :math:`(x, \dot x, \theta, \dot\theta)`. May be assigned."""
+        return self._state.T
+
+    @state.setter
+    def state(self, value: Tensor) -> None:
+        check_float("state", value)
+        if tuple(value.shape) != (self.num_envs, 4):
+            raise ValueError(
+                f"state must have shape ({self.num_envs}, 4), got {tuple(value.shape)}"
+            )
+        self._state = value.to(self.device, self.dtype).T.contiguous()
+
+    @property
+    def final_state(self) -> Tensor:
+        """Shape (num_envs, 4): the state after the last step, before any restart."""
+        return self._final_state.T
+
     def _initial_states(self, n: int) -> Tensor:
-        """U(-0.05, 0.05) in every coordinate, shape (n, 4)."""
-        u = torch.rand(n, 4, generator=self.generator, device=self.device, dtype=self.dtype)
-        return u.sub_(0.5).mul_(0.1)
+        """U(-0.05, 0.05) in every coordinate, shape (4, n)."""
+        s = torch.empty(4, n, device=self.device, dtype=self.dtype)
+        return s.uniform_(-0.05, 0.05, generator=self.generator)
 
     def reset(self) -> Tensor:
         """Start a new episode in every environment; returns the state, (num_envs, 4)."""
-        self.state = self._initial_states(self.num_envs)
-        self.final_state = self.state
+        self._state = self._final_state = self._initial_states(self.num_envs)
         self.steps = torch.zeros(self.num_envs, dtype=torch.int64, device=self.device)
         return self.state
 
@@ -364,29 +380,32 @@ class CartPole:
             (num_envs,) bool: the episode reached 500 steps on this step.
         """
         _check_actions(action, self.num_envs, self.num_actions)
-        x_dot, theta, theta_dot = self.state[:, 1], self.state[:, 2], self.state[:, 3]
+        if action.dtype == torch.bool:
+            action = action.long()
+        x, x_dot, theta, theta_dot = self._state  # rows, each (N,)
         cos, sin = theta.cos(), theta.sin()
-        h = torch.addcmul(
-            self._F_over_M[action.long()], theta_dot.square(), sin, value=self._ml_over_M
-        )  # h = (F + m_p l θ̇² sinθ) / M
-        num = torch.addcmul(self.gravity * sin, cos, h, value=-1.0)  # g sinθ - h cosθ
-        den = torch.addcmul(
-            self._four_thirds_l, cos, cos, value=-self._ml_over_M
-        )  # l(4/3-m_p cos²θ/M)
-        theta_acc = num / den  # θ̈
-        x_acc = torch.addcmul(h, theta_acc, cos, value=-self._ml_over_M)  # ẍ
-        derivative = torch.stack((x_dot, x_acc, theta_dot, theta_acc), dim=1)  # ṡ, (N, 4)
-        state = torch.add(self.state, derivative, alpha=self.tau)  # s + τ ṡ
-        terminated = (state.abs() > self._limits).any(dim=1)  # |x| > 2.4 or |θ| > 12°
+        # h = (F + m_p l θ̇² sinθ) / M
+        h = torch.addcmul(self._F_over_M[action], theta_dot.square(), sin, value=self._ml_over_M)
+        # θ̈ = (g sinθ - h cosθ) / (l (4/3 - m_p cos²θ / M)), numerator and denominator over g
+        theta_acc = torch.addcmul(sin, cos, h, value=-1.0 / self.gravity) / torch.addcmul(
+            self._c0, cos, cos, value=-self._c1
+        )
+        x_acc = torch.addcmul(h, theta_acc, cos, value=-self._ml_over_M)  # ẍ = h - m_p l θ̈ cosθ / M
+        derivative = torch.stack((x_dot, x_acc, theta_dot, theta_acc))  # ṡ, (4, N)
+        state = torch.add(self._state, derivative, alpha=self.tau)  # s + τ ṡ
+        terminated = (state[0].abs() > self.x_threshold) | (  # |x| > 2.4
+            state[2].abs() > self.theta_threshold_radians  # |θ| > 12°
+        )
         self.steps = self.steps + 1
         truncated = self.steps >= self.max_episode_steps
         done = terminated | truncated
-        self.final_state = state
+        self._final_state = state
         num_done = int(done.sum())
         if num_done:  # restart the finished environments
-            state = state.index_put((done,), self._initial_states(num_done))
+            state = state.clone()
+            state[:, done] = self._initial_states(num_done)
             self.steps = self.steps.masked_fill(done, 0)
-        self.state = state
+        self._state = state
         reward = torch.ones(self.num_envs, dtype=self.dtype, device=self.device)
         return self.state, reward, terminated, truncated
 
@@ -489,7 +508,7 @@ def rollout(env: CartPole, policy: MLPPolicy, generator: torch.Generator | None 
     >>> env = CartPole(4, generator=torch.Generator().manual_seed(0))
     >>> batch = rollout(env, MLPPolicy(4, 2), torch.Generator().manual_seed(0))
     >>> batch.mask.sum(0)  # episode lengths
-    tensor([13, 12, 11, 30])
+    tensor([36, 13, 11, 38])
     """
     obs = env.reset()
     running = torch.ones(env.num_envs, dtype=torch.bool, device=env.device)
