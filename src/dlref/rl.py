@@ -625,6 +625,7 @@ def reinforce(
     entropy_coef: float = 0.0,
     target_return: float | None = None,
     max_seconds: float | None = None,
+    max_env_steps: int | None = None,
     generator: torch.Generator | None = None,
 ) -> History:
     r"""Train ``policy`` with REINFORCE, one batch of ``env.num_envs`` whole episodes per update.
@@ -653,6 +654,8 @@ def reinforce(
         Stop once the mean return of the last 100 episodes reaches it.
     max_seconds : float, optional
         Stop after this much training time.
+    max_env_steps : int, optional
+        Stop after this many environment steps (a budget in samples).
     generator : torch.Generator, optional
         Source of the action samples.
 
@@ -698,5 +701,7 @@ def reinforce(
             history.solved_at = update
             break
         if max_seconds is not None and history.seconds[-1] >= max_seconds:
+            break
+        if max_env_steps is not None and steps >= max_env_steps:
             break
     return history
