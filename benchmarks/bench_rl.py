@@ -89,7 +89,7 @@ def robustness(seeds=range(5), budget=3.0):
     print(
         f"{'seed':>4} {'reached':>8} {'updates':>8} {'env steps':>10} {'seconds':>8} {'CPU s':>6}"
     )
-    runs = [train(seed, max_seconds=10.0) for seed in seeds]
+    runs = [train(seed, max_env_steps=500_000) for seed in seeds]
     for seed, h in zip(seeds, runs, strict=True):
         print(
             f"{seed:>4} {'yes' if h.solved_at is not None else 'NO':>8} {len(h.losses):>8} "
@@ -109,6 +109,7 @@ ABLATION = [
     ("64 episodes, constant baseline (batch mean), normalised", {"baseline": "mean"}),
     ("64 episodes, per-step baseline, not normalised", {"normalize": False}),
     ("64 episodes, no baseline, not normalised", {"baseline": "none", "normalize": False}),
+    ("64 episodes, per-step baseline, normalised, Adam lr 0.01", {"lr": 0.01}),
     ("8 episodes, per-step baseline, normalised", {"num_envs": 8}),
     ("1 episode, returns normalised within it", {"num_envs": 1, "baseline": "mean"}),
     (
@@ -118,7 +119,7 @@ ABLATION = [
 ]
 
 
-def ablation(seeds=range(3), max_env_steps=300_000, max_seconds=20.0):
+def ablation(seeds=range(3), max_env_steps=300_000, max_seconds=30.0):
     """Env steps and seconds: medians over the solved runs; return at stop: each run's."""
     print(
         f"\nAblation, {len(seeds)} seeds each, each run stopped at 475 or after "

@@ -26,6 +26,7 @@ __all__ = [
     "score_function_samples",
     "CartPole",
     "MLPPolicy",
+    "Batch",
     "rollout",
     "policy_gradient_loss",
     "History",
@@ -332,7 +333,10 @@ class CartPole:
     # makes every operation of a step cheaper than on the strided columns of (num_envs, 4).
     @property
     def state(self) -> Tensor:
-        r"""Shape (num_envs, 4): :math:`(x, \dot x, \theta, \dot\theta)`. May be assigned."""
+        r"""The state :math:`(x, \dot x, \theta, \dot\theta)` of each environment, (num_envs, 4).
+
+        May be assigned, e.g. to start every environment from a chosen state.
+        """
         return self._state.T
 
     @state.setter
@@ -346,7 +350,7 @@ class CartPole:
 
     @property
     def final_state(self) -> Tensor:
-        """Shape (num_envs, 4): the state after the last step, before any restart."""
+        """The state after the last step, before any restart, shape (num_envs, 4)."""
         return self._final_state.T
 
     def _initial_states(self, n: int) -> Tensor:
