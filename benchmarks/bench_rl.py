@@ -25,15 +25,16 @@ from gymnasium.envs.classic_control.cartpole import CartPoleVectorEnv
 
 from dlref.rl import CartPole, MLPPolicy, reinforce
 
-NUM_ENVS, STEPS = 1024, 100
 
+def _cartpole_inputs(num_envs, steps):
+    def make():
+        ours = CartPole(num_envs, generator=torch.Generator().manual_seed(0))
+        ref = CartPoleVectorEnv(num_envs=num_envs)
+        ref.reset(seed=0)
+        actions = np.random.default_rng(0).integers(0, 2, size=(steps, num_envs))
+        return ours, ref, actions, torch.from_numpy(actions)
 
-def _cartpole_inputs():
-    ours = CartPole(NUM_ENVS, generator=torch.Generator().manual_seed(0))
-    ref = CartPoleVectorEnv(num_envs=NUM_ENVS)
-    ref.reset(seed=0)
-    actions = np.random.default_rng(0).integers(0, 2, size=(STEPS, NUM_ENVS))
-    return ours, ref, actions, torch.from_numpy(actions)
+    return make
 
 
 def _step_ours(ours, ref, actions, torch_actions):
@@ -46,13 +47,15 @@ def _step_gymnasium(ours, ref, actions, torch_actions):
         ref.step(a)
 
 
+# Random actions: episodes last ~20 steps, so every step also restarts some environments.
 CASES = [
     (
-        f"CartPole {STEPS} steps x {NUM_ENVS} envs vs Gymnasium",
-        _cartpole_inputs,
+        f"CartPole {steps} steps x {num_envs} envs vs Gymnasium",
+        _cartpole_inputs(num_envs, steps),
         _step_ours,
         _step_gymnasium,
-    ),
+    )
+    for num_envs, steps in ((1024, 100), (16384, 20))
 ]
 
 

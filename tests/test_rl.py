@@ -261,6 +261,10 @@ def test_cartpole_errors():
         env.step([0, 1, 1])
     with pytest.raises(ValueError, match="num_envs must be a positive int"):
         rl.CartPole(0)
+    with pytest.raises(ValueError, match=r"state must have shape \(3, 4\), got \(4, 3\)"):
+        env.state = torch.zeros(4, 3)
+    with pytest.raises(TypeError, match="state must be a floating-point tensor"):
+        env.state = torch.zeros(3, 4, dtype=torch.int64)
     env.step(torch.tensor([False, True, True]))  # bool actions are 0/1
 
 
@@ -378,6 +382,15 @@ def test_reinforce_stops_at_target():
     opt = torch.optim.SGD(policy.parameters(), lr=0.01)
     h = rl.reinforce(env, policy, opt, num_updates=50, target_return=1.0)
     assert h.solved_at == 0 and len(h.losses) == 1
+
+
+def test_reinforce_stops_at_env_step_budget():
+    torch.manual_seed(0)
+    env, policy = rl.CartPole(4), rl.MLPPolicy(4, 2)
+    opt = torch.optim.SGD(policy.parameters(), lr=0.0)
+    h = rl.reinforce(env, policy, opt, num_updates=50, max_env_steps=200)
+    assert h.env_steps[-1] >= 200 and (len(h.env_steps) == 1 or h.env_steps[-2] < 200)
+    assert h.solved_at is None
 
 
 def test_reinforce_errors():
