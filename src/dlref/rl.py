@@ -404,12 +404,9 @@ class CartPole:
         truncated = self.steps >= self.max_episode_steps
         done = terminated | truncated
         self._final_state = state
-        num_done = int(done.sum())
-        if num_done:  # restart the finished environments
-            state = state.clone()
-            state[:, done] = self._initial_states(num_done)
-            self.steps = self.steps.masked_fill(done, 0)
-        self._state = state
+        # restart the finished environments (drawing for all is cheaper than selecting)
+        self._state = torch.where(done, self._initial_states(self.num_envs), state)
+        self.steps = self.steps.masked_fill(done, 0)
         reward = torch.ones(self.num_envs, dtype=self.dtype, device=self.device)
         return self.state, reward, terminated, truncated
 
