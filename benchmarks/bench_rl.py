@@ -4,7 +4,7 @@ Needs gymnasium, which is in the ``test`` extra (so ``make install`` puts it in 
 ``make bench`` has it): ``CartPoleVectorEnv`` is Gymnasium's own NumPy implementation of many
 CartPoles at once, the fair reference for :class:`dlref.rl.CartPole`.
 
-Loading this file also runs, once, the two training tables of the policy-gradient page:
+``EXTRA()`` runs the two training tables of the policy-gradient page:
 
 * robustness: the gallery's settings (64 episodes per update, per-step batch-mean baseline,
   normalised advantages, 4-64-2 tanh policy, Adam lr 0.05, gamma 0.99) with 5 seeds; for each,
@@ -16,6 +16,8 @@ Seconds are wall time of training (rollouts and updates, not imports) on one thr
 loaded machine they grow, environment steps do not.
 """
 
+import contextlib
+import io
 import statistics
 import time
 
@@ -140,5 +142,10 @@ def ablation(seeds=range(3), max_env_steps=300_000, max_seconds=30.0):
     print()
 
 
-robustness()  # printed when `make bench` (or `benchmarks/run.py rl`) loads this file
-ablation()
+def EXTRA():
+    """The robustness and ablation tables, as text for the performance page."""
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        robustness()
+        ablation()
+    return "```text\n" + out.getvalue().strip() + "\n```"
