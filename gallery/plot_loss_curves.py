@@ -133,13 +133,18 @@ def repeat(curve, period=30):
 
 best = int(overfit_val.argmin())
 print(f"spikes:   {jumps(spiky)} jumps at lr 1.0, {jumps(spiky_fixed)} at lr 0.1")
-print(f"noisy:    step-to-step change {noise(noisy):.3f} at batch 1, {noise(noisy_fixed):.3f} at 32")
+print(
+    f"noisy:    step-to-step change {noise(noisy):.3f} at batch 1, {noise(noisy_fixed):.3f} at 32"
+)
 print(
     f"overfit:  train {overfit_train[-1]:.2f}, validation {overfit_val[-1]:.2f} "
     f"(lowest {overfit_val[best]:.2f} at step {best}); with weight decay "
     f"train {decay_train[-1]:.2f}, validation {decay_val[-1]:.2f}"
 )
-print(f"cyclic:   epoch-to-epoch correlation {repeat(cyclic):.2f}, shuffled {repeat(cyclic_fixed):.2f}")
+print(
+    f"cyclic:   epoch-to-epoch correlation {repeat(cyclic):.2f}, "
+    f"shuffled {repeat(cyclic_fixed):.2f}"
+)
 
 panels = [
     ("Spikes: learning rate too high", [(spiky, "lr 1.0"), (spiky_fixed, "fix: lr 0.1")]),
@@ -153,10 +158,13 @@ panels = [
             (decay_val, "validation, weight decay"),
         ],
     ),
-    ("Cyclic: data never shuffled", [(cyclic, "sorted, not shuffled"), (cyclic_fixed, "fix: shuffle")]),
+    (
+        "Cyclic: data never shuffled",
+        [(cyclic, "sorted, not shuffled"), (cyclic_fixed, "fix: shuffle")],
+    ),
 ]
 fig, axes = plt.subplots(1, 4, figsize=(16, 3.8))
-for ax, (title, curves) in zip(axes, panels):
+for ax, (title, curves) in zip(axes, panels, strict=True):
     for curve, label in curves:
         ax.plot(curve, label=label, linewidth=1)
     ax.set_yscale("log")
