@@ -5,7 +5,9 @@ the PyTorch built-in of the same name (float64 values and gradients) or against 
 differences where PyTorch has no counterpart.
 """
 
+import dlref.activations as activations
 from dlref import autodiff, backprop, losses, tensors
 
 __all__ = ["autodiff", "backprop", "losses", "tensors"]
+__all__ += ["activations"]
 __version__ = "0.1.0"
