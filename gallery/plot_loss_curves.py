@@ -60,11 +60,11 @@ def mlp(width: int) -> nn.Module:
     ).to(device)
 
 
-initial_weights = {width: mlp(width).state_dict() for width in (64, 256)}
+initial_weights = {width: mlp(width).state_dict() for width in (64, 128)}
 
 
-def train(width, X, y, *, lr, batch_size, steps, shuffle=True, weight_decay=0.0):
-    """Minibatch SGD; returns the loss on all of X and on X_val after every step."""
+def train(width, X, y, *, lr, batch_size, steps, shuffle=True, weight_decay=0.0, val=False):
+    """Minibatch SGD; the loss on all of X after every step (and on X_val, if asked)."""
     model = mlp(width)
     model.load_state_dict(initial_weights[width])
     params = list(model.parameters())
@@ -80,30 +80,33 @@ def train(width, X, y, *, lr, batch_size, steps, shuffle=True, weight_decay=0.0)
         loss = F.cross_entropy(model(X[batch]), y[batch])  # forward and loss
         loss.backward()  # d loss / d p into p.grad
         with torch.no_grad():
-            for p in params:  # step (L2 weight decay adds weight_decay * p to the gradient)
-                p -= lr * (p.grad + weight_decay * p)
+            for p in params:  # step: p <- p - lr * (grad + weight_decay * p)
+                if weight_decay:
+                    p.grad.add_(p, alpha=weight_decay)
+                p.add_(p.grad, alpha=-lr)
             train_loss.append(F.cross_entropy(model(X), y).item())
-            val_loss.append(F.cross_entropy(model(X_val), y_val).item())
+            if val:
+                val_loss.append(F.cross_entropy(model(X_val), y_val).item())
     return torch.tensor(train_loss), torch.tensor(val_loss)
 
 
 # %%
 # Training
 # --------
-# Eight runs of 300 to 400 steps, two per panel: the problem, then the fix.
-spiky, _ = train(64, X, y, lr=1.0, batch_size=32, steps=300)
-spiky_fixed, _ = train(64, X, y, lr=0.1, batch_size=32, steps=300)
+# Eight runs of 240 to 400 steps, two per panel: the problem, then the fix.
+spiky, _ = train(64, X, y, lr=1.0, batch_size=32, steps=240)
+spiky_fixed, _ = train(64, X, y, lr=0.1, batch_size=32, steps=240)
 
-noisy, _ = train(64, X, y, lr=0.1, batch_size=1, steps=300)
-noisy_fixed, _ = train(64, X, y, lr=0.1, batch_size=32, steps=300)
+noisy, _ = train(64, X, y, lr=0.1, batch_size=1, steps=240)
+noisy_fixed, _ = train(64, X, y, lr=0.1, batch_size=32, steps=240)
 
-overfit_train, overfit_val = train(256, X_few, y_few, lr=0.3, batch_size=30, steps=400)
+overfit_train, overfit_val = train(128, X_few, y_few, lr=0.5, batch_size=30, steps=400, val=True)
 decay_train, decay_val = train(
-    256, X_few, y_few, lr=0.3, batch_size=30, steps=400, weight_decay=1e-2
+    128, X_few, y_few, lr=0.5, batch_size=30, steps=400, weight_decay=1e-2, val=True
 )
 
-cyclic, _ = train(64, X, y, lr=0.3, batch_size=10, steps=300, shuffle=False)
-cyclic_fixed, _ = train(64, X, y, lr=0.3, batch_size=10, steps=300)
+cyclic, _ = train(64, X, y, lr=0.3, batch_size=10, steps=240, shuffle=False)
+cyclic_fixed, _ = train(64, X, y, lr=0.3, batch_size=10, steps=240)
 
 
 # %%
