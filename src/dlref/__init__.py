@@ -6,6 +6,7 @@ differences where PyTorch has no counterpart.
 """
 
 from dlref import (
+    activations,
     attention,
     autodiff,
     backprop,
@@ -22,6 +23,7 @@ from dlref import (
 )
 
 __all__ = [
+    "activations",
     "attention",
     "autodiff",
     "backprop",
