@@ -695,3 +695,30 @@ def test_decoders_leave_the_prefix_alone():
     beam_search(step_fn, prefix, 3, 3)
     exhaustive_search(step_fn, prefix, 2)
     assert torch.equal(prefix, before)
+
+
+# ------------------------------------------------------------ with the transformer's KV cache
+
+
+@pytest.mark.parametrize("beam_width", [1, 3])
+def test_beam_search_with_the_transformer_kv_cache_equals_recomputing(beam_width):
+    """dlref.transformer's cache, reordered by beam search, gives the uncached search exactly."""
+    from dlref.transformer import Transformer, TransformerConfig
+
+    torch.manual_seed(0)
+    config = TransformerConfig(vocab_size=11, max_seq_len=32, d_model=16, num_heads=4)
+    model = Transformer(config).double().eval()
+    prompt = torch.tensor([[1, 2, 3], [4, 5, 6]])
+    ref = beam_search(model.next_token_log_probs, prompt, beam_width, 8)
+    cache = model.new_kv_cache(batch_size=2 * beam_width)
+    out = beam_search(
+        lambda t: model.next_token_log_probs(t, cache), prompt, beam_width, 8, reorder=cache.reorder
+    )
+    assert torch.equal(out.sequences, ref.sequences)
+    torch.testing.assert_close(out.logprobs, ref.logprobs, rtol=0, atol=1e-12)
+    if beam_width > 1:  # without reorder, the cache rows no longer match their beams
+        stale_cache = model.new_kv_cache(batch_size=2 * beam_width)
+        stale = beam_search(
+            lambda t: model.next_token_log_probs(t, stale_cache), prompt, beam_width, 8
+        )
+        assert not torch.equal(stale.sequences, ref.sequences)
