@@ -38,8 +38,8 @@ from dlref.practice import (  # noqa: F401 - each module registers its exercises
     rnn,
     scaling,
 )
-from dlref.practice._grader import REGISTRY, Check, Exercise, Failure, Mistake, Report, run_exercise
 from dlref.practice._files import check_file, exercises, start
+from dlref.practice._grader import REGISTRY, Check, Exercise, Failure, Mistake, Report, run_exercise
 
 __all__ = [
     "Check",

@@ -51,10 +51,12 @@ def main(argv: list[str] | None = None) -> int:
     reports = check_file(args.file, timeout=args.timeout)
     print("\n\n".join(str(r) for r in reports))
     sys.stdout.flush()
-    code = 0 if all(r.passed for r in reports) else 1
-    # A learner's call that never returned still runs in a daemon thread: leave without it.
-    os._exit(code)
+    return 0 if all(r.passed for r in reports) else 1
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    code = main()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # A learner's call that never returned may still run in a daemon thread: leave without it.
+    os._exit(code)

@@ -5,7 +5,14 @@ from __future__ import annotations
 import os
 import traceback
 
-from dlref.practice._grader import REGISTRY, Failure, Report, _NotReturned, call_with_timeout, run_exercise
+from dlref.practice._grader import (
+    REGISTRY,
+    Failure,
+    Report,
+    _NotReturned,
+    call_with_timeout,
+    run_exercise,
+)
 
 
 def exercises() -> list[tuple[str, str, str, str]]:
@@ -79,8 +86,7 @@ def check_file(path: str, timeout: float = 10.0) -> list[Report]:
         return [
             _load_failure(
                 path,
-                f"{path} defines no function named after an exercise "
-                f"({', '.join(REGISTRY)})",
+                f"{path} defines no function named after an exercise ({', '.join(REGISTRY)})",
             )
         ]
     return [run_exercise(REGISTRY[name], fn, timeout) for name, fn in found]

@@ -120,7 +120,9 @@ class Report:
             lines += [f"  ok  {c}" for c in self.passed_checks]
             return "\n".join(lines)
         f = self.failure
-        lines = [f"{self.exercise}: FAILED check {f.check!r} ({len(self.passed_checks)} of {n} passed)"]
+        lines = [
+            f"{self.exercise}: FAILED check {f.check!r} ({len(self.passed_checks)} of {n} passed)"
+        ]
         lines += [f"  ok    {c}" for c in self.passed_checks]
         lines.append(f"  FAIL  {f.check}")
         lines += [f"  --    {c} (not run)" for c in self.not_run]
@@ -323,9 +325,7 @@ def _grad_outputs(fn, kwargs, check: Check, names, timeout: float | None):
     y = outs[check.grad_of or "output"]
     if not isinstance(y, Tensor) or not y.requires_grad:
         raise _Detached(check.grad_of or "output")
-    grads = torch.autograd.grad(
-        _weighted_sum(y, 0), list(leaves.values()), allow_unused=True
-    )
+    grads = torch.autograd.grad(_weighted_sum(y, 0), list(leaves.values()), allow_unused=True)
     return {
         f"d{check.grad_of or 'output'}/d{k}": (torch.zeros_like(leaves[k]) if g is None else g)
         for k, g in zip(leaves, grads, strict=True)
@@ -423,9 +423,7 @@ def _run_check(ex: Exercise, check: Check, fn: Callable, timeout: float) -> Fail
                 got = _grad_outputs(fn, kwargs, check, ex.outputs, timeout)
             else:
                 expected = as_outputs(ex.reference(**clone_inputs(kwargs)), ex.outputs)
-                got = as_outputs(
-                    call_with_timeout(fn, clone_inputs(kwargs), timeout), ex.outputs
-                )
+                got = as_outputs(call_with_timeout(fn, clone_inputs(kwargs), timeout), ex.outputs)
         except _Detached as err:
             return Failure(
                 check.name,
@@ -451,8 +449,12 @@ def _run_check(ex: Exercise, check: Check, fn: Callable, timeout: float) -> Fail
             return Failure(
                 check.name,
                 check.kind,
-                f"{what} {msg}" + ("" if ex.outputs is None or check.kind == "grad" else
-                                    f" (the first of {', '.join(ex.outputs)} to diverge)"),
+                f"{what} {msg}"
+                + (
+                    ""
+                    if ex.outputs is None or check.kind == "grad"
+                    else f" (the first of {', '.join(ex.outputs)} to diverge)"
+                ),
                 inputs=kwargs,
                 output=k,
                 expected=expected[k],

@@ -24,8 +24,10 @@ TRF = "topics/transformer.html"
 def _causal(q, k, v, how: str = "") -> dict:
     d = q.shape[-1]
     if k.shape[-1] != d:
-        raise ValueError(f"q has shape {tuple(q.shape)} but k has {tuple(k.shape)}: the last "
-                         "dimensions must match")  # fmt: skip
+        raise ValueError(
+            f"q has shape {tuple(q.shape)} but k has {tuple(k.shape)}: the last "
+            "dimensions must match"
+        )
     scale = {"scale_1_over_d": 1 / d, "no_scale": 1.0}.get(how, 1 / math.sqrt(d))
     scores = q @ k.transpose(-2, -1) * scale  # (*, T, T): q k^T / sqrt(d)
     T, S = scores.shape[-2:]
@@ -82,8 +84,9 @@ def _kv_step(x, W_q, W_k, W_v, k_cache, v_cache, how=""):
     else:
         K, V = torch.cat([k_cache, k_t[:, None]], 1), torch.cat([v_cache, v_t[:, None]], 1)
     if K.shape[1] != V.shape[1]:
-        raise ValueError(f"k_cache has {k_cache.shape[1]} positions but v_cache has "
-                         f"{v_cache.shape[1]}")  # fmt: skip
+        raise ValueError(
+            f"k_cache has {k_cache.shape[1]} positions but v_cache has {v_cache.shape[1]}"
+        )
     K_att, V_att = (k_cache, v_cache) if how == "without_current" else (K, V)
     d = q.shape[-1]
     scale = 1 / d if how == "scale_1_over_d" else 1 / math.sqrt(d)
@@ -275,9 +278,12 @@ register(
             ),
             Check(
                 "edge: length-1 sequence, large scores (±1e3), empty batch",
-                lambda: [_qkv((2,), 1, 4, 50), _qkv((1,), 4, 2, 60, scale=30.0),
-                         _qkv((0,), 3, 2, 70)],
-            ),  # fmt: skip
+                lambda: [
+                    _qkv((2,), 1, 4, 50),
+                    _qkv((1,), 4, 2, 60, scale=30.0),
+                    _qkv((0,), 3, 2, 70),
+                ],
+            ),
             Check(
                 "bad input: q and k of different widths",
                 lambda: [{**_qkv((), 3, 4, 80), "k": randn(3, 5, seed=81)}],
@@ -408,9 +414,7 @@ register(
         checks=(
             Check("shape on a tiny case", lambda: [_kv_case(1, 2, 3, 2, 0)], kind="shape"),
             Check("values on a hand-sized case", lambda: [_kv_case(1, 2, 3, 2, 10)]),
-            Check(
-                "random shapes", lambda: [_kv_case(2, 5, 4, 3, 20), _kv_case(3, 7, 6, 4, 30)]
-            ),
+            Check("random shapes", lambda: [_kv_case(2, 5, 4, 3, 20), _kv_case(3, 7, 6, 4, 30)]),
             Check(
                 "gradient of the output vs the reference",
                 lambda: [_kv_case(2, 3, 4, 3, 40)],
@@ -477,9 +481,11 @@ register(
             ),
             Check(
                 "random shapes with batch and head dimensions, another base",
-                lambda: [{"x": randn(2, 5, 8, seed=2)}, {"x": randn(2, 3, 6, 4, seed=3),
-                                                         "base": 100.0}],
-            ),  # fmt: skip
+                lambda: [
+                    {"x": randn(2, 5, 8, seed=2)},
+                    {"x": randn(2, 3, 6, 4, seed=3), "base": 100.0},
+                ],
+            ),
             Check(
                 "gradient vs the reference",
                 lambda: [{"x": randn(2, 4, 6, seed=4)}],

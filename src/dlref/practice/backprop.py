@@ -28,7 +28,13 @@ def skip_grads_reference(params: dict, x0: float, t: float) -> dict:
         torch.tensor(x0, dtype=DT),
         torch.tensor(t, dtype=DT),
     )
-    return {"dx_e": g["x_e"], "dx_d": g["x_d"], "dx_c": g["x_c"], "dx_b": g["x_b"], "db_b": g["b_b"]}
+    return {
+        "dx_e": g["x_e"],
+        "dx_d": g["x_d"],
+        "dx_c": g["x_c"],
+        "dx_b": g["x_b"],
+        "db_b": g["b_b"],
+    }
 
 
 def linear_backward_reference(X: Tensor, W: Tensor, G: Tensor) -> tuple[Tensor, Tensor]:
@@ -107,9 +113,19 @@ def _skip_params(seed: int) -> dict:
 
 
 HAND_PARAMS = dict(
-    w_a=2.0, b_a=0.0, w_b=1.0, b_b=1.0, w_c=2.0, b_c=0.0,
-    w_d=2.0, b_d=0.0, w_d2=3.0, b_d2=0.0, w_e=0.5, b_e=0.0,
-)  # fmt: skip
+    w_a=2.0,
+    b_a=0.0,
+    w_b=1.0,
+    b_b=1.0,
+    w_c=2.0,
+    b_c=0.0,
+    w_d=2.0,
+    b_d=0.0,
+    w_d2=3.0,
+    b_d2=0.0,
+    w_e=0.5,
+    b_e=0.0,
+)
 
 SIGMOID_STUB = r'''
 import torch
@@ -344,7 +360,8 @@ register(
             Mistake(
                 "dW_transposed",
                 _lin_dW_transposed,
-                "you computed G^T X, the transpose of dW = X^T G: dW has the shape of W, (in, out).",
+                "you computed G^T X, the transpose of dW = X^T G: dW has the shape of W, "
+                "(in, out).",
                 f"{PAGE}#the-cost-of-the-backward-pass",
             ),
         ),

@@ -80,21 +80,35 @@ def _case(V, N, K, T, seed, eos_id=None, T0=1, temp=1.0):
     g = torch.Generator().manual_seed(seed)
     P = torch.softmax(torch.randn(V, V, generator=g, dtype=DT) * 2.0 / temp, -1)
     prefix = (rand(N, T0, seed=seed + 1) * V).long()
-    return {"step_fn": MarkovModel(P), "prefix": prefix, "beam_width": K,
-            "max_new_tokens": T, "eos_id": eos_id}  # fmt: skip
+    return {
+        "step_fn": MarkovModel(P),
+        "prefix": prefix,
+        "beam_width": K,
+        "max_new_tokens": T,
+        "eos_id": eos_id,
+    }
 
 
 def _hand():
     P = torch.tensor([[0.1, 0.6, 0.3], [0.2, 0.2, 0.6], [0.5, 0.4, 0.1]], dtype=DT)
-    return {"step_fn": MarkovModel(P), "prefix": torch.tensor([[0]]), "beam_width": 2,
-            "max_new_tokens": 3}  # fmt: skip
+    return {
+        "step_fn": MarkovModel(P),
+        "prefix": torch.tensor([[0]]),
+        "beam_width": 2,
+        "max_new_tokens": 3,
+    }
 
 
 def _eos_trap():
     # token 2 is eos; from 0, eos is likely (0.5) but the best path continues 0 -> 1 -> 1 ...
     P = torch.tensor([[0.05, 0.45, 0.5], [0.02, 0.9, 0.08], [0.3, 0.3, 0.4]], dtype=DT)
-    return {"step_fn": MarkovModel(P), "prefix": torch.tensor([[0]]), "beam_width": 2,
-            "max_new_tokens": 4, "eos_id": 2}  # fmt: skip
+    return {
+        "step_fn": MarkovModel(P),
+        "prefix": torch.tensor([[0]]),
+        "beam_width": 2,
+        "max_new_tokens": 4,
+        "eos_id": 2,
+    }
 
 
 STUB = r'''

@@ -92,8 +92,19 @@ def _sgd(param, grad, buf, lr=0.1, momentum=0.9, weight_decay=0.0, nesterov=Fals
     return {"buf": b, "param": new}
 
 
-def _adam(param, grad, m, v, t, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0,
-          how="", decoupled=False):  # fmt: skip
+def _adam(
+    param,
+    grad,
+    m,
+    v,
+    t,
+    lr=1e-3,
+    betas=(0.9, 0.999),
+    eps=1e-8,
+    weight_decay=0.0,
+    how="",
+    decoupled=False,
+):
     b1, b2 = betas
     if how == "betas_swapped":
         b1, b2 = b2, b1
@@ -189,12 +200,16 @@ def _adam_checks(extra: dict) -> tuple[Check, ...]:
         Check(
             "edge: zero gradient and moments at t = 1, a late step, an empty tensor",
             lambda: [
-                {**_adam_case((3,), 4, 1, **extra), "grad": torch.zeros(3, dtype=torch.float64),
-                 "m": torch.zeros(3, dtype=torch.float64), "v": torch.zeros(3, dtype=torch.float64)},
+                {
+                    **_adam_case((3,), 4, 1, **extra),
+                    "grad": torch.zeros(3, dtype=torch.float64),
+                    "m": torch.zeros(3, dtype=torch.float64),
+                    "v": torch.zeros(3, dtype=torch.float64),
+                },
                 _adam_case((3,), 5, 10_000, **extra),
                 _adam_case((0,), 6, 1, **extra),
             ],
-        ),  # fmt: skip
+        ),
         Check(
             "bad input: t = 0",
             lambda: [_adam_case((3,), 7, 0, **extra)],
@@ -284,10 +299,14 @@ register(
                 "values on a hand-sized case",
                 lambda: [
                     {"param": tensor([1.0, -1.0]), "grad": tensor([0.5, 2.0]), "buf": None},
-                    {"param": tensor([1.0, -1.0]), "grad": tensor([0.5, 2.0]),
-                     "buf": tensor([1.0, 1.0]), "weight_decay": 0.1},
+                    {
+                        "param": tensor([1.0, -1.0]),
+                        "grad": tensor([0.5, 2.0]),
+                        "buf": tensor([1.0, 1.0]),
+                        "weight_decay": 0.1,
+                    },
                 ],
-            ),  # fmt: skip
+            ),
             Check(
                 "random shapes and options",
                 lambda: [

@@ -8,7 +8,7 @@ import torch
 from torch import Tensor
 
 from dlref._checks import is_real_number
-from dlref.practice._grader import DT, Check, Exercise, Mistake, rand, randn, register, tensor
+from dlref.practice._grader import Check, Exercise, Mistake, rand, randn, register, tensor
 
 PAGE = "topics/policy-gradient.html"
 
@@ -19,8 +19,10 @@ def _returns(rewards, dones, gamma, how=""):
     if not is_real_number(gamma) or not 0 <= gamma <= 1:
         raise ValueError(f"gamma must be a number in [0, 1], got {gamma!r}")
     if rewards.shape != dones.shape:
-        raise ValueError(f"rewards has shape {tuple(rewards.shape)} but dones has shape "
-                         f"{tuple(dones.shape)}: they must match")  # fmt: skip
+        raise ValueError(
+            f"rewards has shape {tuple(rewards.shape)} but dones has shape "
+            f"{tuple(dones.shape)}: they must match"
+        )
     alive = 1.0 - dones.to(rewards.dtype)  # 1 - done_t
     if how == "ignore_dones":
         alive = torch.ones_like(alive)
@@ -57,8 +59,10 @@ def _returns_undiscounted_forward(rewards, dones, gamma):
 
 def _reinforce(logp, returns, baseline, how=""):
     if logp.shape != returns.shape or logp.shape != baseline.shape:
-        raise ValueError(f"logp {tuple(logp.shape)}, returns {tuple(returns.shape)} and "
-                         f"baseline {tuple(baseline.shape)} must have one shape")  # fmt: skip
+        raise ValueError(
+            f"logp {tuple(logp.shape)}, returns {tuple(returns.shape)} and "
+            f"baseline {tuple(baseline.shape)} must have one shape"
+        )
     advantage = returns + baseline if how == "baseline_added" else returns - baseline  # A_t
     a = advantage if how == "not_detached" else advantage.detach()
     terms = a * logp  # A_t log pi(a_t | s_t)
@@ -147,12 +151,18 @@ register(
             Check(
                 "values on a hand-sized case",
                 lambda: [
-                    {"rewards": tensor([1.0, 1.0, 1.0]), "dones": torch.tensor([False] * 3),
-                     "gamma": 0.5},
-                    {"rewards": tensor([1.0, 2.0, 3.0, 4.0]),
-                     "dones": torch.tensor([False, True, False, False]), "gamma": 0.5},
+                    {
+                        "rewards": tensor([1.0, 1.0, 1.0]),
+                        "dones": torch.tensor([False] * 3),
+                        "gamma": 0.5,
+                    },
+                    {
+                        "rewards": tensor([1.0, 2.0, 3.0, 4.0]),
+                        "dones": torch.tensor([False, True, False, False]),
+                        "gamma": 0.5,
+                    },
                 ],
-            ),  # fmt: skip
+            ),
             Check(
                 "random rollouts with batch dimensions",
                 lambda: [_ret_case((2, 6), 10), _ret_case((3, 2, 8), 20, gamma=0.99)],
@@ -184,12 +194,11 @@ register(
             ),
             Mistake(
                 "done_one_step_late",
-                lambda rewards, dones, gamma: _returns(rewards, dones, gamma,
-                                                       "done_one_step_late"),
+                lambda rewards, dones, gamma: _returns(rewards, dones, gamma, "done_one_step_late"),
                 "done_t cuts the link between step t and t + 1; you cut it one step late "
                 "(between t + 1 and t + 2).",
                 PAGE,
-            ),  # fmt: skip
+            ),
             Mistake(
                 "discount_from_start",
                 _returns_gamma_power_from_start,
@@ -222,9 +231,14 @@ register(
             Check("shape on a tiny case", lambda: [_rl_case((3,), 0)], kind="shape"),
             Check(
                 "values on a hand-sized case",
-                lambda: [{"logp": tensor([-0.5, -1.0]), "returns": tensor([2.0, 0.0]),
-                          "baseline": tensor([1.0, 1.0])}],
-            ),  # fmt: skip
+                lambda: [
+                    {
+                        "logp": tensor([-0.5, -1.0]),
+                        "returns": tensor([2.0, 0.0]),
+                        "baseline": tensor([1.0, 1.0]),
+                    }
+                ],
+            ),
             Check(
                 "random shapes with batch dimensions",
                 lambda: [_rl_case((4, 5), 10), _rl_case((2, 3, 4), 20)],

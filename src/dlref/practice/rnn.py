@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import torch
-from torch import Tensor
 
 from dlref.practice._grader import Check, Exercise, Mistake, randn, register
 
@@ -43,12 +42,12 @@ def _variant(how):
     return fn
 
 
-def _case(B, I, H, seed, scale=1.0):
+def _case(B, n_in, H, seed, scale=1.0):
     return {
-        "x": randn(B, I, seed=seed, scale=scale),
+        "x": randn(B, n_in, seed=seed, scale=scale),
         "h": randn(B, H, seed=seed + 1),
         "c": randn(B, H, seed=seed + 2),
-        "W_ih": randn(4 * H, I, seed=seed + 3, scale=0.5),
+        "W_ih": randn(4 * H, n_in, seed=seed + 3, scale=0.5),
         "W_hh": randn(4 * H, H, seed=seed + 4, scale=0.5),
         "b_ih": randn(4 * H, seed=seed + 5),
         "b_hh": randn(4 * H, seed=seed + 6),

@@ -35,7 +35,7 @@ def _optimal(C, how=""):
 
 
 def chinchilla_optimal_reference(C: Tensor) -> dict:
-    r"""The reference: :math:`N_{opt} = G (C/6)^{\beta/(\alpha+\beta)}`, :math:`D_{opt} = C / (6 N_{opt})`."""
+    r"""The reference: :math:`N = G (C/6)^{\beta/(\alpha+\beta)}`, :math:`D = C / (6 N)`."""
     return _optimal(C)
 
 
