@@ -61,6 +61,36 @@ def test_every_known_mistake_is_diagnosed_as_itself(name, mistake):
 # ------------------------------------------- wrong implementations written here, not the grader's
 
 
+def bc_left(a, b):
+    n = max(len(a), len(b))
+    a, b = list(a) + [1] * (n - len(a)), list(b) + [1] * (n - len(b))
+    if any(p != q and p != 1 and q != 1 for p, q in zip(a, b, strict=True)):
+        raise ValueError("incompatible")
+    return tuple(max(p, q) if min(p, q) > 0 else 0 for p, q in zip(a, b, strict=True))
+
+
+def bc_max(a, b):
+    a, b = a[::-1], b[::-1]
+    out = [
+        max(a[i] if i < len(a) else 1, b[i] if i < len(b) else 1)
+        for i in range(max(len(a), len(b)))
+    ]
+    return tuple(out[::-1])
+
+
+def fd_forward(f, x, eps=1e-6):
+    g = torch.zeros_like(x).reshape(-1)
+    for i in range(g.numel()):
+        xp = x.clone().reshape(-1)
+        xp[i] += eps
+        g[i] = (f(xp.reshape(x.shape)) - f(x)) / eps
+    return g.reshape(x.shape)
+
+
+def fd_all_at_once(f, x, eps=1e-6):
+    return torch.full_like(x, ((f(x + eps) - f(x - eps)) / (2 * eps)).item())
+
+
 def sm_naive(x, dim=-1):
     return torch.exp(x) / torch.exp(x).sum(dim, keepdim=True)
 
@@ -364,6 +394,15 @@ def chin_no_6(C):
 
 
 WRONG = [
+    ("broadcast_shape", bc_left, "values on a hand-sized case", "left_aligned"),
+    ("broadcast_shape", bc_max, "edge: scalars and size 0", "max_of_sizes"),
+    ("finite_difference_grad", fd_forward, "values on a hand-sized case", "forward_difference"),
+    (
+        "finite_difference_grad",
+        fd_all_at_once,
+        "values on a hand-sized case",
+        "all_coordinates_at_once",
+    ),
     ("softmax", sm_naive, "edge: logits of ±1e4 and a length-1 row", "no_max_shift"),
     ("softmax", sm_dim0, "values on a hand-sized case", "wrong_dim"),
     ("softmax", sm_global, "edge: logits of ±1e4 and a length-1 row", "global_max"),

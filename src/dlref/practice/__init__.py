@@ -28,16 +28,22 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from dlref.practice import (  # noqa: F401 - each module registers its exercises
-    attention,
+# isort: off
+# Each module registers its exercises, in this order (the order of `list`).
+from dlref.practice import (  # noqa: F401
+    tensors,
+    autodiff,
     backprop,
-    decoding,
     losses,
     optim,
-    rl,
     rnn,
+    attention,
+    decoding,
+    rl,
     scaling,
 )
+
+# isort: on
 from dlref.practice._files import check_file, exercises, start
 from dlref.practice._grader import REGISTRY, Check, Exercise, Failure, Mistake, Report, run_exercise
 

@@ -166,6 +166,8 @@ def _show(v: object) -> str:
     if isinstance(v, Mapping):
         return "{" + ", ".join(f"{k}: {_show(x)}" for k, x in v.items()) + "}"
     if isinstance(v, (tuple, list)):
+        if all(isinstance(x, int) for x in v):  # a shape
+            return repr(tuple(v))
         return "(" + ", ".join(_show(x) for x in v) + ")"
     if callable(v):
         return getattr(v, "__doc__", None) or getattr(v, "__name__", "a function")
@@ -257,6 +259,10 @@ def _as_tensor(x) -> Tensor | None:
 
 def compare(expected, got, rtol: float, atol: float, shape_only: bool = False):
     """``None`` when ``got`` matches ``expected``, else (message, max_abs, max_rel)."""
+    if isinstance(expected, tuple):  # a shape: compare as tuples of ints
+        if not isinstance(got, (tuple, list)) or tuple(got) != expected:
+            return f"is {got!r}, expected {expected!r}", None, None
+        return None
     e, g = _as_tensor(expected), _as_tensor(got)
     if g is None:
         return f"returned {type(got).__name__}, expected a tensor", None, None
@@ -409,6 +415,10 @@ def _run_check(ex: Exercise, check: Check, fn: Callable, timeout: float) -> Fail
                 return _error_failure(check, kwargs, err, fname)
             except Exception:  # noqa: BLE001 - any clear error is a pass
                 continue
+            try:
+                diagnosis = _diagnose(ex, check, kwargs, as_outputs(value, ex.outputs))
+            except _ShapeOfResult:
+                diagnosis = None
             return Failure(
                 check.name,
                 check.kind,
@@ -416,6 +426,7 @@ def _run_check(ex: Exercise, check: Check, fn: Callable, timeout: float) -> Fail
                 "raise a ValueError that names the argument",
                 inputs=kwargs,
                 got=value,
+                diagnosis=diagnosis,
             )
         try:
             if check.kind == "grad":
