@@ -22,7 +22,7 @@ def exercises() -> list[tuple[str, str, str, str]]:
     --------
     >>> from dlref.practice import exercises
     >>> exercises()[0]
-    ('softmax', 'cross-entropy', 'easy', 'softmax along a dimension, stable for logits of ±1e4')
+    ('broadcast_shape', 'tensors', 'easy', 'the broadcast shape of two shapes, or an error')
     """
     return [(e.name, e.topic, e.difficulty, e.summary) for e in REGISTRY.values()]
 

@@ -132,11 +132,14 @@ class Report:
             for k, v in f.inputs.items():
                 lines.append(_indent(f"{k} = {_show(v)}", "  "))
         if f.expected is not None or f.got is not None:
-            lines.append(_indent(f"expected {_show(f.expected)}", "  "))
+            lines.append(f"{f.output or 'output'}:")
+            if f.expected is not None:
+                lines.append(_indent(f"expected {_show(f.expected)}", "  "))
             lines.append(_indent(f"got      {_show(f.got)}", "  "))
         if f.max_abs is not None:
             lines.append(
-                f"largest absolute error {f.max_abs:.3g}, largest relative error {f.max_rel:.3g}"
+                f"  largest absolute error {f.max_abs:.3g}, "
+                f"largest relative error {f.max_rel:.3g}"
             )
         if f.diagnosis is not None:
             d = f.diagnosis
@@ -455,12 +458,12 @@ def _run_check(ex: Exercise, check: Check, fn: Callable, timeout: float) -> Fail
             if res is None:
                 continue
             msg, max_abs, max_rel = res
-            what = k if check.kind == "grad" else (k if ex.outputs else "the output")
+            what = k if check.kind == "grad" or ex.outputs else "output"
             diagnosis = _diagnose(ex, check, kwargs, got)
             return Failure(
                 check.name,
                 check.kind,
-                f"{what} {msg}"
+                f"{what}: {msg}"
                 + (
                     ""
                     if ex.outputs is None or check.kind == "grad"
