@@ -482,7 +482,7 @@ def test_in_place_update_of_the_inputs_still_passes():
 def test_a_diverging_intermediate_is_named():
     report = check(adamw_l2, "adamw_step")  # the decay enters the gradient: m is the first
     assert report.failure.output == "m"
-    assert "the first of m, v, m_hat, v_hat, param to diverge" in str(report)
+    assert "m (the first of m, v, m_hat, v_hat, param to diverge): values differ" in str(report)
 
 
 def test_report_shows_input_expected_got_and_errors():

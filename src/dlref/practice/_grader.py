@@ -15,6 +15,7 @@ from __future__ import annotations
 import math
 import threading
 import traceback
+import types
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -138,8 +139,7 @@ class Report:
             lines.append(_indent(f"got      {_show(f.got)}", "  "))
         if f.max_abs is not None:
             lines.append(
-                f"  largest absolute error {f.max_abs:.3g}, "
-                f"largest relative error {f.max_rel:.3g}"
+                f"  largest absolute error {f.max_abs:.3g}, largest relative error {f.max_rel:.3g}"
             )
         if f.diagnosis is not None:
             d = f.diagnosis
@@ -165,6 +165,9 @@ def _show(v: object) -> str:
         if v.numel() <= 24:
             body = _fmt_tensor(v.detach())
             return f"{body}  ({desc})"
+        finite = v.detach()[torch.isfinite(v.detach())] if v.is_floating_point() else v
+        if finite.numel():
+            desc += f", values in [{float(finite.min()):.4g}, {float(finite.max()):.4g}]"
         return f"<tensor of {desc}>"
     if isinstance(v, Mapping):
         return "{" + ", ".join(f"{k}: {_show(x)}" for k, x in v.items()) + "}"
@@ -172,8 +175,8 @@ def _show(v: object) -> str:
         if all(isinstance(x, int) for x in v):  # a shape
             return repr(tuple(v))
         return "(" + ", ".join(_show(x) for x in v) + ")"
-    if callable(v):
-        return getattr(v, "__doc__", None) or getattr(v, "__name__", "a function")
+    if isinstance(v, (types.FunctionType, types.BuiltinFunctionType)):
+        return f"<function {v.__name__}>"
     return repr(v)
 
 
@@ -281,15 +284,19 @@ def compare(expected, got, rtol: float, atol: float, shape_only: bool = False):
                 return f"differs at {bad} of {e.numel()} positions", None, None
             return f"has dtype {g.dtype}, expected integers ({e.dtype})", None, None
         return None
-    g = g.to(DT) if g.is_floating_point() else g.to(DT)
-    e = e.to(DT)
+    if g.dtype != e.dtype and g.is_floating_point():
+        dtype = str(g.dtype).replace("torch.", "")
+        note = f" (your output is {dtype}: compute in the dtype of the inputs)"
+    else:
+        note = ""
+    g, e = g.to(DT), e.to(DT)
     if torch.isclose(g, e, rtol=rtol, atol=atol, equal_nan=True).all():
         return None
     both = torch.isfinite(e) & torch.isfinite(g)
     nan_bad = int((torch.isnan(g) & ~torch.isnan(e)).sum())
     inf_bad = int((torch.isinf(g) & ~torch.isinf(e)).sum())
     lost = int((~torch.isfinite(e) & torch.isfinite(g)).sum())
-    msg = "values differ"
+    msg = "values differ" + note
     if nan_bad:
         msg += f"; nan at {nan_bad} position(s) where the expected value is not nan"
     if inf_bad:
@@ -300,6 +307,13 @@ def compare(expected, got, rtol: float, atol: float, shape_only: bool = False):
         err = (g - e).abs()[both]
         rel = err / e.abs()[both].clamp_min(1e-300)
         max_abs, max_rel = float(err.max()), float(rel.max())
+        if e.dim() and max_abs > 0:
+            full = torch.where(both, (g - e).abs(), torch.zeros_like(e))
+            where = torch.unravel_index(full.argmax(), e.shape)
+            msg += (
+                f"; the largest error is at index {tuple(int(i) for i in where)}: expected "
+                f"{float(e[where]):.4g}, got {float(g[where]):.4g}"
+            )
         if not both.all():
             msg += f" (errors below over the {int(both.sum())} positions where both are finite)"
     else:
@@ -329,6 +343,11 @@ def _grad_outputs(fn, kwargs, check: Check, names, timeout: float | None):
     """Gradients of a fixed random weighting of ``output[grad_of]`` w.r.t. ``check.grad_wrt``."""
     kw = clone_inputs(kwargs)
     leaves = {k: kw[k].requires_grad_(True) for k in check.grad_wrt}
+    with torch.enable_grad():  # the learner's code runs in a fresh thread: grad mode is on
+        return _grad_of_weighted_output(fn, kw, leaves, check, names, timeout)
+
+
+def _grad_of_weighted_output(fn, kw, leaves, check, names, timeout):
     value = fn(**kw) if timeout is None else call_with_timeout(fn, kw, timeout)
     outs = as_outputs(value, names)
     y = outs[check.grad_of or "output"]
@@ -459,16 +478,13 @@ def _run_check(ex: Exercise, check: Check, fn: Callable, timeout: float) -> Fail
                 continue
             msg, max_abs, max_rel = res
             what = k if check.kind == "grad" or ex.outputs else "output"
+            if ex.outputs is not None and check.kind != "grad":
+                what += f" (the first of {', '.join(ex.outputs)} to diverge)"
             diagnosis = _diagnose(ex, check, kwargs, got)
             return Failure(
                 check.name,
                 check.kind,
-                f"{what}: {msg}"
-                + (
-                    ""
-                    if ex.outputs is None or check.kind == "grad"
-                    else f" (the first of {', '.join(ex.outputs)} to diverge)"
-                ),
+                f"{what}: {msg}",
                 inputs=kwargs,
                 output=k,
                 expected=expected[k],
