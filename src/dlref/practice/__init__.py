@@ -62,7 +62,17 @@ __all__ = [
 
 
 def get(name: str) -> Exercise:
-    """The exercise called ``name``; ``KeyError`` listing the names if there is none."""
+    """The exercise called ``name``; ``KeyError`` listing the names if there is none.
+
+    Examples
+    --------
+    >>> from dlref.practice import get
+    >>> ex = get("adam_step")
+    >>> ex.topic, ex.outputs
+    ('optimizers', ('m', 'v', 'm_hat', 'v_hat', 'param'))
+    >>> [c.name for c in ex.checks][:2]
+    ['shape on a tiny case', 'values on a hand-sized case']
+    """
     if name not in REGISTRY:
         raise KeyError(f"no exercise {name!r}; the exercises are: {', '.join(REGISTRY)}")
     return REGISTRY[name]

@@ -30,7 +30,26 @@ def exercises() -> list[tuple[str, str, str, str]]:
 def start(name: str, directory: str = ".") -> str:
     """Write the stub of exercise ``name`` to ``directory/name.py`` and return the path.
 
-    Raises ``FileExistsError`` rather than overwrite a file, ``KeyError`` for an unknown name.
+    Parameters
+    ----------
+    name : str
+        The exercise.
+    directory : str, default "."
+        Folder for the stub (created if missing).
+
+    Returns
+    -------
+    str
+        The path written. Raises ``FileExistsError`` rather than overwrite a file, and
+        ``KeyError`` for an unknown name.
+
+    Examples
+    --------
+    >>> import pathlib, tempfile
+    >>> from dlref.practice import start
+    >>> path = start("softmax", tempfile.mkdtemp())
+    >>> print(pathlib.Path(path).read_text().splitlines()[0])
+    # Practice: softmax (cross-entropy, easy). Explained at topics/cross-entropy.html#key-equations
     """
     if name not in REGISTRY:
         raise KeyError(f"no exercise {name!r}; the exercises are: {', '.join(REGISTRY)}")
@@ -52,10 +71,36 @@ def _load_failure(path: str, message: str) -> Report:
 
 
 def check_file(path: str, timeout: float = 10.0) -> list[Report]:
-    """Check every function of the file ``path`` named after an exercise; one report each.
+    r"""Check every function of the file ``path`` named after an exercise; one report each.
 
     A file that cannot be read, compiled (a syntax error: its line is given) or run, or that
     defines no exercise function, gives one failed report saying so.
+
+    Parameters
+    ----------
+    path : str
+        A Python file, e.g. a stub written by :func:`start` and filled in.
+    timeout : float, default 10.0
+        Seconds each call of the learner's code may take (running the file included).
+
+    Returns
+    -------
+    list of Report
+        One per exercise function found in the file, in the file's order.
+
+    Examples
+    --------
+    >>> import pathlib, tempfile
+    >>> from dlref.practice import check_file
+    >>> f = pathlib.Path(tempfile.mkdtemp()) / "mine.py"
+    >>> code = "import torch\ndef softmax(x, dim=-1):\n    return torch.softmax(x, dim)\n"
+    >>> _ = f.write_text(code)
+    >>> [(r.exercise, r.passed) for r in check_file(str(f))]
+    [('softmax', True)]
+    >>> _ = f.write_text("def softmax(x, dim=-1):\n    return x +\n")
+    >>> print(check_file(str(f))[0].failure.message)
+    SyntaxError at line 2, column 15: invalid syntax
+        return x +
     """
     try:
         with open(path, encoding="utf-8") as f:
