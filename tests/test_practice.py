@@ -487,14 +487,14 @@ def test_a_diverging_intermediate_is_named():
 
 def test_report_shows_input_expected_got_and_errors():
     text = str(check(sm_naive, "softmax"))
-    assert "FAILED check 'edge: logits of ±1e4 and a length-1 row' (4 of 8 passed)" in text
+    assert "FAILED check 'edge: logits of ±1e4 and a length-1 row' (4 of 9 passed)" in text
     assert "x = [[1e+04, 0, -1e+04], [-1e+04, -1e+04, -1e+04]]  (shape (2, 3), float64)" in text
     assert "expected [[1, 0, 0], [0.3333, 0.3333, 0.3333]]" in text
     assert "got      [[nan, 0, 0], [nan, nan, nan]]" in text
     assert "largest absolute error" in text and "largest relative error" in text
     assert "see topics/cross-entropy.html#the-log-sum-exp-trick" in text
     assert repr(check(lambda x, dim=-1: torch.softmax(x, dim), "softmax")).startswith(
-        "softmax: all 8 checks passed"
+        "softmax: all 9 checks passed"
     )
 
 
@@ -563,7 +563,7 @@ def test_check_file_exit_codes(tmp_path, capsys):
     good = tmp_path / "good.py"
     good.write_text("import torch\n\ndef softmax(x, dim=-1):\n    return torch.softmax(x, dim)\n")
     assert main(["check", str(good)]) == 0
-    assert "softmax: all 8 checks passed" in capsys.readouterr().out
+    assert "softmax: all 9 checks passed" in capsys.readouterr().out
     bad = tmp_path / "bad.py"
     bad.write_text("import torch\n\ndef softmax(x, dim=-1):\n    return torch.softmax(x, 0)\n")
     assert main(["check", str(bad)]) == 1

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import Tensor
 
@@ -116,6 +118,10 @@ def _x_checks(bad_dim_msg: str) -> tuple[Check, ...]:
                 {"x": tensor([[1e4, 0.0, -1e4], [-1e4, -1e4, -1e4]])},
                 {"x": tensor([[-1e4], [1e4]])},
             ],
+        ),
+        Check(
+            "edge: masked (-inf) logits and a fully masked row (nan, as in torch)",
+            lambda: [{"x": tensor([[0.0, -math.inf, 1.0], [-math.inf, -math.inf, -math.inf]])}],
         ),
         Check(
             "edge: rows at very different scales",
