@@ -31,10 +31,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     if args.command == "list":
-        width = max(len(n) for n in REGISTRY)
-        print(f"{'exercise':<{width}}  {'topic':<14}  {'level':<6}  what")
+        w = max(len(n) for n in REGISTRY)
+        wt = max(len(e.topic) for e in REGISTRY.values())
+        print(f"{'exercise':<{w}}  {'topic':<{wt}}  {'level':<6}  what")
         for ex in REGISTRY.values():
-            print(f"{ex.name:<{width}}  {ex.topic:<14}  {ex.difficulty:<6}  {ex.summary}")
+            print(f"{ex.name:<{w}}  {ex.topic:<{wt}}  {ex.difficulty:<6}  {ex.summary}")
         return 0
     if args.command == "start":
         if args.name not in REGISTRY:
