@@ -394,22 +394,26 @@ def run_exercise(ex: Exercise, fn: Callable, timeout: float = 10.0) -> Report:
     return Report(ex.name, passed, [])
 
 
-def _error_failure(check: Check, kwargs: dict, err: BaseException, fname: str) -> Failure:
+def _error_failure(check: Check, kwargs: dict, err: BaseException, fn: Callable) -> Failure:
+    fname = getattr(fn, "__name__", "your function")
     if isinstance(err, NotImplementedError):
         msg = f"not implemented yet: {fname} raises NotImplementedError"
         kwargs = {}  # nothing to learn from the input
-    elif isinstance(err, _NotReturned):
-        msg = f"{fname} {err}"
-    elif isinstance(err, _ShapeOfResult):
+    elif isinstance(err, (_NotReturned, _ShapeOfResult)):
         msg = f"{fname} {err}"
     else:
+        # the deepest line of the learner's own file, else the deepest line outside the grader
         tb = traceback.extract_tb(err.__traceback__)
-        where = ""
-        for fr in reversed(tb):
-            if not fr.filename.endswith(("_grader.py", "threading.py")):
-                where = f" (line {fr.lineno} of {fr.filename}: {fr.line})"
-                break
-        msg = f"{fname} raised {type(err).__name__}: {err}{where}"
+        own = getattr(getattr(fn, "__code__", None), "co_filename", None)
+        frames = [fr for fr in tb if fr.filename == own] or [
+            fr for fr in tb if not fr.filename.endswith(("_grader.py", "threading.py"))
+        ]
+        msg = f"{fname} raised {type(err).__name__}: {err}"
+        if frames:
+            msg += f" (line {frames[-1].lineno} of {frames[-1].filename}: {frames[-1].line})"
+        if isinstance(err, TypeError) and not frames:
+            names = ", ".join(kwargs)
+            msg += f"; keep the stub's signature: the checks pass the arguments by name ({names})"
     return Failure(check.name, check.kind, msg, inputs=kwargs)
 
 
@@ -433,9 +437,9 @@ def _run_check(ex: Exercise, check: Check, fn: Callable, timeout: float) -> Fail
             try:
                 value = call_with_timeout(fn, clone_inputs(kwargs), timeout)
             except NotImplementedError as err:
-                return _error_failure(check, kwargs, err, fname)
+                return _error_failure(check, kwargs, err, fn)
             except _NotReturned as err:
-                return _error_failure(check, kwargs, err, fname)
+                return _error_failure(check, kwargs, err, fn)
             except Exception:  # noqa: BLE001 - any clear error is a pass
                 continue
             try:
@@ -470,7 +474,7 @@ def _run_check(ex: Exercise, check: Check, fn: Callable, timeout: float) -> Fail
         except BaseException as err:  # noqa: BLE001
             if isinstance(err, KeyboardInterrupt):
                 raise
-            failure = _error_failure(check, kwargs, err, fname)
+            failure = _error_failure(check, kwargs, err, fn)
             failure.diagnosis = _diagnose_error(ex, kwargs, err)
             return failure
         for k in expected:
