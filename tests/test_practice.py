@@ -737,3 +737,13 @@ def test_adam_reference_intermediates_give_torchs_parameter():
     torch.testing.assert_close(
         out["param"], kw["param"] - kw["lr"] * out["m_hat"] / (out["v_hat"].sqrt() + 1e-8)
     )
+
+
+def test_adamw_reference_intermediates_give_torchs_parameter():
+    kw = get("adamw_step").checks[1].cases()[1]  # lr 0.1, weight decay 0.1, t = 3
+    out = get("adamw_step").reference(**kw)
+    decayed = kw["param"] * (1 - kw["lr"] * kw["weight_decay"])
+    torch.testing.assert_close(
+        out["param"], decayed - kw["lr"] * out["m_hat"] / (out["v_hat"].sqrt() + 1e-8)
+    )
+    torch.testing.assert_close(out["m"], 0.9 * kw["m"] + 0.1 * kw["grad"])
