@@ -11,6 +11,8 @@
 """
 
 import math
+import pathlib
+import re
 import subprocess
 import sys
 import time
@@ -747,3 +749,25 @@ def test_adamw_reference_intermediates_give_torchs_parameter():
         out["param"], decayed - kw["lr"] * out["m_hat"] / (out["v_hat"].sqrt() + 1e-8)
     )
     torch.testing.assert_close(out["m"], 0.9 * kw["m"] + 0.1 * kw["grad"])
+
+
+FUTURE_PAGES = {"optimizers", "rnn", "attention", "transformer", "policy-gradient", "scaling-laws"}
+
+
+def _slug(heading: str) -> str:  # MyST's heading anchors: lower case, no punctuation, "-"
+    return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_links_point_at_a_page_and_a_heading(name, request):
+    root = pathlib.Path(request.config.rootpath)
+    ex = get(name)
+    for link in [ex.page] + [m.link for m in ex.mistakes]:
+        page, _, anchor = link.partition("#")
+        stem = page.removeprefix("topics/").removesuffix(".html")
+        md = root / "docs" / "topics" / f"{stem}.md"
+        if not md.exists():
+            assert stem in FUTURE_PAGES, link
+            continue
+        headings = [_slug(h) for h in re.findall(r"^#+ (.*)$", md.read_text(), re.M)]
+        assert not anchor or anchor in headings, link
