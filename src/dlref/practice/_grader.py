@@ -138,9 +138,12 @@ class Report:
                 lines.append(_indent(f"expected {_show(f.expected)}", "  "))
             lines.append(_indent(f"got      {_show(f.got)}", "  "))
         if f.max_abs is not None:
-            lines.append(
-                f"  largest absolute error {f.max_abs:.3g}, largest relative error {f.max_rel:.3g}"
+            rel = (
+                "n/a (the expected values there are 0)"
+                if math.isnan(f.max_rel)
+                else f"{f.max_rel:.3g}"
             )
+            lines.append(f"  largest absolute error {f.max_abs:.3g}, largest relative error {rel}")
         if f.diagnosis is not None:
             d = f.diagnosis
             lines.append(f"diagnosis ({d.name}): {d.explanation}")
@@ -303,31 +306,23 @@ def compare(expected, got, rtol: float, atol: float, shape_only: bool = False):
         msg += f"; ±inf at {inf_bad} position(s) where the expected value is finite"
     if lost:
         msg += f"; finite at {lost} position(s) where the expected value is ±inf or nan"
-    if both.any():
-        err = (g - e).abs()[both]
-        rel = err / e.abs()[both].clamp_min(1e-300)
-        max_abs, max_rel = float(err.max()), float(rel.max())
-        if e.dim() and max_abs > 0:
-            full = torch.where(both, (g - e).abs(), torch.zeros_like(e))
-            where = torch.unravel_index(full.argmax(), e.shape)
-            msg += (
-                f"; the largest error is at index {tuple(int(i) for i in where)}: expected "
-                f"{float(e[where]):.4g}, got {float(g[where]):.4g}"
-            )
-        if not both.all():
-            msg += f" (errors below over the {int(both.sum())} positions where both are finite)"
-    else:
-        max_abs = max_rel = math.nan
+    err = (g - e).abs()[both]
+    if not err.numel() or float(err.max()) == 0:  # only nan/inf differ: no error to measure
+        return msg, None, None
+    nonzero = e[both] != 0
+    rel = err[nonzero] / e[both][nonzero].abs()  # relative to the expected value, where != 0
+    max_abs = float(err.max())
+    max_rel = float(rel.max()) if rel.numel() else math.nan
+    if e.dim():
+        full = torch.where(both, (g - e).abs(), torch.zeros_like(e))
+        where = torch.unravel_index(full.argmax(), e.shape)
+        msg += (
+            f"; the largest error is at index {tuple(int(i) for i in where)}: expected "
+            f"{float(e[where]):.4g}, got {float(g[where]):.4g}"
+        )
+    if not both.all():
+        msg += f" (errors below over the {int(both.sum())} positions where both are finite)"
     return msg, max_abs, max_rel
-
-
-def _matches(a: dict, b: dict, rtol: float, atol: float) -> bool:
-    for k in a:
-        if k not in b:
-            return False
-        if compare(a[k], b[k], rtol, atol) is not None:
-            return False
-    return True
 
 
 # ------------------------------------------------------------------------------- the runner
