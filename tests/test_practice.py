@@ -774,3 +774,12 @@ def test_links_point_at_a_page_and_a_heading(name, request):
             continue
         headings = [_slug(h) for h in re.findall(r"^#+ (.*)$", md.read_text(), re.M)]
         assert not anchor or anchor in headings, link
+
+
+def test_outputs_of_another_kind_are_reported_not_crashed():
+    r = check(lambda x, dim=-1: torch.softmax(x, dim).to(torch.complex128), "softmax")
+    assert "has dtype torch.complex128, expected a real tensor" in str(r)
+    r = check(lambda x, dim=-1: torch.softmax(x, dim).tolist(), "softmax")
+    assert "output: returned list, expected a tensor" in str(r)
+    r = check(lambda x, dim=-1: None, "softmax")
+    assert "returned NoneType, expected a tensor" in str(r)

@@ -287,6 +287,8 @@ def compare(expected, got, rtol: float, atol: float, shape_only: bool = False):
                 return f"differs at {bad} of {e.numel()} positions", None, None
             return f"has dtype {g.dtype}, expected integers ({e.dtype})", None, None
         return None
+    if g.is_complex():
+        return f"has dtype {g.dtype}, expected a real tensor ({e.dtype})", None, None
     if g.dtype != e.dtype and g.is_floating_point():
         dtype = str(g.dtype).replace("torch.", "")
         note = f" (your output is {dtype}: compute in the dtype of the inputs)"
@@ -473,7 +475,19 @@ def _run_check(ex: Exercise, check: Check, fn: Callable, timeout: float) -> Fail
             failure.diagnosis = _diagnose_error(ex, kwargs, err)
             return failure
         for k in expected:
-            res = compare(expected[k], got[k], check.rtol, check.atol, check.kind == "shape")
+            try:
+                res = compare(expected[k], got[k], check.rtol, check.atol, check.kind == "shape")
+            except Exception as err:  # noqa: BLE001 - e.g. a complex tensor, another device
+                return Failure(
+                    check.name,
+                    check.kind,
+                    f"{k}: cannot be compared with the expected value "
+                    f"({type(err).__name__}: {err}); return a float64 CPU tensor",
+                    inputs=kwargs,
+                    output=k,
+                    expected=expected[k],
+                    got=got[k],
+                )
             if res is None:
                 continue
             msg, max_abs, max_rel = res
