@@ -362,6 +362,29 @@ def beam_dup(step_fn, prefix, beam_width, max_new_tokens, eos_id=None):
     return py_beam(step_fn, prefix, beam_width, max_new_tokens, dup=True)
 
 
+def beam_drops_finished(step_fn, prefix, beam_width, max_new_tokens, eos_id=None):
+    """Right without eos; with eos, a beam that ends is dropped instead of kept frozen."""
+    if eos_id is None:
+        return py_beam(step_fn, prefix, beam_width, max_new_tokens)
+    seqs, scores = [], []
+    for row in prefix.tolist():
+        beams = [(0.0, row)] + [(-math.inf, row)] * (beam_width - 1)
+        for _ in range(max_new_tokens):
+            logp = step_fn(torch.tensor([b[1] for b in beams])).tolist()
+            cands = [
+                (s + lp[v], seq + [v])
+                for (s, seq), lp in zip(beams, logp, strict=True)
+                if not (len(seq) > len(row) and seq[-1] == eos_id)  # finished: dropped
+                for v in range(len(lp))
+            ]
+            beams = sorted(cands, key=lambda z: -z[0])[:beam_width]
+            if all(seq[-1] == eos_id for _, seq in beams):
+                break
+        seqs.append([b[1] for b in beams])
+        scores.append([b[0] for b in beams])
+    return torch.tensor(seqs), torch.tensor(scores, dtype=DT)
+
+
 def ret_no_dones(rewards, dones, gamma):
     G, out = torch.zeros_like(rewards[..., 0]), torch.zeros_like(rewards)
     for t in range(rewards.shape[-1] - 1, -1, -1):
@@ -442,6 +465,12 @@ WRONG = [
     ("rope", rope_from_1, "values on a hand-sized case", "positions_from_1"),
     ("beam_search", beam_per_beam, "values on a hand-sized case", "per_beam_top1"),
     ("beam_search", beam_dup, "values on a hand-sized case", "duplicate_start"),
+    (
+        "beam_search",
+        beam_drops_finished,
+        "end of sequence: finished beams stay in the beam",
+        "drops_finished",
+    ),
     (
         "discounted_returns",
         ret_no_dones,
