@@ -609,6 +609,23 @@ def test_check_file_exit_codes(tmp_path, capsys):
     assert "diagnosis (wrong_dim)" in capsys.readouterr().out
 
 
+@pytest.mark.parametrize(
+    "body, why",
+    [
+        ("import os\nos._exit(3)\n", "exited with code 3"),
+        ("import ctypes\nctypes.string_at(0)\n", "was killed by signal 11"),
+    ],
+    ids=["os._exit", "segfault"],
+)
+def test_a_crash_of_the_learners_code_is_reported(tmp_path, capfd, body, why):
+    f = tmp_path / "softmax.py"
+    f.write_text(
+        "import torch\n\ndef softmax(x, dim=-1):\n    return torch.softmax(x, dim)\n" + body
+    )
+    assert main(["check", str(f)]) == 1
+    assert f"the Python process running your code {why}" in capfd.readouterr().out
+
+
 def test_syntax_error_gives_its_line(tmp_path, capsys):
     f = tmp_path / "softmax.py"
     f.write_text("import torch\n\ndef softmax(x, dim=-1):\n    return torch.softmax(x, dim\n")

@@ -11,7 +11,8 @@ import argparse
 import os
 import sys
 
-from dlref.practice import REGISTRY, check_file, start
+from dlref.practice import REGISTRY, start
+from dlref.practice._files import check_file_isolated
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -49,15 +50,11 @@ def main(argv: list[str] | None = None) -> int:
             return 1
         print(f"wrote {path}; when it is written: python -m dlref.practice check {path}")
         return 0
-    reports = check_file(args.file, timeout=args.timeout)
-    print("\n\n".join(str(r) for r in reports))
+    reports = check_file_isolated(args.file, timeout=args.timeout)  # in a child process
+    print("\n\n".join(text for text, _ in reports))
     sys.stdout.flush()
-    return 0 if all(r.passed for r in reports) else 1
+    return 0 if all(passed for _, passed in reports) else 1
 
 
 if __name__ == "__main__":
-    code = main()
-    sys.stdout.flush()
-    sys.stderr.flush()
-    # A learner's call that never returned may still run in a daemon thread: leave without it.
-    os._exit(code)
+    sys.exit(main())

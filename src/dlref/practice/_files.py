@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import traceback
 
@@ -135,3 +136,66 @@ def check_file(path: str, timeout: float = 10.0) -> list[Report]:
             )
         ]
     return [run_exercise(REGISTRY[name], fn, timeout) for name, fn in found]
+
+
+def _child(path: str, timeout: float, conn) -> None:
+    try:
+        reports = check_file(path, timeout)
+        conn.send([(str(r), r.passed) for r in reports])
+    finally:
+        conn.close()
+        os._exit(0)  # leaves behind any call of the learner's that never returned
+
+
+def _context():
+    """A fork server that has imported dlref.practice (and torch) but run no torch op: forking
+    it is fast, and safe (forking a process whose OpenMP threads have run can hang the child)."""
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        return multiprocessing.get_context("spawn")
+    ctx = multiprocessing.get_context("forkserver")
+    ctx.set_forkserver_preload(["dlref.practice"])
+    return ctx
+
+
+def check_file_isolated(path: str, timeout: float = 10.0) -> list[tuple[str, bool]]:
+    """:func:`check_file` in a child process: ``(report text, passed)`` for each report.
+
+    The learner's code cannot take the grader down with it: a crash of the interpreter (a
+    segfault, ``os._exit``, the kernel killing it for memory) or a call that blocks forever
+    without releasing the GIL becomes a failed report. The command line ``check`` uses this.
+    """
+    ctx = _context()
+    receive, send = ctx.Pipe(duplex=False)
+    proc = ctx.Process(target=_child, args=(path, timeout, send), daemon=True)
+    proc.start()
+    send.close()
+    try:
+        with open(path, encoding="utf-8") as f:
+            n_functions = sum(f"def {name}(" in f.read() for name in REGISTRY)
+    except OSError:
+        n_functions = 0
+    most_checks = max(len(e.checks) for e in REGISTRY.values())
+    limit = timeout * (most_checks + 2) * max(n_functions, 1) + 60  # a generous bound
+    result = None
+    if receive.poll(limit):
+        try:
+            result = receive.recv()
+        except EOFError:  # the child died before sending its reports
+            result = None
+    proc.join(5)
+    if proc.is_alive():
+        proc.kill()
+        proc.join()
+    if result is not None:
+        return result
+    if proc.exitcode is not None and proc.exitcode < 0:
+        why = f"was killed by signal {-proc.exitcode}"
+    elif proc.exitcode not in (None, 0):
+        why = f"exited with code {proc.exitcode}"
+    else:
+        why = f"did not finish within {limit:g} s"
+    message = (
+        f"checking {path} failed: the Python process running your code {why} "
+        "(a crash, os._exit or sys.exit at the top level, or memory exhausted)"
+    )
+    return [(str(_load_failure(path, message)), False)]

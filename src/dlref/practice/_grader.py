@@ -7,7 +7,7 @@ on the failing input equals a known mistake's output, names that mistake.
 
 The learner's function runs in a worker thread with a time limit per check: an exception becomes
 a failed check, and a call that does not return within the limit is reported as such (the
-thread cannot be killed; the command line exits once the report is printed).
+thread cannot be killed; the command line runs the checks in a child process that ends with them).
 """
 
 from __future__ import annotations
