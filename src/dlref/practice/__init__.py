@@ -44,7 +44,7 @@ from dlref.practice import (  # noqa: F401
 )
 
 # isort: on
-from dlref.practice._files import check_file, exercises, start
+from dlref.practice._files import check_file, check_file_isolated, exercises, start
 from dlref.practice._grader import REGISTRY, Check, Exercise, Failure, Mistake, Report, run_exercise
 
 __all__ = [
@@ -55,6 +55,7 @@ __all__ = [
     "Report",
     "check",
     "check_file",
+    "check_file_isolated",
     "exercises",
     "get",
     "start",

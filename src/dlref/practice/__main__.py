@@ -11,8 +11,7 @@ import argparse
 import os
 import sys
 
-from dlref.practice import REGISTRY, start
-from dlref.practice._files import check_file_isolated
+from dlref.practice import REGISTRY, check_file_isolated, start
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -163,6 +163,26 @@ def check_file_isolated(path: str, timeout: float = 10.0) -> list[tuple[str, boo
     The learner's code cannot take the grader down with it: a crash of the interpreter (a
     segfault, ``os._exit``, the kernel killing it for memory) or a call that blocks forever
     without releasing the GIL becomes a failed report. The command line ``check`` uses this.
+
+    Parameters
+    ----------
+    path : str
+        A Python file, as for :func:`check_file`.
+    timeout : float, default 10.0
+        Seconds each call of the learner's code may take.
+
+    Returns
+    -------
+    list of (str, bool)
+        The text of each report and whether it passed.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from dlref.practice import check_file_isolated, start
+    >>> (text, passed), = check_file_isolated(start("rope", tempfile.mkdtemp()))
+    >>> passed, text.splitlines()[-1]
+    (False, 'not implemented yet: rope raises NotImplementedError')
     """
     ctx = _context()
     receive, send = ctx.Pipe(duplex=False)
