@@ -173,8 +173,8 @@ def check_file_isolated(path: str, timeout: float = 10.0) -> list[tuple[str, boo
 
     Returns
     -------
-    list of (str, bool)
-        The text of each report and whether it passed.
+    list
+        ``(text, passed)`` for each report: its text and whether it passed.
 
     Examples
     --------
