@@ -1,0 +1,541 @@
+"""The grader: exercises, their batteries of checks, the known mistakes, and the report.
+
+An :class:`Exercise` holds a stub, a trusted reference, checks ordered from simplest to hardest
+and known-wrong variants of the reference (:class:`Mistake`). :func:`run_exercise` runs a
+learner's function through the checks, stops at the first failure and, when the learner's output
+on the failing input equals a known mistake's output, names that mistake.
+
+The learner's function runs in a worker thread with a time limit per check: an exception becomes
+a failed check, and a call that does not return within the limit is reported as such (the
+thread cannot be killed; the command line runs the checks in a child process that ends with them).
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import traceback
+import types
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+import torch
+from torch import Tensor
+
+DT = torch.float64
+
+
+# --------------------------------------------------------------------------------- structures
+
+
+@dataclass(frozen=True)
+class Mistake:
+    """A known-wrong variant of a reference, with the sentence that explains it."""
+
+    name: str
+    fn: Callable
+    explanation: str
+    link: str  # site-relative, e.g. "topics/cross-entropy.html#the-log-sum-exp-trick"
+
+
+@dataclass(frozen=True)
+class Check:
+    """One named check: cases (keyword arguments, smallest first) and what is compared.
+
+    ``kind`` is ``"shape"`` (shapes of every output), ``"values"`` (shapes and values),
+    ``"grad"`` (gradients of ``grad_of`` with respect to ``grad_wrt``) or ``"raises"`` (the call
+    must raise; ``bad`` says what is wrong with the input).
+    """
+
+    name: str
+    cases: Callable[[], list[dict]]
+    kind: str = "values"
+    grad_wrt: tuple[str, ...] = ()
+    grad_of: str | None = None
+    bad: str = ""
+    rtol: float = 1e-6
+    atol: float = 1e-8
+
+
+@dataclass(frozen=True)
+class Exercise:
+    """An exercise: stub text, reference, checks and known mistakes."""
+
+    name: str
+    topic: str
+    difficulty: str  # "easy", "medium" or "hard"
+    page: str  # site-relative URL of the page that explains it
+    summary: str
+    stub: str
+    reference: Callable
+    checks: tuple[Check, ...]
+    mistakes: tuple[Mistake, ...] = ()
+    outputs: tuple[str, ...] | None = None  # names of the returned intermediates, in order
+
+
+@dataclass
+class Failure:
+    """What the first failing check found."""
+
+    check: str
+    kind: str
+    message: str
+    inputs: dict = field(default_factory=dict)
+    output: str | None = None  # the first output (or gradient) that diverges
+    expected: object = None
+    got: object = None
+    max_abs: float | None = None
+    max_rel: float | None = None
+    diagnosis: Mistake | None = None
+
+
+@dataclass
+class Report:
+    """The result of checking one function: the checks passed and the first failure, if any."""
+
+    exercise: str
+    passed_checks: list[str]
+    not_run: list[str]
+    failure: Failure | None = None
+
+    @property
+    def passed(self) -> bool:
+        """True when every check passed."""
+        return self.failure is None
+
+    @property
+    def diagnosis(self) -> str | None:
+        """Name of the known mistake the output matched, if any."""
+        f = self.failure
+        return None if f is None or f.diagnosis is None else f.diagnosis.name
+
+    @property
+    def failed_check(self) -> str | None:
+        """Name of the first failing check, if any."""
+        return None if self.failure is None else self.failure.check
+
+    def __str__(self) -> str:
+        n = len(self.passed_checks) + len(self.not_run) + (self.failure is not None)
+        if self.failure is None:
+            lines = [f"{self.exercise}: all {n} checks passed"]
+            lines += [f"  ok  {c}" for c in self.passed_checks]
+            return "\n".join(lines)
+        f = self.failure
+        lines = [
+            f"{self.exercise}: FAILED check {f.check!r} ({len(self.passed_checks)} of {n} passed)"
+        ]
+        lines += [f"  ok    {c}" for c in self.passed_checks]
+        lines.append(f"  FAIL  {f.check}")
+        lines += [f"  --    {c} (not run)" for c in self.not_run]
+        lines.append(f"{f.message}")
+        if f.inputs:
+            lines.append("input:")
+            for k, v in f.inputs.items():
+                lines.append(_indent(f"{k} = {_show(v)}", "  "))
+        if f.expected is not None or f.got is not None:
+            lines.append(f"{f.output or 'output'}:")
+            if f.expected is not None:
+                lines.append(_indent(f"expected {_show(f.expected)}", "  "))
+            lines.append(_indent(f"got      {_show(f.got)}", "  "))
+        if f.max_abs is not None:
+            rel = (
+                "n/a (the expected values there are 0)"
+                if math.isnan(f.max_rel)
+                else f"{f.max_rel:.3g}"
+            )
+            lines.append(f"  largest absolute error {f.max_abs:.3g}, largest relative error {rel}")
+        if f.diagnosis is not None:
+            d = f.diagnosis
+            lines.append(f"diagnosis ({d.name}): {d.explanation}")
+            lines.append(f"  see {d.link}")
+        return "\n".join(lines)
+
+    __repr__ = __str__
+
+
+# ---------------------------------------------------------------------------------- helpers
+
+
+def _indent(text: str, pad: str) -> str:
+    first, *rest = text.split("\n")
+    return "\n".join([pad + first] + [pad + "  " + r for r in rest])
+
+
+def _show(v: object) -> str:
+    """A value as the report prints it: small tensors in full, large ones by shape."""
+    if isinstance(v, Tensor):
+        desc = f"shape {tuple(v.shape)}, {str(v.dtype).replace('torch.', '')}"
+        if v.numel() <= 24:
+            body = _fmt_tensor(v.detach())
+            return f"{body}  ({desc})"
+        finite = v.detach()[torch.isfinite(v.detach())] if v.is_floating_point() else v
+        if finite.numel():
+            desc += f", values in [{float(finite.min()):.4g}, {float(finite.max()):.4g}]"
+        return f"<tensor of {desc}>"
+    if isinstance(v, Mapping):
+        return "{" + ", ".join(f"{k}: {_show(x)}" for k, x in v.items()) + "}"
+    if isinstance(v, (tuple, list)):
+        if all(isinstance(x, int) for x in v):  # a shape
+            return repr(tuple(v))
+        return "(" + ", ".join(_show(x) for x in v) + ")"
+    if isinstance(v, (types.FunctionType, types.BuiltinFunctionType)):
+        return f"<function {v.__name__}>"
+    return repr(v)
+
+
+def _fmt_tensor(t: Tensor) -> str:
+    """Nested lists of numbers with 4 significant digits: ``[[1, 0.5], [nan, -inf]]``."""
+
+    def fmt(x):
+        if isinstance(x, list):
+            return "[" + ", ".join(fmt(y) for y in x) + "]"
+        return f"{x:.4g}" if isinstance(x, float) else str(x)
+
+    return fmt(t.tolist())
+
+
+def clone_inputs(obj):
+    """A fresh copy of the inputs (the learner's code may change them in place)."""
+    if isinstance(obj, Tensor):
+        return obj.detach().clone()
+    if isinstance(obj, dict):
+        return {k: clone_inputs(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [clone_inputs(v) for v in obj]
+    if isinstance(obj, tuple):
+        return tuple(clone_inputs(v) for v in obj)
+    return obj
+
+
+class _NotReturned(Exception):
+    pass
+
+
+def call_with_timeout(fn: Callable, kwargs: dict, timeout: float):
+    """Call ``fn(**kwargs)`` in a worker thread; re-raise its exception; time out after
+    ``timeout`` seconds with :class:`_NotReturned`."""
+    box: dict = {}
+
+    def target():
+        try:
+            box["value"] = fn(**kwargs)
+        except BaseException as e:  # noqa: BLE001 - the learner's code may raise anything
+            box["error"] = e
+
+    th = threading.Thread(target=target, daemon=True)
+    th.start()
+    th.join(timeout)
+    if th.is_alive():
+        raise _NotReturned(f"did not return within {timeout:g} s (an endless loop?)")
+    if "error" in box:
+        raise box["error"]
+    return box["value"]
+
+
+def as_outputs(value, names: Sequence[str] | None) -> dict:
+    """The outputs of a call as an ordered dict ``name -> value``."""
+    if names is None:
+        return {"output": value}
+    if isinstance(value, Mapping):
+        missing = [k for k in names if k not in value]
+        if missing:
+            raise _ShapeOfResult(
+                f"returned a dict without {missing}; expected the keys {list(names)}"
+            )
+        return {k: value[k] for k in names}
+    if isinstance(value, (tuple, list)):
+        if len(value) != len(names):
+            raise _ShapeOfResult(
+                f"returned {len(value)} values; expected {len(names)}: {', '.join(names)}"
+            )
+        return dict(zip(names, value, strict=True))
+    raise _ShapeOfResult(
+        f"returned {type(value).__name__}; expected a tuple or dict of {', '.join(names)}"
+    )
+
+
+class _ShapeOfResult(Exception):
+    pass
+
+
+def _as_tensor(x) -> Tensor | None:
+    if isinstance(x, Tensor):
+        return x
+    if isinstance(x, (int, float)) and not isinstance(x, bool):
+        return torch.tensor(x, dtype=DT)
+    return None
+
+
+def compare(expected, got, rtol: float, atol: float, shape_only: bool = False):
+    """``None`` when ``got`` matches ``expected``, else (message, max_abs, max_rel)."""
+    if isinstance(expected, tuple):  # a shape: compare as tuples of ints
+        if not isinstance(got, (tuple, list)) or tuple(got) != expected:
+            return f"is {got!r}, expected {expected!r}", None, None
+        return None
+    e, g = _as_tensor(expected), _as_tensor(got)
+    if g is None:
+        return f"returned {type(got).__name__}, expected a tensor", None, None
+    if tuple(e.shape) != tuple(g.shape):
+        return f"has shape {tuple(g.shape)}, expected {tuple(e.shape)}", None, None
+    if shape_only:
+        return None
+    e, g = e.detach(), g.detach()
+    if not e.is_floating_point():
+        if g.is_floating_point() or g.is_complex() or not torch.equal(g.to(e.dtype), e):
+            if not g.is_floating_point() and not g.is_complex():
+                bad = int((g.to(e.dtype) != e).sum())
+                return f"differs at {bad} of {e.numel()} positions", None, None
+            return f"has dtype {g.dtype}, expected integers ({e.dtype})", None, None
+        return None
+    if g.is_complex():
+        return f"has dtype {g.dtype}, expected a real tensor ({e.dtype})", None, None
+    if g.dtype != e.dtype and g.is_floating_point():
+        dtype = str(g.dtype).replace("torch.", "")
+        note = f" (your output is {dtype}: compute in the dtype of the inputs)"
+    else:
+        note = ""
+    g, e = g.to(DT), e.to(DT)
+    if torch.isclose(g, e, rtol=rtol, atol=atol, equal_nan=True).all():
+        return None
+    both = torch.isfinite(e) & torch.isfinite(g)
+    nan_bad = int((torch.isnan(g) & ~torch.isnan(e)).sum())
+    inf_bad = int((torch.isinf(g) & ~torch.isinf(e)).sum())
+    lost = int((~torch.isfinite(e) & torch.isfinite(g)).sum())
+    msg = "values differ" + note
+    if nan_bad:
+        msg += f"; nan at {nan_bad} position(s) where the expected value is not nan"
+    if inf_bad:
+        msg += f"; ±inf at {inf_bad} position(s) where the expected value is finite"
+    if lost:
+        msg += f"; finite at {lost} position(s) where the expected value is ±inf or nan"
+    err = (g - e).abs()[both]
+    if not err.numel() or float(err.max()) == 0:  # only nan/inf differ: no error to measure
+        return msg, None, None
+    nonzero = e[both] != 0
+    rel = err[nonzero] / e[both][nonzero].abs()  # relative to the expected value, where != 0
+    max_abs = float(err.max())
+    max_rel = float(rel.max()) if rel.numel() else math.nan
+    if e.dim():
+        full = torch.where(both, (g - e).abs(), torch.zeros_like(e))
+        where = torch.unravel_index(full.argmax(), e.shape)
+        msg += (
+            f"; the largest error is at index {tuple(int(i) for i in where)}: expected "
+            f"{float(e[where]):.4g}, got {float(g[where]):.4g}"
+        )
+    if not both.all():
+        msg += f" (errors below over the {int(both.sum())} positions where both are finite)"
+    return msg, max_abs, max_rel
+
+
+# ------------------------------------------------------------------------------- the runner
+
+
+def _weighted_sum(out: Tensor, seed: int) -> Tensor:
+    g = torch.Generator().manual_seed(seed)
+    w = torch.randn(out.shape, generator=g, dtype=DT)
+    return (out.to(DT) * w).sum()
+
+
+def _grad_outputs(fn, kwargs, check: Check, names, timeout: float | None):
+    """Gradients of a fixed random weighting of ``output[grad_of]`` w.r.t. ``check.grad_wrt``."""
+    kw = clone_inputs(kwargs)
+    leaves = {k: kw[k].requires_grad_(True) for k in check.grad_wrt}
+    with torch.enable_grad():  # the learner's code runs in a fresh thread: grad mode is on
+        return _grad_of_weighted_output(fn, kw, leaves, check, names, timeout)
+
+
+def _grad_of_weighted_output(fn, kw, leaves, check, names, timeout):
+    value = fn(**kw) if timeout is None else call_with_timeout(fn, kw, timeout)
+    outs = as_outputs(value, names)
+    y = outs[check.grad_of or "output"]
+    if not isinstance(y, Tensor) or not y.requires_grad:
+        raise _Detached(check.grad_of or "output")
+    grads = torch.autograd.grad(_weighted_sum(y, 0), list(leaves.values()), allow_unused=True)
+    return {
+        f"d{check.grad_of or 'output'}/d{k}": (torch.zeros_like(leaves[k]) if g is None else g)
+        for k, g in zip(leaves, grads, strict=True)
+    }
+
+
+class _Detached(Exception):
+    pass
+
+
+def _diagnose(ex: Exercise, check: Check, kwargs: dict, got: dict) -> Mistake | None:
+    for m in ex.mistakes:
+        try:
+            if check.kind == "grad":
+                theirs = _grad_outputs(m.fn, kwargs, check, ex.outputs, None)
+            else:
+                theirs = as_outputs(m.fn(**clone_inputs(kwargs)), ex.outputs)
+        except Exception:  # noqa: BLE001 - a variant that cannot run on this input
+            continue
+        shape_only = check.kind == "shape"
+        if all(
+            k in theirs and compare(theirs[k], got[k], check.rtol, check.atol, shape_only) is None
+            for k in got
+        ):
+            return m
+    return None
+
+
+def run_exercise(ex: Exercise, fn: Callable, timeout: float = 10.0) -> Report:
+    """Run ``fn`` through the checks of ``ex``; stop at the first failing one."""
+    passed: list[str] = []
+    names = [c.name for c in ex.checks]
+    for i, check in enumerate(ex.checks):
+        failure = _run_check(ex, check, fn, timeout)
+        if failure is not None:
+            return Report(ex.name, passed, names[i + 1 :], failure)
+        passed.append(check.name)
+    return Report(ex.name, passed, [])
+
+
+def _error_failure(check: Check, kwargs: dict, err: BaseException, fn: Callable) -> Failure:
+    fname = getattr(fn, "__name__", "your function")
+    if isinstance(err, NotImplementedError):
+        msg = f"not implemented yet: {fname} raises NotImplementedError"
+        kwargs = {}  # nothing to learn from the input
+    elif isinstance(err, (_NotReturned, _ShapeOfResult)):
+        msg = f"{fname} {err}"
+    else:
+        # the deepest line of the learner's own file, else the deepest line outside the grader
+        tb = traceback.extract_tb(err.__traceback__)
+        own = getattr(getattr(fn, "__code__", None), "co_filename", None)
+        frames = [fr for fr in tb if fr.filename == own] or [
+            fr for fr in tb if not fr.filename.endswith(("_grader.py", "threading.py"))
+        ]
+        msg = f"{fname} raised {type(err).__name__}: {err}"
+        if frames:
+            msg += f" (line {frames[-1].lineno} of {frames[-1].filename}: {frames[-1].line})"
+        if isinstance(err, TypeError) and not frames:
+            names = ", ".join(kwargs)
+            msg += f"; keep the stub's signature: the checks pass the arguments by name ({names})"
+    return Failure(check.name, check.kind, msg, inputs=kwargs)
+
+
+def _diagnose_error(ex: Exercise, kwargs: dict, err: BaseException) -> Mistake | None:
+    """The known mistake that raises the same error (type and message) on these inputs."""
+    if isinstance(err, (NotImplementedError, _NotReturned, _ShapeOfResult)):
+        return None
+    for m in ex.mistakes:
+        try:
+            m.fn(**clone_inputs(kwargs))
+        except Exception as theirs:  # noqa: BLE001
+            if type(theirs) is type(err) and str(theirs) == str(err):
+                return m
+    return None
+
+
+def _run_check(ex: Exercise, check: Check, fn: Callable, timeout: float) -> Failure | None:
+    fname = getattr(fn, "__name__", ex.name)
+    for kwargs in check.cases():
+        if check.kind == "raises":
+            try:
+                value = call_with_timeout(fn, clone_inputs(kwargs), timeout)
+            except NotImplementedError as err:
+                return _error_failure(check, kwargs, err, fn)
+            except _NotReturned as err:
+                return _error_failure(check, kwargs, err, fn)
+            except Exception:  # noqa: BLE001 - any clear error is a pass
+                continue
+            try:
+                diagnosis = _diagnose(ex, check, kwargs, as_outputs(value, ex.outputs))
+            except _ShapeOfResult:
+                diagnosis = None
+            return Failure(
+                check.name,
+                check.kind,
+                f"{fname} returned a value for bad input ({check.bad}); "
+                "raise a ValueError that names the argument",
+                inputs=kwargs,
+                got=value,
+                diagnosis=diagnosis,
+            )
+        try:
+            if check.kind == "grad":
+                expected = _grad_outputs(ex.reference, kwargs, check, ex.outputs, None)
+                got = _grad_outputs(fn, kwargs, check, ex.outputs, timeout)
+            else:
+                expected = as_outputs(ex.reference(**clone_inputs(kwargs)), ex.outputs)
+                got = as_outputs(call_with_timeout(fn, clone_inputs(kwargs), timeout), ex.outputs)
+        except _Detached as err:
+            return Failure(
+                check.name,
+                check.kind,
+                f"{fname}'s {err} does not depend on the inputs through autograd: no "
+                "gradient flows (.detach(), .item(), .tolist(), numpy, or an in-place "
+                "write into a tensor created without grad?)",
+                inputs=kwargs,
+            )
+        except BaseException as err:  # noqa: BLE001
+            if isinstance(err, KeyboardInterrupt):
+                raise
+            failure = _error_failure(check, kwargs, err, fn)
+            failure.diagnosis = _diagnose_error(ex, kwargs, err)
+            return failure
+        for k in expected:
+            try:
+                res = compare(expected[k], got[k], check.rtol, check.atol, check.kind == "shape")
+            except Exception as err:  # noqa: BLE001 - e.g. a complex tensor, another device
+                return Failure(
+                    check.name,
+                    check.kind,
+                    f"{k}: cannot be compared with the expected value "
+                    f"({type(err).__name__}: {err}); return a float64 CPU tensor",
+                    inputs=kwargs,
+                    output=k,
+                    expected=expected[k],
+                    got=got[k],
+                )
+            if res is None:
+                continue
+            msg, max_abs, max_rel = res
+            what = k if check.kind == "grad" or ex.outputs else "output"
+            if ex.outputs is not None and check.kind != "grad":
+                what += f" (the first of {', '.join(ex.outputs)} to diverge)"
+            diagnosis = _diagnose(ex, check, kwargs, got)
+            return Failure(
+                check.name,
+                check.kind,
+                f"{what}: {msg}",
+                inputs=kwargs,
+                output=k,
+                expected=expected[k],
+                got=got[k],
+                max_abs=max_abs,
+                max_rel=max_rel,
+                diagnosis=diagnosis,
+            )
+    return None
+
+
+# ------------------------------------------------------------------------- building blocks
+
+
+def randn(*shape: int, seed: int, scale: float = 1.0) -> Tensor:
+    """Seeded standard-normal float64 tensor."""
+    g = torch.Generator().manual_seed(seed)
+    return scale * torch.randn(shape, generator=g, dtype=DT)
+
+
+def rand(*shape: int, seed: int) -> Tensor:
+    """Seeded uniform [0, 1) float64 tensor."""
+    g = torch.Generator().manual_seed(seed)
+    return torch.rand(shape, generator=g, dtype=DT)
+
+
+def tensor(data) -> Tensor:
+    """A float64 tensor."""
+    return torch.tensor(data, dtype=DT)
+
+
+REGISTRY: dict[str, Exercise] = {}
+
+
+def register(ex: Exercise) -> Exercise:
+    """Add an exercise to the registry (names are unique)."""
+    if ex.name in REGISTRY:
+        raise ValueError(f"exercise {ex.name!r} is registered twice")
+    REGISTRY[ex.name] = ex
+    return ex

@@ -1,0 +1,134 @@
+"""Exercise on gradient checking (reference: :func:`dlref.autodiff.finite_difference_grad`)."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from dlref import autodiff
+from dlref.practice._grader import DT, Check, Exercise, Mistake, randn, register, tensor
+
+PAGE = "topics/autodiff.html"
+
+
+class Function:
+    """A scalar function of a tensor with a readable repr, for the report."""
+
+    def __init__(self, text: str, fn):
+        self.text, self.fn = text, fn
+
+    def __call__(self, x: Tensor) -> Tensor:
+        return self.fn(x)
+
+    def __repr__(self) -> str:
+        return f"f(x) = {self.text}"
+
+
+F_CUBIC = Function("sum(x**3 * sin(x))", lambda x: (x**3 * x.sin()).sum())
+F_SOFTPLUS = Function("sum(log(1 + exp(2 x)))", lambda x: torch.nn.functional.softplus(2 * x).sum())
+
+
+def finite_difference_grad_reference(f, x: Tensor, eps: float = 1e-6) -> Tensor:
+    """The reference: :func:`dlref.autodiff.finite_difference_grad` (central differences)."""
+    return autodiff.finite_difference_grad(f, x, eps)
+
+
+def _fd(f, x, eps=1e-6, how=""):
+    grad = torch.empty_like(x)
+    flat = grad.view(-1)
+    for i in range(x.numel()):
+        e = torch.zeros_like(x).view(-1)
+        e[i] = eps
+        e = e.view_as(x)
+        if how == "forward":
+            flat[i] = (f(x + e) - f(x)) / eps
+        elif how == "no_2":
+            flat[i] = (f(x + e) - f(x - e)) / eps
+        else:
+            flat[i] = (f(x + eps) - f(x - eps)) / (2 * eps)  # every coordinate at once
+    return grad
+
+
+def _v(how):
+    def fn(f, x, eps=1e-6):
+        return _fd(f, x, eps, how)
+
+    return fn
+
+
+STUB = r'''
+import torch
+from torch import Tensor
+
+
+def finite_difference_grad(f, x: Tensor, eps: float = 1e-6) -> Tensor:
+    r"""Gradient of a scalar function f at x by central differences, one coordinate at a time.
+
+        df/dx_i ~ (f(x + eps e_i) - f(x - eps e_i)) / (2 eps),   e_i the i-th unit vector
+
+    f: maps a tensor shaped like x to a 0-d tensor; x: float64, any shape. Returns a tensor
+    shaped like x. Raise a ValueError for eps <= 0.
+    """
+    raise NotImplementedError
+'''
+
+register(
+    Exercise(
+        name="finite_difference_grad",
+        topic="autodiff",
+        difficulty="easy",
+        page=PAGE,
+        summary="a gradient by central differences, for checking backward passes",
+        stub=STUB,
+        reference=finite_difference_grad_reference,
+        checks=(
+            Check("shape on a tiny case", lambda: [{"f": F_CUBIC, "x": randn(3, seed=0)}], "shape"),
+            Check(
+                "values on a hand-sized case",
+                lambda: [{"f": F_CUBIC, "x": tensor([1.0, -2.0]), "eps": 1e-3}],
+            ),
+            Check(
+                "random shapes",
+                lambda: [
+                    {"f": F_SOFTPLUS, "x": randn(2, 3, seed=1), "eps": 1e-3},
+                    {"f": F_CUBIC, "x": randn(2, 2, 2, seed=2)},
+                ],
+            ),
+            Check(
+                "edge: a 0-d x, an empty x",
+                lambda: [
+                    {"f": F_CUBIC, "x": tensor(0.5), "eps": 1e-3},
+                    {"f": F_CUBIC, "x": torch.zeros(0, dtype=DT)},
+                ],
+            ),
+            Check(
+                "bad input: eps = 0",
+                lambda: [{"f": F_CUBIC, "x": tensor([1.0]), "eps": 0.0}],
+                kind="raises",
+                bad="a step of 0 divides by 0",
+            ),
+        ),
+        mistakes=(
+            Mistake(
+                "forward_difference",
+                _v("forward"),
+                "(f(x + eps e_i) - f(x)) / eps is a forward difference, with an O(eps) error; "
+                "the central difference uses f(x + eps e_i) - f(x - eps e_i), error O(eps^2).",
+                f"{PAGE}#key-equations",
+            ),
+            Mistake(
+                "missing_2",
+                _v("no_2"),
+                "the two points are 2 eps apart: divide by 2 eps, not eps.",
+                f"{PAGE}#key-equations",
+            ),
+            Mistake(
+                "all_coordinates_at_once",
+                _v("all_at_once"),
+                "x + eps moves every coordinate at once (a directional derivative along "
+                "(1, ..., 1)); move one coordinate at a time, x + eps e_i.",
+                f"{PAGE}#key-equations",
+            ),
+        ),
+    )
+)

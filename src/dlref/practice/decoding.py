@@ -1,0 +1,193 @@
+"""Exercise on beam search (reference: :func:`dlref.decoding.beam_search`, ranked by
+log-probability: ``length_penalty=0``)."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from dlref import decoding
+from dlref.practice._grader import DT, Check, Exercise, Mistake, rand, register
+
+PAGE = "topics/decoding.html"
+
+
+class MarkovModel:
+    """A ``step_fn`` with a readable repr: next-token log-probabilities from a transition table."""
+
+    def __init__(self, P: Tensor):
+        self.P = P
+        self._step = decoding.markov_step_fn(P)
+
+    def __call__(self, tokens: Tensor) -> Tensor:
+        return self._step(tokens)
+
+    def __repr__(self) -> str:
+        rows = ", ".join("[" + ", ".join(f"{p:.3g}" for p in row) + "]" for row in self.P.tolist())
+        return f"MarkovModel(P=[{rows}]), step_fn(tokens) = log P[tokens[:, -1]]"
+
+
+def beam_search_reference(step_fn, prefix, beam_width, max_new_tokens, eos_id=None):
+    """The reference: :func:`dlref.decoding.beam_search` with ``length_penalty=0``."""
+    out = decoding.beam_search(
+        step_fn, prefix, beam_width, max_new_tokens, eos_id, length_penalty=0.0
+    )
+    return out.sequences, out.logprobs
+
+
+def _beam(step_fn, prefix, beam_width, max_new_tokens, eos_id=None, how=""):
+    """A plain beam search with the conventions of the exercise, or (``how``) a known mistake."""
+    N, K = prefix.shape[0], beam_width
+    tokens = prefix.repeat_interleave(K, 0)  # (N*K, T0)
+    s = torch.zeros(N, K, dtype=DT)
+    if how != "duplicate_start":
+        s[:, 1:] = float("-inf")  # one live copy of the prompt
+    finished = torch.zeros(N, K, dtype=torch.bool)
+    for _ in range(max_new_tokens):
+        logp = step_fn(tokens).to(DT)  # (N*K, V)
+        V = logp.shape[1]
+        logp = logp.view(N, K, V).clone()
+        if eos_id is not None:
+            frozen = torch.full((V,), float("-inf"), dtype=DT)
+            if how != "drop_finished":
+                frozen[eos_id] = 0.0
+            logp[finished] = frozen
+        cand = s[..., None] + logp  # (N, K, V)
+        if how == "per_beam":
+            best = cand.max(-1)  # each beam's best token only
+            s, order = best.values.sort(-1, descending=True)
+            beam, y = order, best.indices.gather(1, order)
+        else:
+            top = cand.view(N, K * V).topk(K, dim=-1)
+            s, beam, y = top.values, top.indices // V, top.indices % V
+        rows = (beam + K * torch.arange(N)[:, None]).view(-1)
+        tokens = torch.cat([tokens[rows], y.reshape(-1, 1)], 1)
+        if eos_id is not None:
+            finished = finished.gather(1, beam) | (y == eos_id)
+            if finished.all():
+                break
+    return tokens.view(N, K, -1), s
+
+
+def _variant(how):
+    def fn(step_fn, prefix, beam_width, max_new_tokens, eos_id=None):
+        return _beam(step_fn, prefix, beam_width, max_new_tokens, eos_id, how)
+
+    return fn
+
+
+def _case(V, N, K, T, seed, eos_id=None, T0=1, temp=1.0):
+    g = torch.Generator().manual_seed(seed)
+    P = torch.softmax(torch.randn(V, V, generator=g, dtype=DT) * 2.0 / temp, -1)
+    prefix = (rand(N, T0, seed=seed + 1) * V).long()
+    return {
+        "step_fn": MarkovModel(P),
+        "prefix": prefix,
+        "beam_width": K,
+        "max_new_tokens": T,
+        "eos_id": eos_id,
+    }
+
+
+def _hand():
+    P = torch.tensor([[0.1, 0.6, 0.3], [0.2, 0.2, 0.6], [0.5, 0.4, 0.1]], dtype=DT)
+    return {
+        "step_fn": MarkovModel(P),
+        "prefix": torch.tensor([[0]]),
+        "beam_width": 2,
+        "max_new_tokens": 3,
+    }
+
+
+def _eos_trap():
+    # token 2 is eos; from 0, eos is likely (0.5) but the best path continues 0 -> 1 -> 1 ...
+    P = torch.tensor([[0.05, 0.45, 0.5], [0.02, 0.9, 0.08], [0.3, 0.3, 0.4]], dtype=DT)
+    return {
+        "step_fn": MarkovModel(P),
+        "prefix": torch.tensor([[0]]),
+        "beam_width": 2,
+        "max_new_tokens": 4,
+        "eos_id": 2,
+    }
+
+
+STUB = r'''
+import torch
+from torch import Tensor
+
+
+def beam_search(step_fn, prefix: Tensor, beam_width: int, max_new_tokens: int, eos_id=None):
+    r"""Beam search ranked by total log-probability.
+
+    step_fn(tokens): (N*K, T) token ids -> (N*K, V) next-token log-probabilities; row n*K + b
+    is beam b of prompt n. prefix: (N, T0) int64 prompts. K = beam_width.
+
+    Start every prompt with K rows: one live copy of the prompt with score 0 and K - 1 copies
+    with score -inf (so no beam is duplicated). At each step extend every beam by every token:
+        s_{b,v} = s_b + log p(v | beam b)
+    and keep the K best of the K*V candidates per prompt (torch.topk order).
+    A beam that has emitted eos_id stays in the beam, frozen: its only continuation is eos_id
+    at log-probability 0. Stop after max_new_tokens steps, or as soon as all N*K beams have
+    finished. Return (sequences (N, K, T0 + steps) int64, scores (N, K)), best first.
+    Raise a ValueError for beam_width < 1.
+    """
+    raise NotImplementedError
+'''
+
+register(
+    Exercise(
+        name="beam_search",
+        topic="decoding",
+        difficulty="hard",
+        page=f"{PAGE}#key-equations",
+        summary="beam search over K*V candidates, finished beams kept frozen",
+        stub=STUB,
+        reference=beam_search_reference,
+        outputs=("sequences", "logprobs"),
+        checks=(
+            Check("shape on a tiny case", lambda: [_case(3, 1, 2, 2, 0)], kind="shape"),
+            Check("values on a hand-sized case", lambda: [_hand()]),
+            Check(
+                "random models, batches of prompts",
+                lambda: [_case(5, 2, 3, 4, 10), _case(6, 3, 4, 3, 20, T0=2)],
+            ),
+            Check(
+                "end of sequence: finished beams stay in the beam",
+                lambda: [_eos_trap(), _case(5, 2, 3, 5, 30, eos_id=0)],
+            ),
+            Check(
+                "edge: width 1 (greedy), width > V, no new tokens",
+                lambda: [_case(4, 2, 1, 3, 40), _case(2, 1, 3, 1, 50), _case(3, 2, 2, 0, 60)],
+            ),
+            Check(
+                "bad input: beam_width = 0",
+                lambda: [{**_hand(), "beam_width": 0}],
+                kind="raises",
+                bad="beam_width must be at least 1",
+            ),
+        ),
+        mistakes=(
+            Mistake(
+                "per_beam_top1",
+                _variant("per_beam"),
+                "you extended each beam by its own best token: beam search ranks all K*V "
+                "candidates together and keeps the K best (several may extend one beam).",
+                f"{PAGE}#key-equations",
+            ),
+            Mistake(
+                "drops_finished",
+                _variant("drop_finished"),
+                "a beam that emitted eos must stay in the beam (frozen, continuing with eos "
+                "at log-probability 0); you dropped it, losing complete hypotheses.",
+                f"{PAGE}#end-of-sequence-and-the-length-penalty",
+            ),
+            Mistake(
+                "duplicate_start",
+                _variant("duplicate_start"),
+                "all K copies of the prompt start at score 0, so the first step keeps K "
+                "copies of the same candidate: start one copy at 0 and the rest at -inf.",
+                f"{PAGE}#key-equations",
+            ),
+        ),
+    )
+)

@@ -1,0 +1,145 @@
+"""Exercise on the LSTM cell (reference tested against ``torch.nn.LSTMCell``)."""
+
+from __future__ import annotations
+
+import torch
+
+from dlref.practice._grader import Check, Exercise, Mistake, randn, register
+
+PAGE = "topics/rnn.html"
+OUTPUTS = ("i", "f", "g", "o", "c", "h")
+
+# ------------------------------------------------------------------------------- reference
+
+
+def lstm_cell_reference(x, h, c, W_ih, W_hh, b_ih, b_hh) -> dict:
+    """The reference: one step of ``torch.nn.LSTMCell``, with its gates (torch's order i, f, g, o).
+
+    Tested against ``torch.nn.LSTMCell`` (c and h) in ``tests/test_practice.py``.
+    """
+    return _lstm(x, h, c, W_ih, W_hh, b_ih, b_hh)
+
+
+def _lstm(x, h, c, W_ih, W_hh, b_ih, b_hh, how: str = "") -> dict:
+    """The LSTM step, or (``how``) one of the known mistakes."""
+    gates = x @ W_ih.T + b_ih + h @ W_hh.T + b_hh  # (B, 4H)
+    a_i, a_f, a_g, a_o = gates.chunk(4, dim=-1)  # torch's order: input, forget, cell, output
+    if how == "gate_order_ifog":
+        a_g, a_o = a_o, a_g
+    if how == "gate_order_ifgo_as_iofg":
+        a_f, a_o = a_o, a_f
+    i, f, o = torch.sigmoid(a_i), torch.sigmoid(a_f), torch.sigmoid(a_o)
+    g = torch.sigmoid(a_g) if how == "sigmoid_g" else torch.tanh(a_g)
+    c_t = f * c + (g if how == "no_input_gate" else i * g)  # c_t = f c + i g
+    h_t = o * (c_t if how == "no_tanh_c" else torch.tanh(c_t))  # h_t = o tanh(c_t)
+    return {"i": i, "f": f, "g": g, "o": o, "c": c_t, "h": h_t}
+
+
+def _variant(how):
+    def fn(x, h, c, W_ih, W_hh, b_ih, b_hh):
+        return _lstm(x, h, c, W_ih, W_hh, b_ih, b_hh, how)
+
+    return fn
+
+
+def _case(B, n_in, H, seed, scale=1.0):
+    return {
+        "x": randn(B, n_in, seed=seed, scale=scale),
+        "h": randn(B, H, seed=seed + 1),
+        "c": randn(B, H, seed=seed + 2),
+        "W_ih": randn(4 * H, n_in, seed=seed + 3, scale=0.5),
+        "W_hh": randn(4 * H, H, seed=seed + 4, scale=0.5),
+        "b_ih": randn(4 * H, seed=seed + 5),
+        "b_hh": randn(4 * H, seed=seed + 6),
+    }
+
+
+STUB = r'''
+import torch
+from torch import Tensor
+
+
+def lstm_cell(x, h, c, W_ih, W_hh, b_ih, b_hh) -> dict:
+    r"""One step of an LSTM cell, as torch.nn.LSTMCell.
+
+        a = x W_ih^T + b_ih + h W_hh^T + b_hh, split in four along the last dimension into
+        a_i, a_f, a_g, a_o (torch's order: input, forget, cell, output)
+        i = sigmoid(a_i), f = sigmoid(a_f), g = tanh(a_g), o = sigmoid(a_o)
+        c_t = f * c + i * g,   h_t = o * tanh(c_t)
+
+    x: (B, I); h, c: (B, H); W_ih: (4H, I); W_hh: (4H, H); b_ih, b_hh: (4H,).
+    Return a dict with the keys "i", "f", "g", "o", "c", "h" ((B, H) each; "c", "h" are
+    c_t, h_t). Raise when x's last dimension is not W_ih's second.
+    """
+    raise NotImplementedError
+'''
+
+register(
+    Exercise(
+        name="lstm_cell",
+        topic="rnn",
+        difficulty="medium",
+        page=PAGE,
+        summary="one LSTM step returning the gates i, f, g, o and the new c, h",
+        stub=STUB,
+        reference=lstm_cell_reference,
+        outputs=OUTPUTS,
+        checks=(
+            Check("shape on a tiny case", lambda: [_case(2, 3, 2, 0)], kind="shape"),
+            Check("values on a hand-sized case", lambda: [_case(1, 2, 1, 10)]),
+            Check("random shapes", lambda: [_case(3, 4, 5, 20), _case(1, 6, 3, 30)]),
+            Check(
+                "gradient of h vs the reference",
+                lambda: [_case(2, 3, 4, 40)],
+                kind="grad",
+                grad_of="h",
+                grad_wrt=("x", "h", "c", "W_ih", "W_hh", "b_ih"),
+            ),
+            Check(
+                "edge: saturated gates (inputs of ±100), empty batch",
+                lambda: [_case(2, 3, 2, 50, scale=100.0), _case(0, 3, 2, 60)],
+            ),
+            Check(
+                "bad input: x of the wrong width",
+                lambda: [{**_case(2, 3, 2, 70), "x": randn(2, 5, seed=71)}],
+                kind="raises",
+                bad="x is (2, 5) but W_ih is (8, 3)",
+            ),
+        ),
+        mistakes=(
+            Mistake(
+                "gate_order",
+                _variant("gate_order_ifog"),
+                "torch stacks the gates as input, forget, cell (g), output: you read the "
+                "third block as the output gate and the fourth as g (the i, f, o, g order).",
+                PAGE,
+            ),
+            Mistake(
+                "gate_order_iofg",
+                _variant("gate_order_ifgo_as_iofg"),
+                "torch stacks the gates as input, forget, cell (g), output: you swapped the "
+                "forget and output blocks.",
+                PAGE,
+            ),
+            Mistake(
+                "sigmoid_g",
+                _variant("sigmoid_g"),
+                "the candidate g uses tanh (values in (-1, 1)), not sigmoid; only i, f and o "
+                "are sigmoid gates.",
+                PAGE,
+            ),
+            Mistake(
+                "no_input_gate",
+                _variant("no_input_gate"),
+                "c_t = f * c + i * g: the input gate i scales the candidate g.",
+                PAGE,
+            ),
+            Mistake(
+                "no_tanh_c",
+                _variant("no_tanh_c"),
+                "h_t = o * tanh(c_t): the cell state goes through tanh before the output gate.",
+                PAGE,
+            ),
+        ),
+    )
+)

@@ -1,0 +1,130 @@
+"""Exercise on compute-optimal scaling: Chinchilla's optimal model size and data (Hoffmann et
+al., 2022, approach 3). The reference is the closed form, written here; ``tests/test_practice.py``
+checks it against a numerical minimisation of the loss along the compute budget."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from dlref.practice._grader import DT, Check, Exercise, Mistake, register, tensor
+
+PAGE = "topics/scaling-laws.html"
+
+#: The fitted loss L(N, D) = E + A / N^alpha + B / D^beta (Hoffmann et al., 2022, eq. 10).
+A, B, ALPHA, BETA, E = 406.4, 410.7, 0.34, 0.28, 1.69
+
+
+def _optimal(C, how=""):
+    C = torch.as_tensor(C, dtype=DT)
+    if (C <= 0).any() or not torch.isfinite(C).all():
+        raise ValueError("C (training FLOPs) must be positive and finite")
+    if how == "tokens_20_per_param":
+        N = (C / 120).sqrt()  # C = 6 N D with D = 20 N
+        return {"N": N, "D": 20 * N}
+    a, b = BETA / (ALPHA + BETA), ALPHA / (ALPHA + BETA)  # N ~ C^a, D ~ C^b
+    if how == "exponents_swapped":
+        a, b = b, a
+    G = (ALPHA * A / (BETA * B)) ** (1 / (ALPHA + BETA))
+    if how == "G_inverted":
+        G = 1 / G
+    flops_per_token_param = 1.0 if how == "no_factor_6" else 6.0
+    N = G * (C / flops_per_token_param) ** a  # N_opt = G (C/6)^a
+    D = (C / flops_per_token_param) ** b / G  # D_opt = G^-1 (C/6)^b
+    return {"N": N, "D": D}
+
+
+def chinchilla_optimal_reference(C: Tensor) -> dict:
+    r"""The reference: :math:`N = G (C/6)^{\beta/(\alpha+\beta)}`, :math:`D = C / (6 N)`."""
+    return _optimal(C)
+
+
+def _v(how):
+    def fn(C):
+        return _optimal(C, how)
+
+    return fn
+
+
+STUB = r'''
+import torch
+from torch import Tensor
+
+A, B, ALPHA, BETA, E = 406.4, 410.7, 0.34, 0.28, 1.69
+
+
+def chinchilla_optimal(C: Tensor) -> dict:
+    r"""Compute-optimal parameters N and training tokens D for a budget of C FLOPs.
+
+    Minimise L(N, D) = E + A / N^ALPHA + B / D^BETA subject to C = 6 N D (Hoffmann et al.,
+    2022, approach 3). The closed form:
+
+        G = (ALPHA A / (BETA B))^(1 / (ALPHA + BETA))
+        N_opt = G (C / 6)^(BETA / (ALPHA + BETA)),   D_opt = (C / 6)^(ALPHA / (ALPHA + BETA)) / G
+
+    C: float64 tensor of any shape. Return a dict with "N" and "D" (the shape of C).
+    Raise a ValueError for C <= 0.
+    """
+    raise NotImplementedError
+'''
+
+register(
+    Exercise(
+        name="chinchilla_optimal",
+        topic="scaling-laws",
+        difficulty="easy",
+        page=PAGE,
+        summary="Chinchilla's compute-optimal N and D in closed form",
+        stub=STUB,
+        reference=chinchilla_optimal_reference,
+        outputs=("N", "D"),
+        checks=(
+            Check("shape on a tiny case", lambda: [{"C": tensor(1e21)}], kind="shape"),
+            Check("values on a hand-sized case", lambda: [{"C": tensor([1e21, 5.76e23])}]),
+            Check(
+                "a batch of budgets",
+                lambda: [{"C": 10 ** torch.linspace(18, 26, 12, dtype=DT).reshape(3, 4)}],
+            ),
+            Check(
+                "edge: tiny budget, empty batch",
+                lambda: [{"C": tensor([6.0])}, {"C": torch.zeros(0, dtype=DT)}],
+            ),
+            Check(
+                "bad input: C <= 0",
+                lambda: [{"C": tensor([1e21, -1.0])}],
+                kind="raises",
+                bad="a negative budget",
+            ),
+        ),
+        mistakes=(
+            Mistake(
+                "exponents_swapped",
+                _v("exponents_swapped"),
+                "N grows as C^(beta/(alpha+beta)) and D as C^(alpha/(alpha+beta)): you swapped "
+                "the exponents.",
+                PAGE,
+            ),
+            Mistake(
+                "no_factor_6",
+                _v("no_factor_6"),
+                "the budget is C = 6 N D (6 FLOPs per parameter per token, forward and "
+                "backward): use C / 6, not C.",
+                PAGE,
+            ),
+            Mistake(
+                "tokens_20_per_param",
+                _v("tokens_20_per_param"),
+                "D = 20 N is a rule of thumb read off approach 1; the fitted law of approach 3 "
+                "gives another ratio that grows with C.",
+                PAGE,
+            ),
+            Mistake(
+                "G_inverted",
+                _v("G_inverted"),
+                "G = (alpha A / (beta B))^(1/(alpha+beta)) multiplies N and divides D; you "
+                "inverted it.",
+                PAGE,
+            ),
+        ),
+    )
+)
