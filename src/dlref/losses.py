@@ -9,12 +9,10 @@ meaning something else.
 
 from __future__ import annotations
 
-import numbers
-
 import torch
 from torch import Tensor
 
-from dlref._checks import check_float, is_real_number
+from dlref._checks import check_dim, check_float, check_tensor, is_int, is_real_number
 
 __all__ = [
     "softmax",
@@ -35,18 +33,6 @@ _REDUCTIONS = ("none", "mean", "sum")
 def _check_reduction(reduction: str) -> None:
     if reduction not in _REDUCTIONS:
         raise ValueError(f"reduction must be one of {_REDUCTIONS}, got {reduction!r}")
-
-
-def _is_int(x: object) -> bool:
-    """A Python or NumPy int; ``bool`` is not one."""
-    return isinstance(x, numbers.Integral) and not isinstance(x, bool)
-
-
-def _check_dim(dim: object) -> None:
-    if not _is_int(dim):
-        raise TypeError(
-            f"dim must be an int, the dimension to normalise over, got {type(dim).__name__} {dim!r}"
-        )
 
 
 def _check_dtype(dtype: object) -> None:
@@ -78,7 +64,7 @@ def _check_weight(weight: Tensor | None, C: int) -> None:
 
 
 def _check_ignore_index(ignore_index: object) -> None:
-    if not _is_int(ignore_index):
+    if not is_int(ignore_index):
         raise TypeError(
             f"ignore_index must be an int (a class index to skip), got "
             f"{type(ignore_index).__name__} {ignore_index!r}"
@@ -86,6 +72,9 @@ def _check_ignore_index(ignore_index: object) -> None:
 
 
 def _check_class_target(input: Tensor, target: Tensor, ignore_index: int) -> None:
+    check_tensor("target", target)
+    if target.is_floating_point() or target.is_complex() or target.dtype == torch.bool:
+        raise TypeError(f"class-index target must be an integer tensor, got dtype {target.dtype}")
     cdim = _class_dim(input)
     C = input.shape[cdim]
     expected = input.shape[:cdim] + input.shape[cdim + 1 :]
@@ -174,7 +163,7 @@ def softmax(input: Tensor, dim: int, dtype: torch.dtype | None = None) -> Tensor
     tensor([1., 0., 0.])
     """
     check_float("input", input)
-    _check_dim(dim)
+    check_dim("dim", dim, input.shape)
     _check_dtype(dtype)
     if dtype is not None:
         input = input.to(dtype)
@@ -217,7 +206,7 @@ def log_softmax(input: Tensor, dim: int, dtype: torch.dtype | None = None) -> Te
     tensor([nan, nan])
     """
     check_float("input", input)
-    _check_dim(dim)
+    check_dim("dim", dim, input.shape)
     _check_dtype(dtype)
     if dtype is not None:
         input = input.to(dtype)
@@ -350,8 +339,7 @@ def cross_entropy(
     cdim = _class_dim(input)
     C = input.shape[cdim]
     _check_weight(weight, C)
-    if not isinstance(target, Tensor):
-        raise TypeError(f"target must be a torch.Tensor, got {type(target).__name__}")
+    check_tensor("target", target)
     logp = log_softmax(input, dim=cdim)  # log p_{n,c}
     w = _class_shaped(weight, input.dim(), cdim) if weight is not None else 1.0
 
@@ -365,8 +353,6 @@ def cross_entropy(
         q = target * (1 - label_smoothing) + label_smoothing / C  # smoothed q
         return _reduce(-(w * q * logp).sum(cdim), reduction)
 
-    if target.dtype == torch.bool or target.is_complex():
-        raise TypeError(f"class-index target must be an integer tensor, got dtype {target.dtype}")
     _check_class_target(input, target, ignore_index)
     loss, w_n = _nll_terms(logp, target, weight, ignore_index)
     if label_smoothing > 0:
@@ -427,6 +413,7 @@ def binary_cross_entropy_with_logits(
         )
     for name, t in (("weight", weight), ("pos_weight", pos_weight)):
         if t is not None:
+            check_float(name, t)
             try:
                 torch.broadcast_shapes(t.shape, input.shape)
             except RuntimeError:
