@@ -102,18 +102,35 @@ def _reduce(loss: Tensor, reduction: str, total_weight: Tensor | None = None) ->
 
 
 def _nll_terms(
-    logp: Tensor, target: Tensor, weight: Tensor | None, ignore_index: int
+    logp: Tensor,
+    target: Tensor,
+    weight: Tensor | None,
+    ignore_index: int,
+    lse: Tensor | None = None,
 ) -> tuple[Tensor, Tensor]:
-    """Per-element ``-w[y_n] * logp[n, y_n]`` and the weights ``w[y_n]`` (0 where ignored)."""
+    """Per-element ``-w[y_n] * logp[n, y_n]`` and the weights ``w[y_n]`` (0 where ignored).
+
+    Given ``lse``, ``logp`` holds the shifted logits z and log p = z - lse is formed at the
+    targets only: N subtractions instead of N x C (see :func:`_shifted_logits`).
+    """
     cdim = _class_dim(logp)
     keep = target != ignore_index
     y = target.long().where(keep, 0)  # ignored positions read class 0, then get weight 0
-    picked = logp.gather(cdim, y.unsqueeze(cdim)).squeeze(cdim)  # logp[n, y_n]
+    picked = logp.gather(cdim, y.unsqueeze(cdim))  # logp[n, y_n]
+    if lse is not None:
+        picked = picked - lse  # z[n, y_n] - lse_n
+    picked = picked.squeeze(cdim)
     # select, not multiply by the mask: an ignored row may hold -inf or nan, and 0 * (-inf) is nan
     picked = torch.where(keep, picked, 0)
     w = weight[y] if weight is not None else torch.ones_like(picked)
     w_n = torch.where(keep, w, 0)  # w[y_n], 0 where ignored
     return -w_n * picked, w_n
+
+
+def _shifted_logits(input: Tensor, dim: int) -> tuple[Tensor, Tensor]:
+    """The log-sum-exp trick: z = x - m and lse = log sum_j e^{z_j}, so that log p = z - lse."""
+    z = input - input.detach().amax(dim=dim, keepdim=True)  # x_i - m; m a constant shift
+    return z, z.exp().sum(dim=dim, keepdim=True).log()  # z, log sum_j e^{x_j - m}
 
 
 def _class_shaped(weight: Tensor, ndim: int, cdim: int) -> Tensor:
@@ -212,8 +229,8 @@ def log_softmax(input: Tensor, dim: int, dtype: torch.dtype | None = None) -> Te
         input = input.to(dtype)
     if input.numel() == 0:  # nothing to normalise: an empty result, as torch gives
         return input.clone()
-    m = input.amax(dim=dim, keepdim=True).detach()  # m
-    return input - m - (input - m).exp().sum(dim=dim, keepdim=True).log()
+    z, lse = _shifted_logits(input, dim)  # x_i - m, log sum_j e^{x_j - m}
+    return z - lse
 
 
 # ---------------------------------------------------------------------------------------------
@@ -340,7 +357,7 @@ def cross_entropy(
     C = input.shape[cdim]
     _check_weight(weight, C)
     check_tensor("target", target)
-    logp = log_softmax(input, dim=cdim)  # log p_{n,c}
+    z, lse = _shifted_logits(input, cdim)  # log p_{n,c} = z_{n,c} - lse_n, as in log_softmax
     w = _class_shaped(weight, input.dim(), cdim) if weight is not None else 1.0
 
     if target.is_floating_point():
@@ -351,11 +368,13 @@ def cross_entropy(
                 f"integer tensor (torch.long), not {target.dtype}"
             )
         q = target * (1 - label_smoothing) + label_smoothing / C  # smoothed q
-        return _reduce(-(w * q * logp).sum(cdim), reduction)
+        return _reduce(-(w * q * (z - lse)).sum(cdim), reduction)
 
     _check_class_target(input, target, ignore_index)
-    loss, w_n = _nll_terms(logp, target, weight, ignore_index)
+    # only log p_{n,y_n} is needed: form z - lse at the targets, not all N x C of it (faster)
+    loss, w_n = _nll_terms(z, target, weight, ignore_index, lse)
     if label_smoothing > 0:
+        logp = z - lse  # log p_{n,c}
         keep = (target != ignore_index).unsqueeze(cdim)
         kept_logp = torch.where(keep, logp, 0)  # selected, as in _nll_terms: rows may be -inf
         smooth = -(w * kept_logp).sum(cdim)  # -sum_c w_c log p_{n,c}, 0 where ignored
@@ -376,11 +395,13 @@ def binary_cross_entropy_with_logits(
     .. math::
 
         \ell = -w\,\bigl[\,p_w\, y \log \sigma(x) + (1-y) \log(1-\sigma(x))\,\bigr]
-             = w\,\bigl[(1-y)\,x + \bigl(1 + (p_w - 1)\,y\bigr)\,\log(1 + e^{-x})\bigr]
+             = w\,\bigl[(1-y)\,x - \bigl(1 + (p_w - 1)\,y\bigr)\,\log \sigma(x)\bigr]
 
-    The right-hand form uses :math:`-\log\sigma(x) = \log(1+e^{-x})` and
-    :math:`-\log(1-\sigma(x)) = x + \log(1+e^{-x})`; :math:`\log(1+e^{-x})` is computed as
-    ``logaddexp(0, -x)``, finite for any finite :math:`x`.
+    The right-hand form uses :math:`\log(1-\sigma(x)) = \log \sigma(x) - x`, so only
+    :math:`\log\sigma(x) = -\log(1+e^{-x})` is needed; it is computed by
+    :func:`torch.nn.functional.logsigmoid`, finite for any finite :math:`x` (the naive
+    ``sigmoid(x).log()`` gives ``-inf`` for large negative :math:`x`). One fused
+    function there instead of a composition saves a full pass forward and backward.
 
     Parameters
     ----------
@@ -421,9 +442,10 @@ def binary_cross_entropy_with_logits(
                     f"{name} of shape {tuple(t.shape)} does not broadcast to the input's shape "
                     f"{tuple(input.shape)}"
                 ) from None
-    softplus_neg = torch.logaddexp(torch.zeros_like(input), -input)  # log(1 + e^{-x})
-    coef = 1 + (pos_weight - 1) * target if pos_weight is not None else 1  # 1 + (p_w - 1) y
-    loss = (1 - target) * input + coef * softplus_neg
+    log_sigmoid = torch.nn.functional.logsigmoid(input)  # log sigma(x) = -log(1 + e^{-x})
+    if pos_weight is not None:
+        log_sigmoid = (1 + (pos_weight - 1) * target) * log_sigmoid  # (1 + (p_w - 1) y) log sigma
+    loss = (1 - target) * input - log_sigmoid
     if weight is not None:
         loss = loss * weight
     return _reduce(loss, reduction)
