@@ -98,7 +98,9 @@ def _reduce(loss: Tensor, reduction: str, total_weight: Tensor | None = None) ->
         return loss
     if reduction == "sum":
         return loss.sum()
-    return loss.mean() if total_weight is None else loss.sum() / total_weight
+    # sum / count rather than loss.mean(): the same value, and its backward is a broadcast view
+    # of one number, where mean()'s backward writes a full tensor of grad / count
+    return loss.sum() / (loss.numel() if total_weight is None else total_weight)
 
 
 def _nll_terms(
