@@ -16,12 +16,14 @@ escape, so that is a failure too.
 
 from __future__ import annotations
 
+import contextlib
 import doctest
 import importlib
 import inspect
 import math
 import pkgutil
 import re
+import signal
 import sys
 
 import pytest
@@ -35,6 +37,27 @@ SKIP_MODULES = {"dlref.practice"}  # the grader runs learners' code; its own inp
 # Lengths for which any large value is valid and merely costs time (exhaustive search is V^T):
 # they get no huge value, only the wrong types and the values below their range.
 COSTLY_SIZES = {"max_new_tokens"}
+SECONDS_PER_CALL = (
+    10  # every call takes well under 1 s; one that hangs fails instead of stalling CI
+)
+
+
+class TooSlow(BaseException):  # BaseException: the function under test must not catch it
+    pass
+
+
+@contextlib.contextmanager
+def time_limit(seconds):
+    def stop(signum, frame):
+        raise TooSlow
+
+    previous = signal.signal(signal.SIGALRM, stop)
+    signal.alarm(seconds)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
 
 
 def public_callables():
@@ -145,7 +168,13 @@ def test_bad_input_raises_a_clear_error(name, fn, values, data):
     kwargs = dict(values, **{param: bad})
     names = list(inspect.signature(fn).parameters)
     try:
-        fn(**kwargs)
+        with time_limit(SECONDS_PER_CALL):
+            fn(**kwargs)
+    except TooSlow:
+        pytest.fail(
+            f"{name}({param}={bad!r}) ran over {SECONDS_PER_CALL} s: if large values of {param} "
+            "are valid and merely slow, add it to COSTLY_SIZES"
+        )
     except (TypeError, ValueError) as e:
         named = any(re.search(rf"\b{re.escape(n)}\b", str(e)) for n in names)
         assert named, f"{name}({param}={bad!r}): the message names no argument: {e}"
