@@ -587,6 +587,14 @@ def test_finite_difference_grad_errors():
         finite_difference_grad(lambda v: v.sum(), torch.tensor([1, 2]))
     with pytest.raises(ValueError, match="eps must be positive, got 0"):
         finite_difference_grad(lambda v: v.sum(), torch.tensor([1.0]), eps=0)
+    with pytest.raises(TypeError, match="eps must be a real number, got str '0.1'"):
+        finite_difference_grad(lambda v: v.sum(), torch.tensor([1.0]), eps="0.1")
+
+
+@pytest.mark.parametrize("grad", [reverse_mode_grad, forward_mode_grad])
+def test_an_empty_point_is_refused_before_f_is_called(grad):
+    with pytest.raises(ValueError, match=r"x must hold at least one coordinate .*, got \(\)"):
+        grad(lambda v: v[0] * v[1], ())
 
 
 def test_repr_is_short_and_stable():

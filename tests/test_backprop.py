@@ -450,6 +450,17 @@ def _good_skip():
             r"nothing to differentiate: no parameter of model requires grad, and neither does x",
         ),
         (
+            lambda: forward_backward_flops(nn.Linear(2, 3), torch.tensor(1.0)),
+            ValueError,
+            r"model\(x\) failed for x of shape \(\): is it the shape model expects\?",
+        ),
+        (
+            lambda: relu_net(torch.ones(2), torch.ones(3, 2), torch.ones(3, dtype=DT)),
+            TypeError,
+            r"x, A and w must have the same dtype, got torch.float32, torch.float32 and "
+            r"torch.float64",
+        ),
+        (
             lambda: forward_backward_flops(nn.Linear(2, 3), torch.ones(2, dtype=torch.long)),
             TypeError,
             r"x must be a floating-point tensor, got dtype torch.int64",

@@ -604,6 +604,26 @@ PREFIX = torch.tensor([[0]])
             "length_penalty must be a real number, got str",
         ),
         (
+            lambda: greedy(STEP, PREFIX, 3, counter=-1),
+            TypeError,
+            "counter must be a WorkCounter or None, got int",
+        ),
+        (
+            lambda: beam_search(STEP, PREFIX, 2, 3, reorder=-1),
+            TypeError,
+            "reorder must be callable, got int -1",
+        ),
+        (
+            lambda: top_k_filter(torch.tensor(1.0), top_k=1),
+            ValueError,
+            r"logits must have a vocabulary dimension, shape \(N, V\) or \(V,\), got shape \(\)",
+        ),
+        (
+            lambda: top_p_filter(torch.tensor(1.0), top_p=0.5),
+            ValueError,
+            r"logits must have a vocabulary dimension",
+        ),
+        (
             lambda: markov_step_fn(torch.ones(2, 3) / 3),
             ValueError,
             r"transition must have shape \(V, V\), got \(2, 3\)",

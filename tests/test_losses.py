@@ -528,17 +528,47 @@ def test_bce_equals_torch_two_class_cross_entropy():
         (
             lambda x: losses.softmax(x, dim=None),
             TypeError,
-            r"dim must be an int, the dimension to normalise over, got NoneType None",
+            r"dim must be an int, got NoneType None",
         ),
         (
             lambda x: losses.softmax(x, dim=1.0),
             TypeError,
-            r"dim must be an int, the dimension to normalise over, got float 1.0",
+            r"dim must be an int, got float 1.0",
         ),
         (
             lambda x: losses.log_softmax(x, dim=True),
             TypeError,
-            r"dim must be an int, .* got bool True",
+            r"dim must be an int, got bool True",
+        ),
+        (
+            lambda x: losses.softmax(x, dim=2),
+            ValueError,
+            r"dim=2 is out of range for input of shape \(3, 4\): it must lie in \[-2, 2\)",
+        ),
+        (
+            lambda x: losses.log_softmax(x, dim=-3),
+            ValueError,
+            r"dim=-3 is out of range for input of shape \(3, 4\): it must lie in \[-2, 2\)",
+        ),
+        (
+            lambda x: losses.nll_loss(x, None),
+            TypeError,
+            r"target must be a torch.Tensor, got NoneType",
+        ),
+        (
+            lambda x: losses.nll_loss(x, torch.tensor([0.0, 1.0, 2.0])),
+            TypeError,
+            r"class-index target must be an integer tensor, got dtype torch.float32",
+        ),
+        (
+            lambda x: losses.binary_cross_entropy_with_logits(x, torch.rand(3, 4), weight=-1),
+            TypeError,
+            r"weight must be a torch.Tensor, got int",
+        ),
+        (
+            lambda x: losses.binary_cross_entropy_with_logits(x, torch.rand(3, 4), pos_weight=2.0),
+            TypeError,
+            r"pos_weight must be a torch.Tensor, got float",
         ),
         (
             lambda x: losses.log_softmax(x, dim=0, dtype=torch.int64),
@@ -566,6 +596,8 @@ def test_bad_input_raises_clear_error(call, error, match):
         lambda x: F.cross_entropy(x, torch.tensor([0, 1, 2]), torch.ones(4).long()),
         lambda x: F.cross_entropy(torch.empty(2, 0), torch.tensor([0, 0])),
         lambda x: F.log_softmax(x, dim=0, dtype=torch.int64),
+        lambda x: F.softmax(x, dim=2),
+        lambda x: F.nll_loss(x, torch.tensor([0.0, 1.0, 2.0])),
     ],
 )
 def test_torch_refuses_the_same_inputs(call):

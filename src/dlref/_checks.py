@@ -18,3 +18,52 @@ def check_float(name: str, x: object) -> None:
         raise TypeError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
     if not x.is_floating_point():
         raise TypeError(f"{name} must be a floating-point tensor, got dtype {x.dtype}")
+
+
+def is_int(x: object) -> bool:
+    """A Python (or NumPy) integer; ``bool`` is not one."""
+    return isinstance(x, numbers.Integral) and not isinstance(x, bool)
+
+
+def check_real(name: str, x: object) -> None:
+    """Raise ``TypeError`` naming ``name`` unless ``x`` is a real number (not a bool)."""
+    if not is_real_number(x):
+        raise TypeError(f"{name} must be a real number, got {type(x).__name__} {x!r}")
+
+
+def check_tensor(name: str, x: object) -> None:
+    """Raise ``TypeError`` naming ``name`` unless ``x`` is a tensor."""
+    if not isinstance(x, Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
+
+
+def check_callable(name: str, f: object) -> None:
+    """Raise ``TypeError`` naming ``name`` unless ``f`` can be called."""
+    if not callable(f):
+        raise TypeError(f"{name} must be callable, got {type(f).__name__} {f!r}")
+
+
+def check_dim(name: str, dim: object, shape: tuple[int, ...], of: str = "input") -> None:
+    """Raise naming ``name`` unless ``dim`` is an int that indexes a dimension of ``shape``.
+
+    As in torch, negative ``dim`` counts from the end, and a 0-d tensor accepts 0 and -1.
+    """
+    if not is_int(dim):
+        raise TypeError(f"{name} must be an int, got {type(dim).__name__} {dim!r}")
+    n = max(len(shape), 1)
+    if not -n <= dim < n:
+        raise ValueError(
+            f"{name}={dim} is out of range for {of} of shape {tuple(shape)}: "
+            f"it must lie in [{-n}, {n})"
+        )
+
+
+def check_same_dtype(**tensors: Tensor) -> None:
+    """Raise ``TypeError`` naming the keyword tensors unless they share one dtype."""
+    dtypes = [t.dtype for t in tensors.values()]
+    if len(set(dtypes)) > 1:
+        *first, last = tensors
+        raise TypeError(
+            f"{', '.join(first)} and {last} must have the same dtype, got "
+            f"{', '.join(map(str, dtypes[:-1]))} and {dtypes[-1]}"
+        )

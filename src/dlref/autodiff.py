@@ -23,7 +23,7 @@ from collections.abc import Callable, Sequence
 import torch
 from torch import Tensor
 
-from dlref._checks import is_real_number
+from dlref._checks import check_real, is_real_number
 
 __all__ = [
     "Scalar",
@@ -447,6 +447,10 @@ def _check_point(x: Sequence[float]) -> list[float]:
     bad = [type(v).__name__ for v in x if not is_real_number(v)]
     if bad:
         raise TypeError(f"x must be a sequence of real numbers, got an element of type {bad[0]}")
+    if len(x) == 0:
+        raise ValueError(
+            f"x must hold at least one coordinate (f maps R^n to R, n >= 1), got {x!r}"
+        )
     return [float(v) for v in x]
 
 
@@ -579,6 +583,7 @@ def finite_difference_grad(f: Callable[[Tensor], Tensor], x: Tensor, eps: float 
         raise TypeError(f"x must be a floating-point torch.Tensor, got {type(x).__name__}")
     if not x.is_floating_point():
         raise TypeError(f"x must be a floating-point torch.Tensor, got dtype {x.dtype}")
+    check_real("eps", eps)
     if not eps > 0:
         raise ValueError(f"eps must be positive, got {eps}")
     x = x.detach()

@@ -20,7 +20,7 @@ import torch
 from torch import Tensor, nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from dlref._checks import check_float, is_real_number
+from dlref._checks import check_float, check_same_dtype, is_real_number
 
 __all__ = [
     "sigmoid_loss",
@@ -88,6 +88,7 @@ def _skip_params(params: Mapping[str, float | Tensor]) -> dict[str, Tensor]:
 def _check_relu_net(x: Tensor, A: Tensor, w: Tensor) -> None:
     for name, t in (("x", x), ("A", A), ("w", w)):
         check_float(name, t)
+    check_same_dtype(x=x, A=A, w=w)
     if A.dim() != 2:
         raise ValueError(f"A must be a matrix of shape (k, d), got shape {tuple(A.shape)}")
     k, d = A.shape
@@ -543,7 +544,13 @@ def forward_backward_flops(model: nn.Module, x: Tensor) -> tuple[int, int]:
             "nothing to differentiate: no parameter of model requires grad, and neither does x"
         )
     with FlopCounterMode(display=False) as counter:
-        y = model(x)
+        try:
+            y = model(x)
+        except (RuntimeError, IndexError) as e:  # torch's own message names neither argument
+            raise ValueError(
+                f"model(x) failed for x of shape {tuple(x.shape)}: is it the shape model expects? "
+                f"({type(e).__name__}: {e})"
+            ) from e
     forward = counter.get_total_flops()
     if not isinstance(y, Tensor) or not y.is_floating_point():
         raise TypeError(f"model(x) must return a floating-point tensor, got {type(y).__name__}")

@@ -24,7 +24,7 @@ from typing import NamedTuple
 import torch
 from torch import Tensor
 
-from dlref._checks import check_float, is_real_number
+from dlref._checks import check_callable, check_float, is_real_number
 
 __all__ = [
     "WorkCounter",
@@ -98,6 +98,14 @@ def _check_int(name: str, value: object, low: int) -> None:
         raise ValueError(f"{name} must be >= {low}, got {value}")
 
 
+def _check_logits(logits: object) -> None:
+    check_float("logits", logits)
+    if logits.dim() == 0:
+        raise ValueError(
+            "logits must have a vocabulary dimension, shape (N, V) or (V,), got shape ()"
+        )
+
+
 def _check_prefix(step_fn: object, prefix: object) -> None:
     if not callable(step_fn):
         raise TypeError(f"step_fn must be callable, got {type(step_fn).__name__}")
@@ -109,6 +117,11 @@ def _check_prefix(step_fn: object, prefix: object) -> None:
         raise ValueError(
             f"prefix must have shape (N, T0), one row per sequence, got {tuple(prefix.shape)}"
         )
+
+
+def _check_counter(counter: object) -> None:
+    if counter is not None and not isinstance(counter, WorkCounter):
+        raise TypeError(f"counter must be a WorkCounter or None, got {type(counter).__name__}")
 
 
 def _check_eos(eos_id: int | None, V: int) -> None:
@@ -171,7 +184,7 @@ def top_k_filter(logits: Tensor, top_k: int) -> Tensor:
     >>> top_k_filter(torch.tensor([[1.0, 3.0, 2.0, 0.0]]), top_k=2)
     tensor([[-inf, 3., 2., -inf]])
     """
-    check_float("logits", logits)
+    _check_logits(logits)
     _check_int("top_k", top_k, 1)
     k = min(top_k, logits.shape[-1])
     kth = logits.topk(k, dim=-1).values[..., -1:]  # z_(k), (N, 1)
@@ -208,7 +221,7 @@ def top_p_filter(logits: Tensor, top_p: float) -> Tensor:
     >>> top_p_filter(p.log(), top_p=0.7).exp()  # 0.5 < 0.7 <= 0.5 + 0.25
     tensor([[0.0000, 0.5000, 0.0000, 0.2500]], dtype=torch.float64)
     """
-    check_float("logits", logits)
+    _check_logits(logits)
     if not is_real_number(top_p) or not 0.0 < top_p <= 1.0:
         raise ValueError(f"top_p must be in (0, 1], got {top_p}")
     if top_p == 1.0:  # keep everything, whatever the rounding of the partial sums
@@ -345,6 +358,7 @@ def greedy(
     """
     _check_prefix(step_fn, prefix)
     _check_int("max_new_tokens", max_new_tokens, 0)
+    _check_counter(counter)
     return _decode(step_fn, prefix, max_new_tokens, lambda lp: lp.argmax(-1), eos_id, counter)
 
 
@@ -412,6 +426,7 @@ def sample(
     """
     _check_prefix(step_fn, prefix)
     _check_int("max_new_tokens", max_new_tokens, 0)
+    _check_counter(counter)
     if not is_real_number(temperature) or not temperature > 0:
         raise ValueError(f"temperature must be > 0, got {temperature}")
     if top_k is not None:
@@ -507,6 +522,9 @@ def beam_search(
     _check_prefix(step_fn, prefix)
     _check_int("beam_width", beam_width, 1)
     _check_int("max_new_tokens", max_new_tokens, 0)
+    _check_counter(counter)
+    if reorder is not None:
+        check_callable("reorder", reorder)
     if not is_real_number(length_penalty):
         raise TypeError(
             f"length_penalty must be a real number, got {type(length_penalty).__name__}"
@@ -593,6 +611,7 @@ def exhaustive_search(
     """
     _check_prefix(step_fn, prefix)
     _check_int("max_new_tokens", max_new_tokens, 0)
+    _check_counter(counter)
     N, M, V = prefix.shape[0], 1, None
     tokens = prefix  # all continuations so far, (N*M, T0 + t) with M = V^t
     s = torch.zeros(N, M, device=prefix.device)  # their log-probabilities, (N, M)

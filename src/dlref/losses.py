@@ -9,12 +9,10 @@ meaning something else.
 
 from __future__ import annotations
 
-import numbers
-
 import torch
 from torch import Tensor
 
-from dlref._checks import check_float, is_real_number
+from dlref._checks import check_dim, check_float, check_tensor, is_int, is_real_number
 
 __all__ = [
     "softmax",
@@ -35,18 +33,6 @@ _REDUCTIONS = ("none", "mean", "sum")
 def _check_reduction(reduction: str) -> None:
     if reduction not in _REDUCTIONS:
         raise ValueError(f"reduction must be one of {_REDUCTIONS}, got {reduction!r}")
-
-
-def _is_int(x: object) -> bool:
-    """A Python or NumPy int; ``bool`` is not one."""
-    return isinstance(x, numbers.Integral) and not isinstance(x, bool)
-
-
-def _check_dim(dim: object) -> None:
-    if not _is_int(dim):
-        raise TypeError(
-            f"dim must be an int, the dimension to normalise over, got {type(dim).__name__} {dim!r}"
-        )
 
 
 def _check_dtype(dtype: object) -> None:
@@ -78,7 +64,7 @@ def _check_weight(weight: Tensor | None, C: int) -> None:
 
 
 def _check_ignore_index(ignore_index: object) -> None:
-    if not _is_int(ignore_index):
+    if not is_int(ignore_index):
         raise TypeError(
             f"ignore_index must be an int (a class index to skip), got "
             f"{type(ignore_index).__name__} {ignore_index!r}"
@@ -86,6 +72,9 @@ def _check_ignore_index(ignore_index: object) -> None:
 
 
 def _check_class_target(input: Tensor, target: Tensor, ignore_index: int) -> None:
+    check_tensor("target", target)
+    if target.is_floating_point() or target.is_complex() or target.dtype == torch.bool:
+        raise TypeError(f"class-index target must be an integer tensor, got dtype {target.dtype}")
     cdim = _class_dim(input)
     C = input.shape[cdim]
     expected = input.shape[:cdim] + input.shape[cdim + 1 :]
@@ -109,22 +98,41 @@ def _reduce(loss: Tensor, reduction: str, total_weight: Tensor | None = None) ->
         return loss
     if reduction == "sum":
         return loss.sum()
-    return loss.mean() if total_weight is None else loss.sum() / total_weight
+    # sum / count rather than loss.mean(): the same value, and its backward is a broadcast view
+    # of one number, where mean()'s backward writes a full tensor of grad / count
+    return loss.sum() / (loss.numel() if total_weight is None else total_weight)
 
 
 def _nll_terms(
-    logp: Tensor, target: Tensor, weight: Tensor | None, ignore_index: int
+    logp: Tensor,
+    target: Tensor,
+    weight: Tensor | None,
+    ignore_index: int,
+    lse: Tensor | None = None,
 ) -> tuple[Tensor, Tensor]:
-    """Per-element ``-w[y_n] * logp[n, y_n]`` and the weights ``w[y_n]`` (0 where ignored)."""
+    """Per-element ``-w[y_n] * logp[n, y_n]`` and the weights ``w[y_n]`` (0 where ignored).
+
+    Given ``lse``, ``logp`` holds the shifted logits z and log p = z - lse is formed at the
+    targets only: N subtractions instead of N x C (see :func:`_shifted_logits`).
+    """
     cdim = _class_dim(logp)
     keep = target != ignore_index
     y = target.long().where(keep, 0)  # ignored positions read class 0, then get weight 0
-    picked = logp.gather(cdim, y.unsqueeze(cdim)).squeeze(cdim)  # logp[n, y_n]
+    picked = logp.gather(cdim, y.unsqueeze(cdim))  # logp[n, y_n]
+    if lse is not None:
+        picked = picked - lse  # z[n, y_n] - lse_n
+    picked = picked.squeeze(cdim)
     # select, not multiply by the mask: an ignored row may hold -inf or nan, and 0 * (-inf) is nan
     picked = torch.where(keep, picked, 0)
     w = weight[y] if weight is not None else torch.ones_like(picked)
     w_n = torch.where(keep, w, 0)  # w[y_n], 0 where ignored
     return -w_n * picked, w_n
+
+
+def _shifted_logits(input: Tensor, dim: int) -> tuple[Tensor, Tensor]:
+    """The log-sum-exp trick: z = x - m and lse = log sum_j e^{z_j}, so that log p = z - lse."""
+    z = input - input.detach().amax(dim=dim, keepdim=True)  # x_i - m; m a constant shift
+    return z, z.exp().sum(dim=dim, keepdim=True).log()  # z, log sum_j e^{x_j - m}
 
 
 def _class_shaped(weight: Tensor, ndim: int, cdim: int) -> Tensor:
@@ -174,7 +182,7 @@ def softmax(input: Tensor, dim: int, dtype: torch.dtype | None = None) -> Tensor
     tensor([1., 0., 0.])
     """
     check_float("input", input)
-    _check_dim(dim)
+    check_dim("dim", dim, input.shape)
     _check_dtype(dtype)
     if dtype is not None:
         input = input.to(dtype)
@@ -217,14 +225,14 @@ def log_softmax(input: Tensor, dim: int, dtype: torch.dtype | None = None) -> Te
     tensor([nan, nan])
     """
     check_float("input", input)
-    _check_dim(dim)
+    check_dim("dim", dim, input.shape)
     _check_dtype(dtype)
     if dtype is not None:
         input = input.to(dtype)
     if input.numel() == 0:  # nothing to normalise: an empty result, as torch gives
         return input.clone()
-    m = input.amax(dim=dim, keepdim=True).detach()  # m
-    return input - m - (input - m).exp().sum(dim=dim, keepdim=True).log()
+    z, lse = _shifted_logits(input, dim)  # x_i - m, log sum_j e^{x_j - m}
+    return z - lse
 
 
 # ---------------------------------------------------------------------------------------------
@@ -350,9 +358,8 @@ def cross_entropy(
     cdim = _class_dim(input)
     C = input.shape[cdim]
     _check_weight(weight, C)
-    if not isinstance(target, Tensor):
-        raise TypeError(f"target must be a torch.Tensor, got {type(target).__name__}")
-    logp = log_softmax(input, dim=cdim)  # log p_{n,c}
+    check_tensor("target", target)
+    z, lse = _shifted_logits(input, cdim)  # log p_{n,c} = z_{n,c} - lse_n, as in log_softmax
     w = _class_shaped(weight, input.dim(), cdim) if weight is not None else 1.0
 
     if target.is_floating_point():
@@ -363,13 +370,13 @@ def cross_entropy(
                 f"integer tensor (torch.long), not {target.dtype}"
             )
         q = target * (1 - label_smoothing) + label_smoothing / C  # smoothed q
-        return _reduce(-(w * q * logp).sum(cdim), reduction)
+        return _reduce(-(w * q * (z - lse)).sum(cdim), reduction)
 
-    if target.dtype == torch.bool or target.is_complex():
-        raise TypeError(f"class-index target must be an integer tensor, got dtype {target.dtype}")
     _check_class_target(input, target, ignore_index)
-    loss, w_n = _nll_terms(logp, target, weight, ignore_index)
+    # only log p_{n,y_n} is needed: form z - lse at the targets, not all N x C of it (faster)
+    loss, w_n = _nll_terms(z, target, weight, ignore_index, lse)
     if label_smoothing > 0:
+        logp = z - lse  # log p_{n,c}
         keep = (target != ignore_index).unsqueeze(cdim)
         kept_logp = torch.where(keep, logp, 0)  # selected, as in _nll_terms: rows may be -inf
         smooth = -(w * kept_logp).sum(cdim)  # -sum_c w_c log p_{n,c}, 0 where ignored
@@ -390,11 +397,13 @@ def binary_cross_entropy_with_logits(
     .. math::
 
         \ell = -w\,\bigl[\,p_w\, y \log \sigma(x) + (1-y) \log(1-\sigma(x))\,\bigr]
-             = w\,\bigl[(1-y)\,x + \bigl(1 + (p_w - 1)\,y\bigr)\,\log(1 + e^{-x})\bigr]
+             = w\,\bigl[(1-y)\,x - \bigl(1 + (p_w - 1)\,y\bigr)\,\log \sigma(x)\bigr]
 
-    The right-hand form uses :math:`-\log\sigma(x) = \log(1+e^{-x})` and
-    :math:`-\log(1-\sigma(x)) = x + \log(1+e^{-x})`; :math:`\log(1+e^{-x})` is computed as
-    ``logaddexp(0, -x)``, finite for any finite :math:`x`.
+    The right-hand form uses :math:`\log(1-\sigma(x)) = \log \sigma(x) - x`, so only
+    :math:`\log\sigma(x) = -\log(1+e^{-x})` is needed; it is computed by
+    :func:`torch.nn.functional.logsigmoid`, finite for any finite :math:`x` (the naive
+    ``sigmoid(x).log()`` gives ``-inf`` for large negative :math:`x`). One fused
+    function there instead of a composition saves a full pass forward and backward.
 
     Parameters
     ----------
@@ -427,6 +436,7 @@ def binary_cross_entropy_with_logits(
         )
     for name, t in (("weight", weight), ("pos_weight", pos_weight)):
         if t is not None:
+            check_float(name, t)
             try:
                 torch.broadcast_shapes(t.shape, input.shape)
             except RuntimeError:
@@ -434,9 +444,10 @@ def binary_cross_entropy_with_logits(
                     f"{name} of shape {tuple(t.shape)} does not broadcast to the input's shape "
                     f"{tuple(input.shape)}"
                 ) from None
-    softplus_neg = torch.logaddexp(torch.zeros_like(input), -input)  # log(1 + e^{-x})
-    coef = 1 + (pos_weight - 1) * target if pos_weight is not None else 1  # 1 + (p_w - 1) y
-    loss = (1 - target) * input + coef * softplus_neg
+    log_sigmoid = torch.nn.functional.logsigmoid(input)  # log sigma(x) = -log(1 + e^{-x})
+    if pos_weight is not None:
+        log_sigmoid = (1 + (pos_weight - 1) * target) * log_sigmoid  # (1 + (p_w - 1) y) log sigma
+    loss = (1 - target) * input - log_sigmoid
     if weight is not None:
         loss = loss * weight
     return _reduce(loss, reduction)
