@@ -159,6 +159,12 @@ def test_gelu_rejects_unknown_approximation():
         activations.gelu(torch.zeros(2), approximate="erf")
 
 
+@pytest.mark.parametrize("param", ["beta", "threshold"])
+def test_softplus_numbers_must_be_real(param):
+    with pytest.raises(TypeError, match=f"{param} must be a real number, got str '1'"):
+        activations.softplus(torch.zeros(2), **{param: "1"})
+
+
 @pytest.mark.parametrize("name", ["relu", "silu"])
 def test_inplace_is_refused_clearly(name):
     with pytest.raises(ValueError, match="inplace=True is not supported"):

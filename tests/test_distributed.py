@@ -90,3 +90,33 @@ def test_workers_are_killed_on_timeout():
 def test_bad_batch_split_is_refused_before_spawning():
     with pytest.raises(ValueError, match="global_batch=63 must be divisible by world_size=2"):
         distributed.run_data_parallel(global_batch=63)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "exc", "match"),
+    [
+        ({"world_size": 2.5}, TypeError, "world_size must be an int, got float 2.5"),
+        ({"world_size": 0}, ValueError, "world_size must be at least 1, got 0"),
+        ({"steps": "3"}, TypeError, "steps must be an int, got str '3'"),
+        ({"steps": -1}, ValueError, "steps must be at least 0, got -1"),
+        ({"global_batch": -7}, ValueError, "global_batch must be at least 1, got -7"),
+        ({"fsdp": "yes"}, TypeError, "fsdp must be a bool, got str 'yes'"),
+        ({"timeout": "0.1"}, TypeError, "timeout must be a real number, got str '0.1'"),
+        ({"timeout": 0.0}, ValueError, "timeout must be positive, got 0.0"),
+    ],
+)
+def test_bad_arguments_are_refused_before_spawning(kwargs, exc, match):
+    with pytest.raises(exc, match=match):
+        distributed.run_data_parallel(**kwargs)
+    assert multiprocessing.active_children() == []  # no worker was started
+
+
+def test_helpers_name_their_arguments():
+    with pytest.raises(TypeError, match="optimizer must be a torch.optim.Optimizer, got str"):
+        distributed.optimizer_state_bytes("adam")
+    with pytest.raises(TypeError, match="seed must be an int, got float 2.5"):
+        distributed.make_batch(8, seed=2.5)
+    with pytest.raises(ValueError, match="global_batch must be at least 1, got 0"):
+        distributed.make_batch(0)
+    with pytest.raises(TypeError, match="steps must be an int, got str '3'"):
+        distributed.train_single_process(steps="3")

@@ -400,3 +400,57 @@ def test_reinforce_errors():
         rl.reinforce(env, policy, opt, gamma=1.1)
     with pytest.raises(ValueError, match="baseline must be one of"):
         rl.reinforce(env, policy, opt, baseline="value")
+    with pytest.raises(TypeError, match="env must be a CartPole, got str"):
+        rl.reinforce("CartPole-v1", policy, opt)
+    with pytest.raises(TypeError, match=r"policy must have a sample\(obs, generator\) method"):
+        rl.reinforce(env, object(), opt)
+    with pytest.raises(TypeError, match="optimizer must be a torch.optim.Optimizer, got str"):
+        rl.reinforce(env, policy, "adam")
+    with pytest.raises(TypeError, match="num_updates must be an int, got float"):
+        rl.reinforce(env, policy, opt, num_updates=2.5)
+    with pytest.raises(ValueError, match="num_updates must be non-negative, got -1"):
+        rl.reinforce(env, policy, opt, num_updates=-1)
+    with pytest.raises(TypeError, match="entropy_coef must be a real number, got str '0.1'"):
+        rl.reinforce(env, policy, opt, entropy_coef="0.1")
+    with pytest.raises(TypeError, match="target_return must be a real number or None, got str"):
+        rl.reinforce(env, policy, opt, target_return="a string")
+    with pytest.raises(TypeError, match="generator must be a torch.Generator or None, got int"):
+        rl.reinforce(env, policy, opt, generator=-1)
+
+
+def test_rollout_and_loss_errors():
+    env, policy = rl.CartPole(2), rl.MLPPolicy(4, 2)
+    with pytest.raises(TypeError, match="env must be a CartPole, got int"):
+        rl.rollout(-1, policy)
+    with pytest.raises(TypeError, match="generator must be a torch.Generator or None, got str"):
+        rl.rollout(env, policy, "a string")
+    batch = rl.rollout(env, policy)
+    with pytest.raises(TypeError, match="policy must be callable"):
+        rl.policy_gradient_loss("a string", batch)
+    with pytest.raises(TypeError, match="batch must be a Batch"):
+        rl.policy_gradient_loss(policy, [1, 2])
+    with pytest.raises(ValueError, match="baseline must be one of"):
+        rl.policy_gradient_loss(policy, batch, baseline=3)
+
+
+def test_constructor_errors():
+    with pytest.raises(TypeError, match="dtype must be a floating-point torch.dtype, got 'a"):
+        rl.CartPole(2, dtype="a string")
+    with pytest.raises(ValueError, match="device must name a torch device such as 'cpu'"):
+        rl.CartPole(2, device="a string")
+    with pytest.raises(TypeError, match="generator must be a torch.Generator or None"):
+        rl.CartPole(2, generator=object())
+    with pytest.raises(TypeError, match="hidden_size must be an int, got float 2.5"):
+        rl.MLPPolicy(4, 2, hidden_size=2.5)
+    with pytest.raises(ValueError, match="observation_size must be a positive int, got -7"):
+        rl.MLPPolicy(-7, 2)
+
+
+def test_new_argument_errors_of_the_estimators():
+    with pytest.raises(TypeError, match="dones must be a bool or real tensor, got dtype"):
+        rl.discounted_returns(torch.ones(3), torch.zeros(3, dtype=torch.complex64), 0.9)
+    theta, r = torch.zeros(2), torch.tensor([0.0, 1.0])
+    with pytest.raises(TypeError, match="baseline must be a real number or a tensor, got str"):
+        rl.score_function_samples(theta, r, 10, baseline="0.1")
+    with pytest.raises(TypeError, match="generator must be a torch.Generator or None, got str"):
+        rl.score_function_samples(theta, r, 10, generator="a string")

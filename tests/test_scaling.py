@@ -402,6 +402,41 @@ def test_roofline_is_the_minimum_of_the_two_roofs():
         (lambda: scaling.kv_cache_bytes(32, 8, 128, 0), ValueError, "seq_len must be at least 1"),
         (lambda: scaling.matmul_intensity(True, 2, 2), TypeError, "m must be an int, got bool"),
         (lambda: scaling.roofline(1.0, 0.0, 1.0), ValueError, "peak_flops must be positive"),
+        (
+            lambda: scaling.roofline(1.0, "1e12", 1.0),
+            TypeError,
+            "peak_flops must be a real number, got str '1e12'",
+        ),
+        (
+            lambda: scaling.power_law(10.0, a="2", b=0.5),
+            TypeError,
+            "a must be a real number, got str '2'",
+        ),
+        (
+            lambda: scaling.chinchilla_loss(1e9, 1e10, E="1.69"),
+            TypeError,
+            "E must be a real number, got str '1.69'",
+        ),
+        (
+            lambda: scaling.chinchilla_optimal(1e21, alpha=0.0),
+            ValueError,
+            "alpha must be positive and finite, got 0.0",
+        ),
+        (
+            lambda: scaling.fit_power_law("a string", [1.0, 2.0]),
+            TypeError,
+            "x must be an array of real numbers, got 'a string'",
+        ),
+        (
+            lambda: scaling.transformer_parameters(2, 32, 4, 10, bias="yes"),
+            TypeError,
+            "bias must be a bool, got str 'yes'",
+        ),
+        (
+            lambda: scaling.model_state_bytes(1e9, k=math.nan),
+            ValueError,
+            "k must be a non-negative number of bytes, got nan",
+        ),
     ],
 )
 def test_errors_name_the_argument(call, exc, match):

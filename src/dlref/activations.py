@@ -13,7 +13,7 @@ import math
 import torch
 from torch import Tensor
 
-from dlref._checks import check_float
+from dlref._checks import check_float, check_real
 
 __all__ = ["relu", "sigmoid", "tanh", "gelu", "silu", "softplus"]
 
@@ -258,6 +258,8 @@ def softplus(input: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tenso
     tensor([0.0000e+00, 6.9315e-01, 1.3133e+00, 1.0000e+04])
     """
     check_float("input", input)
+    check_real("beta", beta)
+    check_real("threshold", threshold)
     z = beta * input  # beta x
     linear = z > threshold
     # log(1 + e^z) only where it is used; elsewhere z is clamped so neither branch overflows.

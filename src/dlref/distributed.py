@@ -32,6 +32,8 @@ import torch
 import torch.multiprocessing as mp
 from torch import nn
 
+from dlref._checks import is_int, is_real_number
+
 __all__ = [
     "make_model",
     "make_batch",
@@ -48,6 +50,14 @@ LR = 1e-2
 # ---------------------------------------------------------------------------------------------
 # Helpers: the model, the data, the bytes of an optimizer's state, the loopback address.
 # ---------------------------------------------------------------------------------------------
+
+
+def _check_count(name: str, x: object, minimum: int = 1) -> None:
+    """An int (not bool) of at least ``minimum``."""
+    if not is_int(x):
+        raise TypeError(f"{name} must be an int, got {type(x).__name__} {x!r}")
+    if x < minimum:
+        raise ValueError(f"{name} must be at least {minimum}, got {x}")
 
 
 def make_model(seed: int = 0) -> nn.Sequential:
@@ -78,6 +88,9 @@ def make_batch(global_batch: int = 64, seed: int = 1) -> tuple[torch.Tensor, tor
     >>> tuple(X.shape), tuple(Y.shape), X.dtype
     ((8, 32), (8, 32), torch.float64)
     """
+    _check_count("global_batch", global_batch)
+    if not is_int(seed):
+        raise TypeError(f"seed must be an int, got {type(seed).__name__} {seed!r}")
     g = torch.Generator().manual_seed(seed)
     X = torch.randn(global_batch, WIDTH, generator=g, dtype=torch.float64)
     W = torch.randn(WIDTH, WIDTH, generator=g, dtype=torch.float64) / WIDTH**0.5
@@ -97,6 +110,10 @@ def optimizer_state_bytes(optimizer: torch.optim.Optimizer) -> int:
     >>> optimizer_state_bytes(opt)  # m and v: 2 * 10 * 8 bytes, step: one float32 scalar
     164
     """
+    if not isinstance(optimizer, torch.optim.Optimizer):
+        raise TypeError(
+            f"optimizer must be a torch.optim.Optimizer, got {type(optimizer).__name__}"
+        )
     tensors = [t for state in optimizer.state.values() for t in state.values()]
     tensors = [t.to_local() if hasattr(t, "to_local") else t for t in tensors]  # DTensor: shard
     return sum(t.numel() * t.element_size() for t in tensors if isinstance(t, torch.Tensor))
@@ -184,6 +201,8 @@ def train_single_process(steps: int = 5, global_batch: int = 64) -> tuple[nn.Mod
     >>> state_bytes  # 4224 parameters * 16 bytes (m, v in float64) + 8 float32 step counters
     67616
     """
+    _check_count("steps", steps, minimum=0)
+    _check_count("global_batch", global_batch)
     model = make_model()
     optimizer = torch.optim.Adam(model.parameters(), lr=LR)
     X, Y = make_batch(global_batch)
@@ -332,6 +351,16 @@ def run_data_parallel(
     >>> [r["zero1"]["optimizer_bytes"] for r in ranks]  # half of the single-process 67,616 each
     [33808, 33808]
     """
+    # Every argument is checked here, before any process is started.
+    _check_count("world_size", world_size)
+    _check_count("steps", steps, minimum=0)
+    _check_count("global_batch", global_batch)
+    if not isinstance(fsdp, bool):
+        raise TypeError(f"fsdp must be a bool, got {type(fsdp).__name__} {fsdp!r}")
+    if not is_real_number(timeout):
+        raise TypeError(f"timeout must be a real number, got {type(timeout).__name__} {timeout!r}")
+    if not timeout > 0:
+        raise ValueError(f"timeout must be positive, got {timeout}")
     if global_batch % world_size:
         raise ValueError(
             f"global_batch={global_batch} must be divisible by world_size={world_size}"

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor, nn
 
-from dlref._checks import check_float, is_real_number
+from dlref._checks import check_float, is_int, is_real_number
 
 __all__ = [
     "discounted_returns",
@@ -44,6 +44,46 @@ _BASELINES = ("none", "mean", "time")
 def _check_gamma(gamma: float) -> None:
     if not is_real_number(gamma) or not 0.0 <= gamma <= 1.0:
         raise ValueError(f"gamma must be a number in [0, 1], got {gamma!r}")
+
+
+def _check_positive_int(name: str, x: object) -> None:
+    if not is_int(x):
+        raise TypeError(f"{name} must be an int, got {type(x).__name__} {x!r}")
+    if x < 1:
+        raise ValueError(f"{name} must be a positive int, got {x!r}")
+
+
+def _check_generator(generator: object) -> None:
+    if generator is not None and not isinstance(generator, torch.Generator):
+        raise TypeError(
+            f"generator must be a torch.Generator or None, got {type(generator).__name__}"
+        )
+
+
+def _check_optional_number(name: str, x: object) -> None:
+    if x is not None and not is_real_number(x):
+        raise TypeError(f"{name} must be a real number or None, got {type(x).__name__} {x!r}")
+
+
+def _check_env_policy(env: object, policy: object) -> None:
+    if not isinstance(env, CartPole):
+        raise TypeError(f"env must be a CartPole, got {type(env).__name__}")
+    if not callable(getattr(policy, "sample", None)):
+        raise TypeError(
+            f"policy must have a sample(obs, generator) method (an MLPPolicy), "
+            f"got {type(policy).__name__}"
+        )
+
+
+def _check_loss_options(gamma, baseline, entropy_coef) -> None:
+    _check_gamma(gamma)
+    if not isinstance(baseline, str) or baseline not in _BASELINES:
+        raise ValueError(f"baseline must be one of {_BASELINES}, got {baseline!r}")
+    if not is_real_number(entropy_coef):
+        raise TypeError(
+            f"entropy_coef must be a real number, got {type(entropy_coef).__name__} "
+            f"{entropy_coef!r}"
+        )
 
 
 def _check_actions(action: Tensor, num_envs: int, num_actions: int) -> None:
@@ -109,6 +149,8 @@ def discounted_returns(rewards: Tensor, dones: Tensor, gamma: float) -> Tensor:
     _check_gamma(gamma)
     if not isinstance(dones, Tensor):
         raise TypeError(f"dones must be a torch.Tensor, got {type(dones).__name__}")
+    if dones.is_complex():
+        raise TypeError(f"dones must be a bool or real tensor, got dtype {dones.dtype}")
     if dones.shape != rewards.shape:
         raise ValueError(
             f"rewards has shape {tuple(rewards.shape)} but dones has shape "
@@ -215,6 +257,12 @@ def score_function_samples(
     _check_bandit(logits, rewards)
     if not isinstance(num_samples, int) or isinstance(num_samples, bool) or num_samples < 1:
         raise ValueError(f"num_samples must be a positive int, got {num_samples!r}")
+    if not (is_real_number(baseline) or isinstance(baseline, Tensor)):
+        raise TypeError(
+            f"baseline must be a real number or a tensor, got {type(baseline).__name__} "
+            f"{baseline!r}"
+        )
+    _check_generator(generator)
     pi = logits.softmax(-1)  # (k,)
     a = torch.multinomial(pi.expand(num_samples, -1), 1, generator=generator).squeeze(1)  # (n,)
     score = nn.functional.one_hot(a, pi.shape[0]).to(pi.dtype) - pi  # e_A - pi, (n, k)
@@ -312,10 +360,16 @@ class CartPole:
     ) -> None:
         if not isinstance(num_envs, int) or isinstance(num_envs, bool) or num_envs < 1:
             raise ValueError(f"num_envs must be a positive int, got {num_envs!r}")
-        if not dtype.is_floating_point:
-            raise TypeError(f"dtype must be a floating-point dtype, got {dtype}")
+        if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
+            raise TypeError(f"dtype must be a floating-point torch.dtype, got {dtype!r}")
+        _check_generator(generator)
+        try:
+            self.device = torch.device(device) if device is not None else torch.device("cpu")
+        except (RuntimeError, TypeError):
+            raise ValueError(
+                f"device must name a torch device such as 'cpu', got {device!r}"
+            ) from None
         self.num_envs = num_envs
-        self.device = torch.device(device) if device is not None else torch.device("cpu")
         self.generator = generator
         self.dtype = dtype
         M = self.masspole + self.masscart  # total mass
@@ -443,6 +497,12 @@ class MLPPolicy(nn.Module):
     """
 
     def __init__(self, observation_size: int, num_actions: int, hidden_size: int = 64) -> None:
+        for name, v in (
+            ("observation_size", observation_size),
+            ("num_actions", num_actions),
+            ("hidden_size", hidden_size),
+        ):
+            _check_positive_int(name, v)
         super().__init__()
         self.net = nn.Sequential(
             nn.Linear(observation_size, hidden_size),
@@ -470,7 +530,18 @@ class MLPPolicy(nn.Module):
 
 @dataclass
 class Batch:
-    """Whole episodes, time-major, one per environment; ``mask`` marks the steps that count."""
+    """Whole episodes, time-major, one per environment; ``mask`` marks the steps that count.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from dlref.rl import Batch
+    >>> T, N = 3, 2
+    >>> batch = Batch(torch.zeros(T, N, 4), torch.zeros(T, N, dtype=torch.long), torch.ones(T, N),
+    ...               torch.zeros(T, N, dtype=torch.bool), torch.ones(T, N, dtype=torch.bool))
+    >>> int(batch.mask.sum())  # steps that count
+    6
+    """
 
     obs: Tensor  # (T, N, 4)
     actions: Tensor  # (T, N)
@@ -511,6 +582,8 @@ def rollout(env: CartPole, policy: MLPPolicy, generator: torch.Generator | None 
     >>> batch.mask.sum(0)  # episode lengths
     tensor([36, 13, 11, 38])
     """
+    _check_env_policy(env, policy)
+    _check_generator(generator)
     obs = env.reset()
     running = torch.ones(env.num_envs, dtype=torch.bool, device=env.device)
     trajectory = []
@@ -569,10 +642,23 @@ def policy_gradient_loss(
     -------
     Tensor
         Scalar loss.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from dlref.rl import CartPole, MLPPolicy, policy_gradient_loss, rollout
+    >>> _ = torch.manual_seed(0)
+    >>> env, policy = CartPole(4, generator=torch.Generator().manual_seed(0)), MLPPolicy(4, 2)
+    >>> batch = rollout(env, policy, torch.Generator().manual_seed(0))
+    >>> loss = policy_gradient_loss(policy, batch, gamma=0.99)
+    >>> loss.shape, loss.requires_grad
+    (torch.Size([]), True)
     """
-    _check_gamma(gamma)
-    if baseline not in _BASELINES:
-        raise ValueError(f"baseline must be one of {_BASELINES}, got {baseline!r}")
+    if not callable(policy):
+        raise TypeError(f"policy must be callable (an MLPPolicy), got {type(policy).__name__}")
+    if not isinstance(batch, Batch):
+        raise TypeError(f"batch must be a Batch (from rollout), got {type(batch).__name__}")
+    _check_loss_options(gamma, baseline, entropy_coef)
     m = batch.mask
     G = discounted_returns(batch.rewards, batch.dones, gamma)  # G_t, (T, N)
     if baseline == "time":
@@ -600,7 +686,14 @@ def policy_gradient_loss(
 
 @dataclass
 class History:
-    """What :func:`reinforce` saw, one entry per update (episode returns: one per episode)."""
+    """What :func:`reinforce` saw, one entry per update (episode returns: one per episode).
+
+    Examples
+    --------
+    >>> from dlref.rl import History
+    >>> History(episode_returns=[10.0, 20.0, 30.0]).last_mean(2)
+    25.0
+    """
 
     episode_returns: list[float] = field(default_factory=list)
     mean_returns: list[float] = field(default_factory=list)  # mean of the batch's episodes
@@ -676,9 +769,23 @@ def reinforce(
     >>> len(history.losses), len(history.episode_returns)
     (3, 48)
     """
-    _check_gamma(gamma)
-    if baseline not in _BASELINES:
-        raise ValueError(f"baseline must be one of {_BASELINES}, got {baseline!r}")
+    _check_env_policy(env, policy)
+    if not isinstance(optimizer, torch.optim.Optimizer):
+        raise TypeError(
+            f"optimizer must be a torch.optim.Optimizer, got {type(optimizer).__name__}"
+        )
+    if not is_int(num_updates):
+        raise TypeError(f"num_updates must be an int, got {type(num_updates).__name__}")
+    if num_updates < 0:
+        raise ValueError(f"num_updates must be non-negative, got {num_updates}")
+    _check_loss_options(gamma, baseline, entropy_coef)
+    for name, v in (
+        ("target_return", target_return),
+        ("max_seconds", max_seconds),
+        ("max_env_steps", max_env_steps),
+    ):
+        _check_optional_number(name, v)
+    _check_generator(generator)
     history = History()
     steps, start = 0, time.perf_counter()
     for update in range(num_updates):

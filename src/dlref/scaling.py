@@ -77,8 +77,24 @@ def _check_count(name: str, x: object, minimum: int = 1) -> None:
         raise ValueError(f"{name} must be at least {minimum}, got {x}")
 
 
+def _check_number(name: str, x: object, positive: bool = False) -> None:
+    """A real number (not bool); with ``positive``, one that is positive and finite."""
+    if not is_real_number(x):
+        raise TypeError(f"{name} must be a real number, got {type(x).__name__} {x!r}")
+    if positive and (not x > 0 or not math.isfinite(x)):
+        raise ValueError(f"{name} must be positive and finite, got {x}")
+
+
+def _as_float(x: object) -> float | np.ndarray:
+    """A float for a real number, else a float64 array (``x`` already passed the checks)."""
+    return float(x) if is_real_number(x) else np.asarray(x, dtype=np.float64)
+
+
 def _as_positive_1d(name: str, x: object) -> np.ndarray:
-    arr = np.asarray(x, dtype=np.float64)
+    try:
+        arr = np.asarray(x, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise TypeError(f"{name} must be an array of real numbers, got {x!r}") from None
     if arr.ndim != 1:
         raise ValueError(f"{name} must be one-dimensional, got shape {arr.shape}")
     if not (np.isfinite(arr).all() and (arr > 0).all()):
@@ -129,7 +145,9 @@ def power_law(x, a: float, b: float, c: float = 0.0):
     1.8447
     """
     _check_positive("x", x)
-    x = float(x) if is_real_number(x) else np.asarray(x, dtype=np.float64)
+    for name, v in (("a", a), ("b", b), ("c", c)):
+        _check_number(name, v)
+    x = _as_float(x)
     return a * x ** (-b) + c  # a x^-b + c
 
 
@@ -257,6 +275,8 @@ def chinchilla_loss(
     """
     _check_positive("N", N)
     _check_positive("D", D)
+    for name, v in (("E", E), ("A", A), ("B", B), ("alpha", alpha), ("beta", beta)):
+        _check_number(name, v)
     if is_real_number(N) and is_real_number(D):
         return E + A / float(N) ** alpha + B / float(D) ** beta
     N, D = np.asarray(N, dtype=np.float64), np.asarray(D, dtype=np.float64)
@@ -305,7 +325,9 @@ def chinchilla_optimal(
     'N = 3.22e+10, D = 2.98e+12, D/N = 92.6'
     """
     _check_positive("C", C)
-    C = float(C) if is_real_number(C) else np.asarray(C, dtype=np.float64)
+    for name, v in (("A", A), ("B", B), ("alpha", alpha), ("beta", beta)):
+        _check_number(name, v, positive=True)  # the optimum exists for positive constants only
+    C = _as_float(C)
     G = (alpha * A / (beta * B)) ** (1.0 / (alpha + beta))
     N_opt = G * (C / 6.0) ** (beta / (alpha + beta))  # N ∝ C^a, a = β/(α+β)
     D_opt = (C / 6.0) ** (alpha / (alpha + beta)) / G  # D ∝ C^b, b = α/(α+β)
@@ -345,8 +367,7 @@ def training_flops(N, D):
     """
     _check_positive("N", N)
     _check_positive("D", D)
-    N = float(N) if is_real_number(N) else np.asarray(N, dtype=np.float64)
-    return 6.0 * N * D  # C = 6 N D
+    return 6.0 * _as_float(N) * _as_float(D)  # C = 6 N D
 
 
 def flops_per_token(
@@ -488,6 +509,9 @@ def transformer_parameters(
         raise ValueError(f"d_model={d_model} must be divisible by n_head={n_head}")
     if n_head % n_kv_head:
         raise ValueError(f"n_kv_head={n_kv_head} must divide n_head={n_head}")
+    for name, v in (("bias", bias), ("tie_embeddings", tie_embeddings)):
+        if not isinstance(v, bool):
+            raise TypeError(f"{name} must be a bool, got {type(v).__name__} {v!r}")
     if mlp not in ("gelu", "swiglu"):
         raise ValueError(f"mlp must be 'gelu' or 'swiglu', got {mlp!r}")
     if norm not in ("layernorm", "rmsnorm"):
@@ -551,8 +575,9 @@ def model_state_bytes(
     """
     _check_positive("num_params", num_params)
     for name, v in (("k", k), ("weight_bytes", weight_bytes), ("grad_bytes", grad_bytes)):
-        if not is_real_number(v) or v < 0:
+        if not is_real_number(v) or not 0 <= v < math.inf:
             raise ValueError(f"{name} must be a non-negative number of bytes, got {v!r}")
+    num_params = _as_float(num_params)
     return ModelStateBytes(weight_bytes * num_params, grad_bytes * num_params, k * num_params)
 
 
@@ -774,8 +799,8 @@ def roofline(intensity, peak_flops: float, bandwidth: float):
     '9.89e+14'
     """
     _check_positive("intensity", intensity)
-    _check_positive("peak_flops", peak_flops)
-    _check_positive("bandwidth", bandwidth)
+    _check_number("peak_flops", peak_flops, positive=True)
+    _check_number("bandwidth", bandwidth, positive=True)
     if is_real_number(intensity):
         return min(peak_flops, intensity * bandwidth)
     return np.minimum(peak_flops, np.asarray(intensity, dtype=np.float64) * bandwidth)
