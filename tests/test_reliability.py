@@ -44,7 +44,6 @@ NOT_YET_SWEPT = {
     "dlref.rl",
     "dlref.rnn",
     "dlref.scaling",
-    "dlref.transformer",
 }
 SKIP_MODULES |= NOT_YET_SWEPT
 # Lengths for which any large value is valid and merely costs time (exhaustive search is V^T):
