@@ -583,14 +583,14 @@ class KVCache:
         dtype: torch.dtype | None = None,
         device: torch.device | str | None = None,
     ):
-        for name, n in (
-            ("num_layers", num_layers),
-            ("batch_size", batch_size),
-            ("num_kv_heads", num_kv_heads),
-            ("max_seq_len", max_seq_len),
-            ("head_dim", head_dim),
+        for name, n, least in (
+            ("num_layers", num_layers, 1),
+            ("batch_size", batch_size, 0),
+            ("num_kv_heads", num_kv_heads, 1),
+            ("max_seq_len", max_seq_len, 0),
+            ("head_dim", head_dim, 1),
         ):
-            _check_size(name, n)
+            _check_size(name, n, least)
         _check_device_dtype(device, dtype)
         shape = (num_layers, batch_size, num_kv_heads, max_seq_len, head_dim)
         self.keys = torch.zeros(shape, dtype=dtype, device=device)
