@@ -194,19 +194,19 @@ def test_causal_mask_offsets():
             ((2, 4, 8), (2, 5, 8), (2, 3, 8)),
             {},
             ValueError,
-            r"key has shape \(2, 5, 8\) but value has shape \(2, 3, 8\): all but the last",
+            r"key has shape \(2, 5, 8\) but value has shape \(2, 3, 8\): the sequence dimensions",
         ),
         (
             ((2, 4, 3, 8), (2, 2, 5, 8), (2, 2, 5, 8)),
             {},
             ValueError,
-            r"batch and head dimensions must match \(different head counts need enable_gqa",
+            r"batch and head dimensions must match or broadcast \(different head counts need",
         ),
         (
             ((2, 3, 3, 8), (2, 2, 5, 8), (2, 2, 5, 8)),
             {"enable_gqa": True},
             ValueError,
-            r"the key's 2 heads must divide the query's 3 heads",
+            r"the key's 2 and the value's 2 heads must divide the query's 3 heads",
         ),
         (
             ((2, 4, 8), (2, 5, 8), (2, 5, 8)),
@@ -219,19 +219,20 @@ def test_causal_mask_offsets():
             ((2, 4, 8), (2, 5, 8), (2, 5, 8)),
             {"attn_mask": torch.ones(4, 5, dtype=torch.long)},
             TypeError,
-            r"attn_mask must be boolean or floating-point, got torch.int64",
+            r"attn_mask must be boolean, float32 or of the query's dtype torch.float32, got "
+            r"torch.int64",
         ),
         (
             ((2, 4, 8), (2, 5, 8), (2, 5, 8)),
-            {"dropout_p": 1.0},
+            {"dropout_p": 1.5},
             ValueError,
-            r"dropout_p must be in \[0, 1\), got 1.0",
+            r"dropout_p must be at most 1, got 1.5",
         ),
         (
-            ((2, 4, 8), (2, 5, 8), (5, 8)),
+            ((2, 4, 8), (2, 5, 8), (3, 5, 8)),
             {},
             ValueError,
-            r"must have the same number of dimensions",
+            r"key has shape \(2, 5, 8\) but value has shape \(3, 5, 8\): the batch and head",
         ),
         (((8,), (5, 8), (5, 8)), {}, ValueError, r"query must have shape \(..., L or S, E\)"),
         (
@@ -247,6 +248,80 @@ def test_sdpa_errors_name_the_arguments_and_shapes(args, kwargs, error, message)
     tensors = [torch.randn(s) for s in args]
     with pytest.raises(error, match=message):
         scaled_dot_product_attention(*tensors, **kwargs)
+
+
+@pytest.mark.parametrize(
+    ("shapes", "kwargs"),
+    [
+        (((3, 1, 2), (2, 2), (2, 1)), {}),  # batch dimensions broadcast, as in matmul
+        (((2, 4, 8), (2, 5, 8), (5, 8)), {}),  # value with fewer dimensions
+        (((2, 4, 3, 8), (2, 2, 5, 8), (2, 1, 5, 8)), {"enable_gqa": True}),  # 2 and 1 KV heads
+        (((1, 2), (2, 2), (2, 1)), {"dropout_p": -1.0}),  # dropout only when dropout_p > 0
+        (((1, 2), (2, 2), (2, 1)), {"dropout_p": 1.0}),  # all dropped: zeros
+        (((1, 2), (2, 2), (2, 1)), {"scale": torch.tensor(0.5)}),
+        (((1, 2), (2, 2), (0, 3)), {}),  # no values: zeros of shape (L, E_v)
+        (((1, 0), (2, 0), (2, 3)), {}),  # E = 0: uniform weights
+        (((1, 2), (2, 2), (2, 1)), {"attn_mask": torch.tensor(0.0)}),
+    ],
+)
+def test_sdpa_accepts_what_torch_accepts(shapes, kwargs):
+    torch.manual_seed(0)
+    q, k, v = (torch.randn(s, dtype=torch.float64) for s in shapes)
+    expected = F.scaled_dot_product_attention(q, k, v, **kwargs)
+    torch.testing.assert_close(scaled_dot_product_attention(q, k, v, **kwargs), expected)
+
+
+@pytest.mark.parametrize(
+    ("shapes", "kwargs", "error", "message"),
+    [
+        (
+            ((1, 2), (2, 2), (2, 1)),
+            {"is_causal": 1},
+            TypeError,
+            "is_causal must be a bool, got int",
+        ),
+        (((1, 2), (2, 2), (2, 1)), {"enable_gqa": "yes"}, TypeError, "enable_gqa must be a bool"),
+        (((1, 2), (2, 2), (2, 1)), {"dropout_p": "0.1"}, TypeError, "dropout_p must be a float"),
+        (((1, 2), (2, 2), (2, 1)), {"scale": "a"}, TypeError, "scale must be None or a float"),
+        (
+            ((1, 2), (2, 2), (2, 1)),
+            {"attn_mask": -1},
+            TypeError,
+            "attn_mask must be a torch.Tensor",
+        ),
+        (
+            ((1, 2), (2, 2), (2, 1)),
+            {"attn_mask": torch.zeros(3, 1, 2)},
+            ValueError,
+            r"attn_mask has shape \(3, 1, 2\), which does not broadcast to the scores' shape "
+            r"\(1, 2\)",
+        ),
+        (
+            ((3, 8), (5, 8), (5, 8)),
+            {"enable_gqa": True},
+            ValueError,
+            r"enable_gqa=True needs a head dimension \(-3\) in query, key and value",
+        ),
+        (
+            ((1, 2), (2, 2), (2, 1)),
+            {"dropout_p": math.inf},
+            ValueError,
+            "dropout_p must be at most 1",
+        ),
+    ],
+)
+def test_sdpa_rejects_what_torch_rejects(shapes, kwargs, error, message):
+    q, k, v = (torch.randn(s) for s in shapes)
+    with pytest.raises(error, match=message):
+        scaled_dot_product_attention(q, k, v, **kwargs)
+    with pytest.raises((TypeError, RuntimeError, IndexError)):  # torch rejects it too
+        F.scaled_dot_product_attention(q, k, v, **kwargs)
+
+
+def test_sdpa_rejects_mixed_dtypes():
+    q, k, v = torch.randn(1, 2), torch.randn(2, 2, dtype=torch.float64), torch.randn(2, 1)
+    with pytest.raises(TypeError, match="query, key and value must have the same dtype"):
+        scaled_dot_product_attention(q, k, v)
 
 
 def test_sdpa_rejects_integer_query():
@@ -481,3 +556,49 @@ def test_kv_cache_errors():
         ValueError, match="the cache holds 3 tokens and max_seq_len=4: no room for 2"
     ):
         cache.update(0, torch.ones(2, 2, 2, 3), torch.ones(2, 2, 2, 3))
+
+
+@pytest.mark.parametrize(
+    ("make", "error", "message"),
+    [
+        (lambda: causal_mask(-1, 4), ValueError, "query_len must be >= 0, got -1"),
+        (lambda: causal_mask(2, 2.5), TypeError, "key_len must be an int, got float 2.5"),
+        (lambda: causal_mask(2, 4, offset="1"), TypeError, "offset must be an int, got str"),
+        (lambda: causal_mask(2, 4, device=-1), ValueError, "device must be None or a torch"),
+        (lambda: sinusoidal_positional_encoding(-7, 4), ValueError, "num_positions must be >= 0"),
+        (lambda: sinusoidal_positional_encoding(3, 4, base=-1.0), ValueError, "base must be a"),
+        (
+            lambda: sinusoidal_positional_encoding(3, 4, dtype="float"),
+            TypeError,
+            "dtype must be None or a floating-point torch.dtype, got 'float'",
+        ),
+        (
+            lambda: apply_rotary(torch.ones(1, 2), None, torch.ones(1, 1)),
+            TypeError,
+            "cos must be a torch.Tensor, got NoneType",
+        ),
+        (
+            lambda: apply_rotary(torch.ones(1, 2), torch.ones(1, 3), torch.ones(1, 1)),
+            ValueError,
+            r"x has shape \(1, 2\) but cos has shape \(1, 3\): cos must broadcast to \(1, 1\)",
+        ),
+        (
+            lambda: apply_rotary(torch.ones(1, 3), torch.ones(1, 1), torch.ones(1, 1)),
+            ValueError,
+            r"x must have shape \(..., T, D\) with D even, got \(1, 3\)",
+        ),
+        (lambda: RotaryEmbedding("3", 8), TypeError, "head_dim must be an int, got str '3'"),
+        (lambda: RotaryEmbedding(4, 0), ValueError, "max_seq_len must be >= 1, got 0"),
+        (lambda: RotaryEmbedding(4, 8, base=math.nan), ValueError, "base must be a finite"),
+        (lambda: LearnedPositionalEmbedding(-1, 8), ValueError, "max_seq_len must be >= 1"),
+        (lambda: KVCache(1, 2.5, 2, 8, 4), TypeError, "batch_size must be an int, got float 2.5"),
+        (lambda: KVCache(1, 1, 2, 8, 0), ValueError, "head_dim must be >= 1, got 0"),
+        (lambda: MultiHeadAttention(8, 2, bias="yes"), TypeError, "bias must be a bool"),
+        (lambda: MultiHeadAttention(8, 2, dropout=1.5), ValueError, r"dropout must be in \[0, 1\]"),
+        (lambda: MultiHeadAttention(8, -1), ValueError, "num_heads must be >= 1, got -1"),
+        (lambda: MultiHeadAttention(8, 2, kdim=0), ValueError, "kdim must be >= 1, got 0"),
+    ],
+)
+def test_constructor_and_helper_errors_name_the_argument(make, error, message):
+    with pytest.raises(error, match=message):
+        make()

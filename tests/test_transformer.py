@@ -255,3 +255,61 @@ def test_forward_errors():
     model(torch.zeros(1, 3, dtype=torch.long), cache)
     with pytest.raises(ValueError, match=r"all already in the cache \(seq_len=3\)"):
         model.next_token_log_probs(torch.zeros(1, 3, dtype=torch.long), cache)
+
+
+@pytest.mark.parametrize(
+    ("make", "error", "message"),
+    [
+        (lambda: TransformerConfig(vocab_size=0, max_seq_len=8), ValueError, "vocab_size must be"),
+        (
+            lambda: TransformerConfig(vocab_size=10, max_seq_len=2.5),
+            TypeError,
+            "max_seq_len must be an int, got float 2.5",
+        ),
+        (
+            lambda: TransformerConfig(vocab_size=10, max_seq_len=8, num_layers=-1),
+            ValueError,
+            "num_layers must be >= 0, got -1",
+        ),
+        (
+            lambda: TransformerConfig(vocab_size=10, max_seq_len=8, d_ff="3"),
+            TypeError,
+            "d_ff must be an int, got str '3'",
+        ),
+        (
+            lambda: TransformerConfig(vocab_size=10, max_seq_len=8, bias="yes"),
+            TypeError,
+            "bias must be a bool, got str 'yes'",
+        ),
+        (
+            lambda: TransformerConfig(vocab_size=10, max_seq_len=8, dropout=-1.0),
+            ValueError,
+            r"dropout must be in \[0, 1\], got -1.0",
+        ),
+        (
+            lambda: TransformerConfig(vocab_size=10, max_seq_len=8, norm_eps=0.0),
+            ValueError,
+            "norm_eps must be a finite number > 0, got 0.0",
+        ),
+        (
+            lambda: TransformerConfig(vocab_size=10, max_seq_len=8, rope_base="0.1"),
+            TypeError,
+            "rope_base must be a real number, got str",
+        ),
+        (lambda: Transformer("a string"), TypeError, "config must be a TransformerConfig, got str"),
+        (lambda: count_parameters(-1), TypeError, "config must be a TransformerConfig, got int"),
+        (
+            lambda: kv_cache_bytes_per_token(TransformerConfig(10, 8), bytes_per_element=0),
+            ValueError,
+            "bytes_per_element must be >= 1, got 0",
+        ),
+        (
+            lambda: forward_flops(TransformerConfig(10, 8), -7),
+            ValueError,
+            "seq_len must be >= 0, got -7",
+        ),
+    ],
+)
+def test_bad_config_and_arguments_name_the_argument(make, error, message):
+    with pytest.raises(error, match=message):
+        make()

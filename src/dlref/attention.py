@@ -17,12 +17,13 @@ relative).
 from __future__ import annotations
 
 import math
+import numbers
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from dlref._checks import check_float
+from dlref._checks import check_float, check_real, check_same_dtype, check_tensor, is_int
 
 __all__ = [
     "causal_mask",
@@ -41,37 +42,84 @@ __all__ = [
 # ---------------------------------------------------------------------------------------------
 
 
-def _check_qkv(query: Tensor, key: Tensor, value: Tensor, enable_gqa: bool) -> None:
+def _check_flag(name: str, x: object) -> None:
+    """Raise ``TypeError`` unless ``x`` is a Python bool (torch accepts nothing else)."""
+    if not isinstance(x, bool):
+        raise TypeError(f"{name} must be a bool, got {type(x).__name__} {x!r}")
+
+
+def _check_size(name: str, x: object, minimum: int = 1) -> None:
+    """Raise naming ``name`` unless ``x`` is an int >= ``minimum``."""
+    if not is_int(x):
+        raise TypeError(f"{name} must be an int, got {type(x).__name__} {x!r}")
+    if x < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {x}")
+
+
+def _check_base(name: str, x: object) -> None:
+    """Raise naming ``name`` unless ``x`` is a finite real number > 0."""
+    check_real(name, x)
+    if not (math.isfinite(x) and x > 0):
+        raise ValueError(f"{name} must be a finite number > 0, got {x}")
+
+
+def _check_device_dtype(device: object, dtype: object) -> None:
+    """Raise naming ``device`` or ``dtype`` unless torch can make tensors with them."""
+    if dtype is not None and not (isinstance(dtype, torch.dtype) and dtype.is_floating_point):
+        raise TypeError(f"dtype must be None or a floating-point torch.dtype, got {dtype!r}")
+    if device is not None:
+        try:
+            torch.device(device)
+        except (RuntimeError, TypeError, ValueError):
+            raise ValueError(f"device must be None or a torch.device, got {device!r}") from None
+
+
+def _check_qkv(query: Tensor, key: Tensor, value: Tensor, enable_gqa: bool) -> tuple[int, ...]:
+    """Check what torch checks, naming the arguments; return the batch shape of the output."""
     for name, t in (("query", query), ("key", key), ("value", value)):
-        check_float(name, t)
+        check_tensor(name, t)
         if t.dim() < 2:
             raise ValueError(f"{name} must have shape (..., L or S, E), got {tuple(t.shape)}")
+    check_float("query", query)
+    check_same_dtype(query=query, key=key, value=value)
     q, k, v = tuple(query.shape), tuple(key.shape), tuple(value.shape)
-    if not query.dim() == key.dim() == value.dim():
-        raise ValueError(
-            f"query, key and value must have the same number of dimensions, got shapes {q}, {k} "
-            f"and {v}"
-        )
+    if value.numel() == 0:  # torch returns zeros of shape (..., L, E_v) before any other check
+        return q[:-2]
     if q[-1] != k[-1]:
         raise ValueError(
             f"query has shape {q} but key has shape {k}: the last dimensions must match"
         )
-    if k[:-1] != v[:-1]:
+    if k[-2] != v[-2]:
         raise ValueError(
-            f"key has shape {k} but value has shape {v}: all but the last dimensions must match"
+            f"key has shape {k} but value has shape {v}: the sequence dimensions (-2) must match"
         )
-    if query.dim() >= 3 and enable_gqa:
-        if q[:-3] != k[:-3] or q[-3] % k[-3] != 0:
+    if enable_gqa:
+        if min(len(q), len(k), len(v)) < 3:
             raise ValueError(
-                f"query has shape {q} and key has shape {k}: with enable_gqa the batch dimensions "
-                f"must match and the key's {k[-3]} heads must divide the query's {q[-3]} heads"
+                f"enable_gqa=True needs a head dimension (-3) in query, key and value, got "
+                f"shapes {q}, {k} and {v}"
             )
-    elif q[:-2] != k[:-2]:
-        hint = " (different head counts need enable_gqa=True)" if q[:-3] == k[:-3] else ""
+        if q[-3] % k[-3] or q[-3] % v[-3]:
+            raise ValueError(
+                f"query has shape {q}, key {k} and value {v}: with enable_gqa the key's "
+                f"{k[-3]} and the value's {v[-3]} heads must divide the query's {q[-3]} heads"
+            )
+        k, v = k[:-3] + (q[-3],) + k[-2:], v[:-3] + (q[-3],) + v[-2:]  # after repeating
+    try:
+        batch = torch.broadcast_shapes(q[:-2], k[:-2])
+    except RuntimeError:
+        hint = " (different head counts need enable_gqa=True)" if len(q) > 2 and len(k) > 2 else ""
         raise ValueError(
             f"query has shape {q} but key has shape {k}: the batch and head dimensions must "
-            f"match{hint}"
-        )
+            f"match or broadcast{hint}"
+        ) from None
+    try:
+        return tuple(torch.broadcast_shapes(batch, v[:-2]))
+    except RuntimeError:
+        raise ValueError(
+            f"key has shape {k} but value has shape {v}: the batch and head dimensions must "
+            f"match or broadcast"
+        ) from None
 
 
 def causal_mask(
@@ -106,6 +154,11 @@ def causal_mask(
     tensor([[1, 1, 1, 0],
             [1, 1, 1, 1]], dtype=torch.int32)
     """
+    _check_size("query_len", query_len, 0)
+    _check_size("key_len", key_len, 0)
+    if not is_int(offset):
+        raise TypeError(f"offset must be an int, got {type(offset).__name__} {offset!r}")
+    _check_device_dtype(device, None)
     i = torch.arange(query_len, device=device).unsqueeze(-1)  # (L, 1)
     j = torch.arange(key_len, device=device)  # (S,)
     return j <= i + offset  # (L, S)
@@ -201,33 +254,50 @@ def scaled_dot_product_attention(
     >>> scaled_dot_product_attention(q, k, v, attn_mask=torch.tensor([[False, True]]))
     tensor([[20.]])
     """
-    _check_qkv(query, key, value, enable_gqa)
-    if not 0.0 <= dropout_p < 1.0:
-        raise ValueError(f"dropout_p must be in [0, 1), got {dropout_p}")
+    for name, flag in (("is_causal", is_causal), ("enable_gqa", enable_gqa)):
+        _check_flag(name, flag)
+    if not isinstance(dropout_p, numbers.Real):  # torch takes any real, a bool included
+        raise TypeError(f"dropout_p must be a float, got {type(dropout_p).__name__} {dropout_p!r}")
+    if isinstance(scale, Tensor) and scale.numel() == 1:
+        scale = scale.item()  # torch takes a one-element tensor as a float
+    if scale is not None and not isinstance(scale, numbers.Real):
+        raise TypeError(f"scale must be None or a float, got {type(scale).__name__} {scale!r}")
+    if attn_mask is not None and not isinstance(attn_mask, Tensor):
+        raise TypeError(f"attn_mask must be a torch.Tensor, got {type(attn_mask).__name__}")
+    batch = _check_qkv(query, key, value, enable_gqa)
     L, S, E = query.shape[-2], key.shape[-2], query.shape[-1]
+    if value.numel() == 0:  # as torch: nothing to average
+        return query.new_zeros(*query.shape[:-1], value.shape[-1])
+    dropout_p = float(dropout_p)
+    if dropout_p > 1.0:  # torch applies dropout when dropout_p > 0: negative or nan means none
+        raise ValueError(f"dropout_p must be at most 1, got {dropout_p}")
     if attn_mask is not None and is_causal:
         raise ValueError(
             "attn_mask and is_causal=True were both given: pass one mask, e.g. "
             "attn_mask=attn_mask & causal_mask(L, S)"
         )
     if attn_mask is not None:
-        if not isinstance(attn_mask, Tensor):
-            raise TypeError(f"attn_mask must be a torch.Tensor, got {type(attn_mask).__name__}")
-        if not (attn_mask.dtype == torch.bool or attn_mask.is_floating_point()):
-            raise TypeError(f"attn_mask must be boolean or floating-point, got {attn_mask.dtype}")
-        scores_shape = query.shape[:-1] + (S,)
+        if attn_mask.dtype not in (torch.bool, torch.float32, query.dtype):
+            raise TypeError(
+                f"attn_mask must be boolean, float32 or of the query's dtype {query.dtype}, got "
+                f"{attn_mask.dtype}"
+            )
+        scores_shape = (*batch, L, S)
         try:
-            torch.broadcast_shapes(attn_mask.shape, scores_shape)
+            fits = torch.broadcast_shapes(attn_mask.shape, scores_shape) == scores_shape
         except RuntimeError:
+            fits = False
+        if not fits:
             raise ValueError(
                 f"attn_mask has shape {tuple(attn_mask.shape)}, which does not broadcast to the "
-                f"scores' shape {tuple(scores_shape)} (..., H, L, S)"
-            ) from None
-    if enable_gqa and query.dim() >= 3:
-        n_rep = query.shape[-3] // key.shape[-3]
-        key, value = _repeat_kv(key, n_rep), _repeat_kv(value, n_rep)  # (..., H, S, E)
+                f"scores' shape {scores_shape} (..., H, L, S)"
+            )
+    if enable_gqa:
+        H = query.shape[-3]
+        key = _repeat_kv(key, H // key.shape[-3])  # (..., H, S, E)
+        value = _repeat_kv(value, H // value.shape[-3])  # (..., H, S, E_v)
 
-    s = 1.0 / math.sqrt(E) if scale is None else scale
+    s = (1.0 / math.sqrt(E) if E else math.inf) if scale is None else float(scale)
     M = _additive_mask(attn_mask, is_causal, L, S, query)  # broadcastable to (..., H, L, S)
     dead = None  # query rows with no key left to attend (is_causal alone leaves none)
     if attn_mask is not None:
@@ -237,7 +307,7 @@ def scaled_dot_product_attention(
         else:
             dead = None
     q = query * s  # the scale folded into Q: L*E multiplications instead of L*S
-    if M is not None and M.dim() <= 2:  # s Q K^T + M in one call, no extra (L, S) pass
+    if M is not None and M.dim() <= 2 and q.shape[:-2] == key.shape[:-2]:  # one call: s QK^T + M
         n = math.prod(q.shape[:-2])  # batch x heads, flattened
         q3, k3 = q.reshape(n, L, E), key.reshape(n, S, E)
         scores = torch.baddbmm(M, q3, k3.transpose(1, 2)).view(q.shape[:-1] + (S,))
@@ -294,8 +364,12 @@ def sinusoidal_positional_encoding(
             [ 0.8415,  0.5403,  0.0998,  0.9950],
             [ 0.9093, -0.4161,  0.1987,  0.9801]])
     """
+    _check_size("num_positions", num_positions, 0)
+    _check_size("embed_dim", embed_dim)
     if embed_dim % 2:
         raise ValueError(f"embed_dim must be even (sin/cos pairs), got {embed_dim}")
+    _check_base("base", base)
+    _check_device_dtype(device, dtype)
     m = torch.arange(num_positions, dtype=torch.float64, device=device).unsqueeze(1)  # (T, 1)
     omega = base ** (-torch.arange(0, embed_dim, 2, dtype=torch.float64, device=device) / embed_dim)
     P = torch.empty(num_positions, embed_dim, dtype=torch.float64, device=device)
@@ -337,6 +411,21 @@ def apply_rotary(x: Tensor, cos: Tensor, sin: Tensor) -> Tensor:
     >>> apply_rotary(x, torch.tensor([[0.0]]), torch.tensor([[1.0]]))  # a quarter turn
     tensor([[0., 1.]])
     """
+    for name, t in (("x", x), ("cos", cos), ("sin", sin)):
+        check_float(name, t)
+    if x.dim() < 1 or x.shape[-1] % 2:
+        raise ValueError(f"x must have shape (..., T, D) with D even, got {tuple(x.shape)}")
+    half = (*x.shape[:-1], x.shape[-1] // 2)
+    for name, t in (("cos", cos), ("sin", sin)):
+        try:
+            fits = torch.broadcast_shapes(half, t.shape) == half
+        except RuntimeError:
+            fits = False
+        if not fits:
+            raise ValueError(
+                f"x has shape {tuple(x.shape)} but {name} has shape {tuple(t.shape)}: {name} "
+                f"must broadcast to {half} (..., T, D/2)"
+            )
     x1, x2 = x.chunk(2, dim=-1)  # x_i and x_{i+D/2}: (..., T, D/2) each
     return torch.cat([x1 * cos - x2 * sin, x1 * sin + x2 * cos], dim=-1)
 
@@ -374,8 +463,12 @@ class RotaryEmbedding(nn.Module):
         self, head_dim: int, max_seq_len: int, base: float = 10000.0, device=None, dtype=None
     ):
         super().__init__()
+        _check_size("head_dim", head_dim)
         if head_dim % 2:
             raise ValueError(f"head_dim must be even for rotary embeddings, got {head_dim}")
+        _check_size("max_seq_len", max_seq_len)
+        _check_base("base", base)
+        _check_device_dtype(device, dtype)
         self.head_dim, self.max_seq_len, self.base = head_dim, max_seq_len, base
         theta = base ** (-torch.arange(0, head_dim, 2, dtype=torch.float64) / head_dim)  # (D/2,)
         angles = torch.arange(max_seq_len, dtype=torch.float64).outer(theta)  # m θ_i: (T, D/2)
@@ -416,6 +509,9 @@ class LearnedPositionalEmbedding(nn.Embedding):
     """
 
     def __init__(self, max_seq_len: int, embed_dim: int, device=None, dtype=None):
+        _check_size("max_seq_len", max_seq_len)
+        _check_size("embed_dim", embed_dim)
+        _check_device_dtype(device, dtype)
         super().__init__(max_seq_len, embed_dim, device=device, dtype=dtype)
 
     def forward(self, seq_len: int, offset: int = 0) -> Tensor:  # type: ignore[override]
@@ -487,6 +583,15 @@ class KVCache:
         dtype: torch.dtype | None = None,
         device: torch.device | str | None = None,
     ):
+        for name, n, least in (
+            ("num_layers", num_layers, 1),
+            ("batch_size", batch_size, 0),
+            ("num_kv_heads", num_kv_heads, 1),
+            ("max_seq_len", max_seq_len, 0),
+            ("head_dim", head_dim, 1),
+        ):
+            _check_size(name, n, least)
+        _check_device_dtype(device, dtype)
         shape = (num_layers, batch_size, num_kv_heads, max_seq_len, head_dim)
         self.keys = torch.zeros(shape, dtype=dtype, device=device)
         self.values = torch.zeros(shape, dtype=dtype, device=device)
@@ -595,6 +700,17 @@ class MultiHeadAttention(nn.Module):
         dtype=None,
     ):
         super().__init__()
+        _check_size("embed_dim", embed_dim)
+        _check_size("num_heads", num_heads)
+        if num_kv_heads is not None:
+            _check_size("num_kv_heads", num_kv_heads)
+        if kdim is not None:
+            _check_size("kdim", kdim)
+        _check_flag("bias", bias)
+        check_real("dropout", dropout)
+        if not 0.0 <= dropout <= 1.0:
+            raise ValueError(f"dropout must be in [0, 1], got {dropout}")
+        _check_device_dtype(device, dtype)
         num_kv_heads = num_heads if num_kv_heads is None else num_kv_heads
         if embed_dim % num_heads:
             raise ValueError(f"embed_dim={embed_dim} must be divisible by num_heads={num_heads}")

@@ -26,11 +26,15 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from dlref._checks import check_real
 from dlref.attention import (
     KVCache,
     LearnedPositionalEmbedding,
     MultiHeadAttention,
     RotaryEmbedding,
+    _check_base,
+    _check_flag,
+    _check_size,
     sinusoidal_positional_encoding,
 )
 
@@ -52,6 +56,11 @@ _NORM = ("layernorm", "rmsnorm")
 # ---------------------------------------------------------------------------------------------
 # Configuration and closed forms
 # ---------------------------------------------------------------------------------------------
+
+
+def _check_config(config: object) -> None:
+    if not isinstance(config, TransformerConfig):
+        raise TypeError(f"config must be a TransformerConfig, got {type(config).__name__}")
 
 
 @dataclass
@@ -111,6 +120,19 @@ class TransformerConfig:
     norm_eps: float = 1e-5
 
     def __post_init__(self):
+        for name in ("vocab_size", "max_seq_len", "d_model", "num_heads"):
+            _check_size(name, getattr(self, name))
+        _check_size("num_layers", self.num_layers, 0)
+        for name in ("num_kv_heads", "d_ff"):
+            if getattr(self, name) is not None:
+                _check_size(name, getattr(self, name))
+        for name in ("tie_embeddings", "bias"):
+            _check_flag(name, getattr(self, name))
+        check_real("dropout", self.dropout)
+        if not 0.0 <= self.dropout <= 1.0:
+            raise ValueError(f"dropout must be in [0, 1], got {self.dropout}")
+        for name in ("rope_base", "norm_eps"):
+            _check_base(name, getattr(self, name))
         for name, value, allowed in (
             ("positional", self.positional, _POSITIONAL),
             ("mlp", self.mlp, _MLP),
@@ -160,6 +182,7 @@ def count_parameters(config: TransformerConfig) -> int:
     >>> f"{count_parameters(llama3_8b):,}"
     '8,030,261,248'
     """
+    _check_config(config)
     c = config
     d, d_kv, b = c.d_model, c.num_kv_heads * c.head_dim, int(c.bias)
     norm = d * (2 if c.norm == "layernorm" and c.bias else 1)
@@ -189,6 +212,8 @@ def kv_cache_bytes_per_token(config: TransformerConfig, bytes_per_element: int =
     >>> kv_cache_bytes_per_token(cfg, bytes_per_element=4)  # 2 * 2 * 4 * 16 * 4
     1024
     """
+    _check_config(config)
+    _check_size("bytes_per_element", bytes_per_element)
     c = config
     return 2 * c.num_layers * c.num_kv_heads * c.head_dim * bytes_per_element
 
@@ -220,6 +245,8 @@ def forward_flops(config: TransformerConfig, seq_len: int) -> dict[str, int]:
     >>> f["projections"] == f["attention"]
     True
     """
+    _check_config(config)
+    _check_size("seq_len", seq_len, 0)
     c, T = config, seq_len
     d, d_kv = c.d_model, c.num_kv_heads * c.head_dim
     k = 3 if c.mlp == "swiglu" else 2
@@ -269,6 +296,7 @@ class MLP(nn.Module):
 
     def __init__(self, config: TransformerConfig):
         super().__init__()
+        _check_config(config)
         d, h, b = config.d_model, config.d_ff, config.bias
         self.swiglu = config.mlp == "swiglu"
         self.approximate = "tanh" if config.mlp == "gelu_tanh" else "none"
@@ -309,6 +337,7 @@ class Block(nn.Module):
 
     def __init__(self, config: TransformerConfig):
         super().__init__()
+        _check_config(config)
         self.norm1 = _norm(config)
         self.attn = MultiHeadAttention(
             config.d_model,
@@ -365,6 +394,7 @@ class Transformer(nn.Module):
 
     def __init__(self, config: TransformerConfig):
         super().__init__()
+        _check_config(config)
         c = self.config = config
         self.tok_emb = nn.Embedding(c.vocab_size, c.d_model)  # E: (V, d)
         self.pos_emb = (
