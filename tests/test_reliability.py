@@ -39,18 +39,19 @@ SKIP_MODULES = {"dlref.practice"}  # the grader runs learners' code; its own inp
 NOT_YET_SWEPT = {
     "dlref.activations",
     "dlref.attention",
-    "dlref.conditioning",
     "dlref.distributed",
-    "dlref.optim",
     "dlref.rl",
-    "dlref.rnn",
     "dlref.scaling",
     "dlref.transformer",
 }
 SKIP_MODULES |= NOT_YET_SWEPT
 # Lengths for which any large value is valid and merely costs time (exhaustive search is V^T):
 # they get no huge value, only the wrong types and the values below their range.
-COSTLY_SIZES = {"max_new_tokens"}
+COSTLY_SIZES = {
+    "max_new_tokens",
+    "batch_size",  # conditioning.minibatch_gradient_variance draws num_draws * batch_size indices
+    "steps",  # conditioning.run_quadratic stores (steps + 1, d) iterates, one Python step each
+}
 SECONDS_PER_CALL = (
     10  # every call takes well under 1 s; one that hangs fails instead of stalling CI
 )
