@@ -51,6 +51,8 @@ COSTLY_SIZES = {
     "max_new_tokens",
     "batch_size",  # conditioning.minibatch_gradient_variance draws num_draws * batch_size indices
     "steps",  # conditioning.run_quadratic stores (steps + 1, d) iterates, one Python step each
+    "hidden_size",  # rnn: weights of shape (4 * hidden_size, hidden_size), 4e12 bytes for 1e6
+    "num_layers",  # rnn: num_layers stacks of weights, each allocated and initialised
 }
 SECONDS_PER_CALL = (
     10  # every call takes well under 1 s; one that hangs fails instead of stalling CI
