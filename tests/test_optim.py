@@ -422,11 +422,28 @@ def test_uniform_average_rejects_negative_lr():
         (dict(lr=float("nan")), ValueError, r"Invalid learning rate: nan \(lr must be >= 0\)"),
         (dict(betas=0.9), TypeError, r"betas must be a pair \(beta1, beta2\), got 0.9"),
         (dict(betas=(0.9, None)), TypeError, r"betas\[1\] must be a real number, got NoneType"),
+        (dict(betas=()), TypeError, r"betas must be a pair \(beta1, beta2\), got \(\)"),
+        (dict(lr="a string"), TypeError, "lr must be a real number, got str"),
     ],
 )
 def test_bad_types_raise_type_errors(kwargs, error, message):
     with pytest.raises(error, match=message):
         optim.Adam(_param(), **kwargs)
+
+
+@pytest.mark.parametrize("name", ["SGD", "RMSprop", "Adam", "AdamW", "UniformAverage"])
+@pytest.mark.parametrize(
+    ("params", "error", "message"),
+    [
+        ((), ValueError, r"^optimizer got an empty parameter list \(params must be an iterable"),
+        (object(), TypeError, r"\(params must be an iterable .*, got object"),
+    ],
+)
+def test_bad_params_keep_torchs_message_and_name_params(name, params, error, message):
+    with pytest.raises(error):
+        getattr(torch.optim, name if name != "UniformAverage" else "SGD")(params, lr=0.1)
+    with pytest.raises(error, match=message):
+        getattr(optim, name)(params, lr=0.1)
 
 
 @pytest.mark.parametrize("name", ["SGD", "RMSprop", "Adam", "AdamW", "UniformAverage"])

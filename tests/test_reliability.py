@@ -34,22 +34,17 @@ from hypothesis import strategies as st
 import dlref
 
 SKIP_MODULES = {"dlref.practice"}  # the grader runs learners' code; its own inputs are files/names
-# Modules whose argument checks do not yet meet this test: each is removed from the set once it
-# passes (the sweep found 50 functions and classes there that fail with errors from inside torch).
-NOT_YET_SWEPT = {
-    "dlref.conditioning",
-    "dlref.optim",
-    "dlref.rnn",
-}
-SKIP_MODULES |= NOT_YET_SWEPT
 # Lengths for which any large value is valid and merely costs time (exhaustive search is V^T):
 # they get no huge value, only the wrong types and the values below their range.
 COSTLY_SIZES = {
     "max_new_tokens",
     "embed_dim",  # MultiHeadAttention: a width of 10**6 is valid but allocates 4 * 10**12 weights
     "num_updates",  # dlref.rl.reinforce: a million updates of REINFORCE are valid, only long
-    "steps",  # dlref.distributed.train_single_process: a million Adam steps, likewise
+    "steps",  # distributed.train_single_process (Adam steps), conditioning.run_quadratic (iterates)
     "global_batch",  # dlref.distributed: a batch of a million examples, likewise
+    "batch_size",  # conditioning.minibatch_gradient_variance draws num_draws * batch_size indices
+    "hidden_size",  # rnn: weights of shape (4 * hidden_size, hidden_size), 4e12 bytes for 1e6
+    "num_layers",  # rnn: num_layers stacks of weights, each allocated and initialised
 }
 # Functions that start processes: each bad call would spawn workers. Their argument checks run
 # before any process starts and are tested in the topic's own test file.

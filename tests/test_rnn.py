@@ -260,6 +260,13 @@ def test_lstm_state_must_be_a_pair():
             "input has dtype torch.float64 but the weights have dtype torch.float32",
         ),
         (lambda: rnn.LSTMCell(IN, H)(torch.ones(B, IN, dtype=DT)), ValueError, "dtype"),
+        (lambda: rnn.RNN(IN, H, device=-1), ValueError, "device must be a torch.device"),
+        (lambda: rnn.GRUCell(IN, H, device=object()), TypeError, "device must be a torch.device"),
+        (
+            lambda: rnn.LSTM(IN, H, dtype=torch.int64),
+            TypeError,
+            "dtype must be a floating-point torch.dtype or None, got torch.int64",
+        ),
     ],
 )
 def test_bad_arguments_raise_clear_errors(call, error, match):

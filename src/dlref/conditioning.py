@@ -19,6 +19,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from dlref._checks import check_float, check_real, is_int
+
 __all__ = [
     "condition_number",
     "spectrum",
@@ -39,13 +41,33 @@ METHODS = ("gd", "heavy_ball", "nesterov", "uniform_average")
 
 
 def _check_method(method: str) -> None:
-    if method not in METHODS:
+    if not isinstance(method, str) or method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
 
 
 def _check_kappa(kappa: float) -> None:
-    if not kappa >= 1:
-        raise ValueError(f"kappa must be >= 1 (kappa = L / mu), got {kappa}")
+    check_real("kappa", kappa)
+    if not 1 <= kappa < math.inf:
+        raise ValueError(f"kappa must be >= 1 and finite (kappa = L / mu), got {kappa}")
+
+
+def _as_array(name: str, x: object) -> np.ndarray:
+    """``x`` (array, list or real tensor) as a float64 array; ``TypeError`` naming ``name``."""
+    if isinstance(x, Tensor):
+        if x.is_complex():
+            raise TypeError(f"{name} must be real, got dtype {x.dtype}")
+        x = x.detach().cpu().double().numpy()
+    if isinstance(x, (str, bytes)) or np.iscomplexobj(x):
+        raise TypeError(f"{name} must be an array of real numbers, got {type(x).__name__}")
+    try:
+        out = np.asarray(x, dtype=np.float64)
+    except (TypeError, ValueError) as e:
+        raise TypeError(
+            f"{name} must be an array of real numbers, got {type(x).__name__}: {e}"
+        ) from None
+    if not np.isfinite(out).all():
+        raise ValueError(f"{name} must be finite, got {out}")
+    return out
 
 
 def _eigenvalues(H: np.ndarray) -> np.ndarray:
@@ -100,9 +122,7 @@ def condition_number(H) -> float:
     >>> condition_number(np.diag([1.0, 10.0]) + 5.0 * np.eye(2))  # l2 with lambda = 5: (10+5)/(1+5)
     2.5
     """
-    if isinstance(H, Tensor):
-        H = H.detach().cpu().double().numpy()
-    lam = _eigenvalues(H)
+    lam = _eigenvalues(_as_array("H", H))
     return float(lam.max() / lam.min())
 
 
@@ -128,6 +148,8 @@ def spectrum(kappa: float, d: int = 10) -> np.ndarray:
     array([0.25, 0.5 , 0.75, 1.  ])
     """
     _check_kappa(kappa)
+    if not is_int(d):
+        raise TypeError(f"d must be an int, got {type(d).__name__} {d!r}")
     if d < 2:
         raise ValueError(f"d must be at least 2 (one eigenvalue for mu, one for L), got {d}")
     return np.linspace(1.0 / kappa, 1.0, d)
@@ -163,7 +185,9 @@ def optimal_hyperparameters(method: str, L: float, mu: float) -> dict[str, float
     {'lr': 3.305..., 'beta': 0.669...}
     """
     _check_method(method)
-    if not L >= mu > 0:
+    check_real("L", L)
+    check_real("mu", mu)
+    if not math.inf > L >= mu > 0:
         raise ValueError(f"need L >= mu > 0, got L={L}, mu={mu}")
     root_kappa = math.sqrt(L / mu)
     if method == "gd":
@@ -209,6 +233,8 @@ def contraction_factor(method: str, kappa: float) -> float:
     (0.9802, 0.8182)
     """
     _check_kappa(kappa)
+    if not isinstance(method, str):
+        raise TypeError(f"method must be a str, got {type(method).__name__} {method!r}")
     if method == "gd":
         return (kappa - 1) / (kappa + 1)
     if method == "heavy_ball":
@@ -250,10 +276,10 @@ def _iterates(method: str, H: np.ndarray, w0: np.ndarray, lr: float, beta: float
 
 def _setup(method, H, w0):
     _check_method(method)
-    H = np.asarray(H.detach().cpu().double() if isinstance(H, Tensor) else H, dtype=np.float64)
+    H = _as_array("H", H)
     lam = _eigenvalues(H)
     d = lam.shape[0]
-    w0 = np.full(d, 1.0 / math.sqrt(d)) if w0 is None else np.asarray(w0, dtype=np.float64)
+    w0 = np.full(d, 1.0 / math.sqrt(d)) if w0 is None else _as_array("w0", w0)
     if w0.shape != (d,):
         raise ValueError(f"H has shape {H.shape} but w0 has shape {w0.shape}: need ({d},)")
     return H, w0, optimal_hyperparameters(method, float(lam.max()), float(lam.min()))
@@ -286,6 +312,10 @@ def run_quadratic(method: str, H, steps: int, w0=None) -> np.ndarray:
     >>> w[:, 0]  # the slow direction shrinks by (kappa - 1) / (kappa + 1) = 1/3 per step
     array([1.        , 0.33333333, 0.11111111, 0.03703704])
     """
+    if not is_int(steps):
+        raise TypeError(f"steps must be an int, got {type(steps).__name__} {steps!r}")
+    if steps < 0:
+        raise ValueError(f"steps must be >= 0, got {steps}")
     H, w0, hyper = _setup(method, H, w0)
     out = np.empty((steps + 1, w0.shape[0]))
     out[0] = w0
@@ -324,6 +354,9 @@ def iterations_to_tolerance(
     ...     "heavy_ball", spectrum(100.0))
     (651, 89)
     """
+    check_real("eps", eps)
+    if not is_int(max_iter):
+        raise TypeError(f"max_iter must be an int, got {type(max_iter).__name__} {max_iter!r}")
     if not 0 < eps < 1:
         raise ValueError(f"eps must lie in (0, 1), got {eps}")
     H, w0, hyper = _setup(method, H, w0)
@@ -354,7 +387,7 @@ def loglog_slope(x, y) -> float:
     >>> round(loglog_slope([1, 10, 100], [3, 30, 300]), 6)
     1.0
     """
-    x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
+    x, y = _as_array("x", x), _as_array("y", y)
     if x.shape != y.shape or x.ndim != 1 or x.size < 2:
         raise ValueError(f"x and y must have the same shape (k,), k >= 2, got {x.shape}, {y.shape}")
     if not ((x > 0).all() and (y > 0).all()):
@@ -405,13 +438,23 @@ def minibatch_gradient_variance(
     >>> round(v1 / v16)  # 16 times smaller
     16
     """
+    check_float("per_example_grads", per_example_grads)
+    for name, value in (("batch_size", batch_size), ("num_draws", num_draws)):
+        if not is_int(value):
+            raise TypeError(f"{name} must be an int, got {type(value).__name__} {value!r}")
+        if value < 1:
+            raise ValueError(f"{name} must be >= 1, got {value}")
+    if generator is not None and not isinstance(generator, torch.Generator):
+        raise TypeError(
+            f"generator must be a torch.Generator or None, got {type(generator).__name__}"
+        )
     if per_example_grads.dim() != 2:
         raise ValueError(
             f"per_example_grads must have shape (N, P), got {tuple(per_example_grads.shape)}"
         )
     N = per_example_grads.shape[0]
-    if not 1 <= batch_size:
-        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    if N == 0:
+        raise ValueError("per_example_grads has no examples (shape (0, P)): need N >= 1")
     idx = torch.randint(0, N, (num_draws, batch_size), generator=generator)  # (draws, B)
     g_hat = per_example_grads[idx].mean(dim=1)  # (draws, P)
     g_bar = per_example_grads.mean(dim=0)  # (P,)

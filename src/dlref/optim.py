@@ -21,6 +21,7 @@ optimizers page shows by a doctest that the folded and the textbook forms give t
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable, Iterable
 
 import torch
@@ -54,6 +55,19 @@ def _check_betas(betas: object) -> None:
             raise ValueError(
                 f"Invalid beta parameter at index {i}: {beta} (betas[{i}] must lie in [0, 1))"
             )
+
+
+def _init(optimizer: torch.optim.Optimizer, params: object, defaults: dict) -> None:
+    """``torch.optim.Optimizer.__init__``, with ``params`` named in its errors (torch's first)."""
+    try:
+        torch.optim.Optimizer.__init__(optimizer, params, defaults)
+    except (TypeError, ValueError) as e:
+        if re.search(r"\bparams\b", str(e)):
+            raise
+        raise type(e)(
+            f"{e} (params must be an iterable of parameters or of parameter groups, "
+            f"got {type(params).__name__} {params!r})"
+        ) from None
 
 
 def _grads(optimizer: torch.optim.Optimizer, group: dict) -> Iterable[tuple[Tensor, Tensor]]:
@@ -228,7 +242,7 @@ class SGD(torch.optim.Optimizer):
             lr=lr, momentum=momentum, dampening=dampening, weight_decay=weight_decay,
             nesterov=nesterov,
         )  # fmt: skip
-        super().__init__(params, defaults)
+        _init(self, params, defaults)
 
     @torch.no_grad()
     def step(self, closure=None):
@@ -327,7 +341,7 @@ class RMSprop(torch.optim.Optimizer):
             lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay, momentum=momentum,
             centered=centered,
         )  # fmt: skip
-        super().__init__(params, defaults)
+        _init(self, params, defaults)
 
     @torch.no_grad()
     def step(self, closure=None):
@@ -441,7 +455,7 @@ class Adam(torch.optim.Optimizer):
         _check_betas(betas)
         _check_nonnegative(weight_decay, "weight_decay", "weight_decay value")
         defaults = dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, amsgrad=amsgrad)
-        super().__init__(params, defaults)
+        _init(self, params, defaults)
 
     @torch.no_grad()
     def step(self, closure=None):
@@ -577,7 +591,7 @@ class UniformAverage(torch.optim.Optimizer):
 
     def __init__(self, params, lr: float):
         _check_nonnegative(lr, "lr", "learning rate")
-        super().__init__(params, dict(lr=lr))
+        _init(self, params, dict(lr=lr))
 
     @torch.no_grad()
     def step(self, closure=None):

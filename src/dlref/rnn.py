@@ -52,6 +52,21 @@ def _check_sizes(input_size: object, hidden_size: object) -> None:
             raise ValueError(f"{name} must be greater than zero, got {size}")
 
 
+def _check_factory(device: object, dtype: object) -> None:
+    """``device`` and ``dtype`` as ``torch.empty`` takes them, else an error naming them."""
+    if device is not None:
+        try:
+            torch.device(device)
+        except (RuntimeError, TypeError) as e:
+            raise (ValueError if isinstance(e, RuntimeError) else TypeError)(
+                f"device must be a torch.device, a device string or index, got {device!r}: {e}"
+            ) from None
+    if dtype is not None and not (
+        isinstance(dtype, torch.dtype) and (dtype.is_floating_point or dtype.is_complex)
+    ):
+        raise TypeError(f"dtype must be a floating-point torch.dtype or None, got {dtype!r}")
+
+
 def _check_nonlinearity(nonlinearity: str) -> None:
     if nonlinearity not in _NONLINEARITIES:
         raise ValueError(f"nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
@@ -165,6 +180,7 @@ class _Cell(nn.Module):
     def __init__(self, input_size, hidden_size, bias, num_chunks, device=None, dtype=None):
         super().__init__()
         _check_sizes(input_size, hidden_size)
+        _check_factory(device, dtype)
         factory = {"device": device, "dtype": dtype}
         self.input_size, self.hidden_size, self.bias = input_size, hidden_size, bias
         self.weight_ih = nn.Parameter(torch.empty(num_chunks * hidden_size, input_size, **factory))
@@ -393,6 +409,7 @@ class _RNNBase(nn.Module):
     ) -> None:
         super().__init__()
         _check_sizes(input_size, hidden_size)
+        _check_factory(device, dtype)
         if not isinstance(num_layers, int) or isinstance(num_layers, bool) or num_layers <= 0:
             raise ValueError(f"num_layers must be an int greater than zero, got {num_layers!r}")
         if not is_real_number(dropout) or not 0 <= dropout <= 1:
