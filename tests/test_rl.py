@@ -404,7 +404,11 @@ def test_reinforce_errors():
         rl.reinforce("CartPole-v1", policy, opt)
     with pytest.raises(TypeError, match=r"policy must have a sample\(obs, generator\) method"):
         rl.reinforce(env, object(), opt)
-    with pytest.raises(TypeError, match="optimizer must be a torch.optim.Optimizer, got str"):
+    with pytest.raises(
+        TypeError,
+        match=r"optimizer must be a torch.optim.Optimizer \(or have zero_grad\(\) and step\(\)\), "
+        r"got str",
+    ):
         rl.reinforce(env, policy, "adam")
     with pytest.raises(TypeError, match="num_updates must be an int, got float"):
         rl.reinforce(env, policy, opt, num_updates=2.5)

@@ -739,7 +739,7 @@ def reinforce(
     policy : MLPPolicy
         The policy to train.
     optimizer : torch.optim.Optimizer
-        Optimizer over the policy's parameters.
+        Optimizer over the policy's parameters (any object with ``zero_grad()`` and ``step()``).
     num_updates : int, optional
         Most updates to run.
     gamma, baseline, normalize_advantages, entropy_coef
@@ -770,9 +770,10 @@ def reinforce(
     (3, 48)
     """
     _check_env_policy(env, policy)
-    if not isinstance(optimizer, torch.optim.Optimizer):
-        raise TypeError(
-            f"optimizer must be a torch.optim.Optimizer, got {type(optimizer).__name__}"
+    if not all(callable(getattr(optimizer, m, None)) for m in ("zero_grad", "step")):
+        raise TypeError(  # a torch.optim.Optimizer, or any object with its two methods
+            "optimizer must be a torch.optim.Optimizer (or have zero_grad() and step()), "
+            f"got {type(optimizer).__name__}"
         )
     if not is_int(num_updates):
         raise TypeError(f"num_updates must be an int, got {type(num_updates).__name__}")
