@@ -25,6 +25,14 @@ def is_int(x: object) -> bool:
     return isinstance(x, numbers.Integral) and not isinstance(x, bool)
 
 
+def check_int(name: str, x: object, minimum: int = 1) -> None:
+    """Raise naming ``name`` unless ``x`` is an int (Python or NumPy, not bool) >= ``minimum``."""
+    if not is_int(x):
+        raise TypeError(f"{name} must be an int, got {type(x).__name__} {x!r}")
+    if x < minimum:
+        raise ValueError(f"{name} must be at least {minimum}, got {x}")
+
+
 def check_real(name: str, x: object) -> None:
     """Raise ``TypeError`` naming ``name`` unless ``x`` is a real number (not a bool)."""
     if not is_real_number(x):

@@ -32,7 +32,7 @@ import torch
 import torch.multiprocessing as mp
 from torch import nn
 
-from dlref._checks import is_int, is_real_number
+from dlref._checks import check_int, is_int, is_real_number
 
 __all__ = [
     "make_model",
@@ -50,14 +50,6 @@ LR = 1e-2
 # ---------------------------------------------------------------------------------------------
 # Helpers: the model, the data, the bytes of an optimizer's state, the loopback address.
 # ---------------------------------------------------------------------------------------------
-
-
-def _check_count(name: str, x: object, minimum: int = 1) -> None:
-    """An int (not bool) of at least ``minimum``."""
-    if not is_int(x):
-        raise TypeError(f"{name} must be an int, got {type(x).__name__} {x!r}")
-    if x < minimum:
-        raise ValueError(f"{name} must be at least {minimum}, got {x}")
 
 
 def make_model(seed: int = 0) -> nn.Sequential:
@@ -88,7 +80,7 @@ def make_batch(global_batch: int = 64, seed: int = 1) -> tuple[torch.Tensor, tor
     >>> tuple(X.shape), tuple(Y.shape), X.dtype
     ((8, 32), (8, 32), torch.float64)
     """
-    _check_count("global_batch", global_batch)
+    check_int("global_batch", global_batch)
     if not is_int(seed):
         raise TypeError(f"seed must be an int, got {type(seed).__name__} {seed!r}")
     g = torch.Generator().manual_seed(seed)
@@ -201,8 +193,8 @@ def train_single_process(steps: int = 5, global_batch: int = 64) -> tuple[nn.Mod
     >>> state_bytes  # 4224 parameters * 16 bytes (m, v in float64) + 8 float32 step counters
     67616
     """
-    _check_count("steps", steps, minimum=0)
-    _check_count("global_batch", global_batch)
+    check_int("steps", steps, minimum=0)
+    check_int("global_batch", global_batch)
     model = make_model()
     optimizer = torch.optim.Adam(model.parameters(), lr=LR)
     X, Y = make_batch(global_batch)
@@ -352,9 +344,9 @@ def run_data_parallel(
     [33808, 33808]
     """
     # Every argument is checked here, before any process is started.
-    _check_count("world_size", world_size)
-    _check_count("steps", steps, minimum=0)
-    _check_count("global_batch", global_batch)
+    check_int("world_size", world_size)
+    check_int("steps", steps, minimum=0)
+    check_int("global_batch", global_batch)
     if not isinstance(fsdp, bool):
         raise TypeError(f"fsdp must be a bool, got {type(fsdp).__name__} {fsdp!r}")
     if not is_real_number(timeout):

@@ -21,7 +21,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from dlref._checks import is_real_number
+from dlref._checks import check_int, is_real_number
 
 __all__ = [
     "PowerLaw",
@@ -67,14 +67,6 @@ def _check_positive(name: str, x: object) -> None:
         raise TypeError(f"{name} must be a real number or an array of them, got {x!r}") from None
     if not (np.isfinite(arr).all() and (arr > 0).all()):
         raise ValueError(f"{name} must be positive and finite, got {x}")
-
-
-def _check_count(name: str, x: object, minimum: int = 1) -> None:
-    """An integer (Python or NumPy, not bool) of at least ``minimum``."""
-    if isinstance(x, bool) or not isinstance(x, (int, np.integer)):
-        raise TypeError(f"{name} must be an int, got {type(x).__name__}")
-    if x < minimum:
-        raise ValueError(f"{name} must be at least {minimum}, got {x}")
 
 
 def _check_number(name: str, x: object, positive: bool = False) -> None:
@@ -421,11 +413,11 @@ def flops_per_token(
     2949120000
     """
     for name, v in (("n_layer", n_layer), ("d_model", d_model), ("n_ctx", n_ctx)):
-        _check_count(name, v)
+        check_int(name, v)
     d_attn = d_model if d_attn is None else d_attn
     d_ff = 4 * d_model if d_ff is None else d_ff
-    _check_count("d_attn", d_attn)
-    _check_count("d_ff", d_ff)
+    check_int("d_attn", d_attn)
+    check_int("d_ff", d_ff)
     N = 2 * d_model * n_layer * (2 * d_attn + d_ff)  # non-embedding parameters
     attention = (2 if causal else 4) * n_layer * n_ctx * d_attn  # QK^T and AV per token
     forward = 2 * N + attention
@@ -498,13 +490,13 @@ def transformer_parameters(
     8030261248
     """
     for name, v in (("n_layer", n_layer), ("d_model", d_model), ("n_head", n_head)):
-        _check_count(name, v)
-    _check_count("vocab_size", vocab_size)
-    _check_count("n_positions", n_positions, minimum=0)
+        check_int(name, v)
+    check_int("vocab_size", vocab_size)
+    check_int("n_positions", n_positions, minimum=0)
     d_ff = 4 * d_model if d_ff is None else d_ff
     n_kv_head = n_head if n_kv_head is None else n_kv_head
-    _check_count("d_ff", d_ff)
-    _check_count("n_kv_head", n_kv_head)
+    check_int("d_ff", d_ff)
+    check_int("n_kv_head", n_kv_head)
     if d_model % n_head:
         raise ValueError(f"d_model={d_model} must be divisible by n_head={n_head}")
     if n_head % n_kv_head:
@@ -629,7 +621,7 @@ def zero_memory(
     >>> [round(zero_memory(7.5e9, 64, s) / 1e9, 1) for s in range(4)]
     [120.0, 31.4, 16.6, 1.9]
     """
-    _check_count("num_devices", num_devices)
+    check_int("num_devices", num_devices)
     if stage not in (0, 1, 2, 3) or isinstance(stage, bool):
         raise ValueError(f"stage must be 0, 1, 2 or 3, got {stage!r}")
     w, g, o = model_state_bytes(num_params, k, weight_bytes, grad_bytes)
@@ -675,8 +667,8 @@ def activation_bytes_per_layer(
     272.0
     """
     for name, v in (("seq_len", seq_len), ("batch_size", batch_size), ("d_model", d_model)):
-        _check_count(name, v)
-    _check_count("n_head", n_head)
+        check_int(name, v)
+    check_int("n_head", n_head)
     s, b, h, a = seq_len, batch_size, d_model, n_head
     return 34 * s * b * h + (5 * a * s * s * b if attention_scores else 0)  # sbh(34 + 5as/h)
 
@@ -729,7 +721,7 @@ def kv_cache_bytes(
         ("batch_size", batch_size),
         ("bytes_per_element", bytes_per_element),
     ):
-        _check_count(name, v)
+        check_int(name, v)
     return 2 * n_layer * n_kv_head * head_dim * seq_len * batch_size * bytes_per_element
 
 
@@ -761,7 +753,7 @@ def matmul_intensity(m: int, k: int, n: int, bytes_per_element: int = 2) -> floa
     (1365.3, 0.9995)
     """
     for name, v in (("m", m), ("k", k), ("n", n), ("bytes_per_element", bytes_per_element)):
-        _check_count(name, v)
+        check_int(name, v)
     return 2 * m * k * n / ((m * k + k * n + m * n) * bytes_per_element)
 
 
