@@ -15,7 +15,7 @@ MATHJAX     := docs/_static/mathjax/tex-mml-chtml.js
 export OMP_NUM_THREADS = 1
 export PYTHONHASHSEED = 0
 
-.PHONY: help install site-assets html html-noplot doctest pytest test check-site doctest-audit bench lint format serve clean
+.PHONY: help install site-assets html html-noplot doctest pytest test check-site doctest-audit gallery-repro bench lint format serve clean
 
 help:
 	@echo "make html      build the site in docs/_build/html (gallery executed, warnings are errors)"
@@ -23,6 +23,7 @@ help:
 	@echo "make doctest   run every example on the site with the Sphinx doctest builder"
 	@echo "make check-site  the built site in headless Chromium: math, search, console, phone width"
 	@echo "make doctest-audit  flag printed numbers another CPU could round differently"
+	@echo "make gallery-repro  run every gallery script twice on the CPU: same numbers both times"
 	@echo "make bench     time dlref against the torch built-ins (ratio in one run)"
 	@echo "make lint      ruff check + ruff format --check"
 	@echo "make serve     serve the built site on http://localhost:$(PORT)"
@@ -68,6 +69,10 @@ test: pytest doctest html
 # Printed numbers within a few float32 ulps of their rounding boundary (would flip on another CPU).
 doctest-audit: $(STAMP)
 	$(BIN)/python tools/doctest_audit.py
+
+# Every gallery script run twice on the CPU prints the same numbers (and how long each run takes).
+gallery-repro: $(STAMP)
+	$(BIN)/python tools/gallery_repro.py
 
 # The built site in headless Chromium (Debian's chromium package; installed here if missing).
 check-site: html node_modules/.package-lock.json
