@@ -7,8 +7,10 @@
 //   - math left unrendered (a .math element without a MathJax container, or raw \( or $$ text);
 //   - a search for a topic that does not list its page;
 //   - a doctest block without a copy button;
-//   - an element wider than a phone screen, other than code and display math that scroll in their box.
-// Screenshots of three pages at desktop and phone widths go to docs/_build/screens/.
+//   - an element wider than a phone screen, other than code and display math that scroll in their box;
+//   - a previous/next link at the foot of a page whose text is clipped (desktop and phone widths).
+// Screenshots of three pages and the foot of an API page, at desktop and phone widths, go to
+// docs/_build/screens/.
 //
 // Usage: node tools/check_site.mjs [--chromium PATH] [--only SUBSTRING]
 
@@ -35,6 +37,8 @@ const SCREENSHOTS = {
   landing: "index.html",
   topic: "topics/cross-entropy.html",
   gallery: "auto_examples/plot_training_loop.html",
+  // the foot of an API page: its previous/next links carry long dotted names
+  "api-foot": "api/generated/dlref.losses.cross_entropy.html",
 };
 const DESKTOP = { width: 1280, height: 900 };
 const PHONE = { width: 390, height: 844 };
@@ -126,6 +130,14 @@ const tooWide = (page) =>
     return bad.slice(0, 5);
   });
 
+// The previous/next links sit in boxes that hide what overflows: a long name would be cut off.
+const clippedLinks = (page) =>
+  page.evaluate(() =>
+    [...document.querySelectorAll(".prev-next-area a")]
+      .filter((a) => a.scrollWidth > a.clientWidth + 1)
+      .map((a) => `"${a.querySelector(".prev-next-title")?.textContent.trim()}" clipped`),
+  );
+
 // ----------------------------------------------------------------------------------------- main
 const server = await serve();
 const base = `http://127.0.0.1:${server.address().port}/`;
@@ -170,10 +182,12 @@ for (const path of all) {
   const blocks = await desktop.locator("div.highlight-pycon").count();
   const buttons = await desktop.locator("div.highlight-pycon button.copybtn").count();
   if (buttons < blocks) fail(path, `${blocks - buttons} of ${blocks} doctest blocks lack a copy button`);
+  for (const c of await clippedLinks(desktop)) fail(path, `desktop: ${c}`);
 
   await desktop.setViewportSize(PHONE); // the same page, laid out again at phone width
   await desktop.evaluate(() => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r))));
   for (const w of await tooWide(desktop)) fail(path, `wider than a phone: ${w}`);
+  for (const c of await clippedLinks(desktop)) fail(path, `phone: ${c}`);
   await desktop.setViewportSize(DESKTOP);
 }
 const phone = await newPage(PHONE);
@@ -200,6 +214,7 @@ for (const [name, path] of Object.entries(SCREENSHOTS)) {
   for (const [label, page] of [["desktop", desktop], ["phone", phone]]) {
     await page.goto(base + path);
     await settle(page);
+    if (name.endsWith("-foot")) await page.evaluate(() => window.scrollTo(0, document.body.scrollHeight));
     await page.screenshot({ path: join(SCREENS, `${name}-${label}.png`), fullPage: false });
   }
 }
