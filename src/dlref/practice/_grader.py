@@ -75,14 +75,17 @@ class Check:
     cases : callable
         Returns a list of keyword-argument dicts for the function, smallest first.
     kind : {"values", "shape", "grad", "raises"}, default "values"
-    grad_wrt : tuple of str, default ()
-        For ``"grad"``: the inputs to differentiate with respect to.
+    grad_wrt : tuple of str, optional
+        For ``"grad"``: the inputs to differentiate with respect to (none by default).
     grad_of : str, optional
-        For ``"grad"``: the output differentiated (the first when ``None``).
+        For ``"grad"``: the output differentiated; ``None`` is ``"output"``, the name of the
+        return value of an exercise without named outputs.
     bad : str, default ""
         For ``"raises"``: what is wrong with the input.
-    rtol, atol : float, default 1e-6, 1e-8
-        Tolerances of the comparison with the reference.
+    rtol : float, default 1e-6
+        Relative tolerance of the comparison with the reference.
+    atol : float, default 1e-8
+        Absolute tolerance.
 
     Examples
     --------
@@ -126,8 +129,8 @@ class Exercise:
         The trusted implementation.
     checks : tuple of Check
         Run in order, simplest first; the first failure stops the run.
-    mistakes : tuple of Mistake, default ()
-        Known-wrong variants, matched against a failing output.
+    mistakes : tuple of Mistake, optional
+        Known-wrong variants, matched against a failing output (none by default).
     outputs : tuple of str, optional
         Names of the returned values when the function returns several.
 

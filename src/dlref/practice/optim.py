@@ -35,8 +35,9 @@ def sgd_momentum_step_reference(
         The parameter and its gradient, one shape.
     buf : Tensor or None
         The momentum buffer, shaped like ``param``; ``None`` at the first step.
-    lr, momentum, weight_decay : float, default 0.1, 0.9, 0.0
-        As in :class:`torch.optim.SGD`.
+    lr : float, default 0.1
+    momentum : float, default 0.9
+    weight_decay : float, default 0.0
     nesterov : bool, default False
         As in :class:`torch.optim.SGD`.
 
