@@ -58,8 +58,10 @@ def chinchilla_optimal_reference(C: Tensor) -> dict:
     >>> out = chinchilla_optimal_reference(C)
     >>> torch.allclose(6 * out["N"] * out["D"], C)  # on the budget
     True
-    >>> (out["N"] / 1e9).round(decimals=1), (out["D"] / out["N"]).round()  # tokens per parameter
-    (tensor([ 1.8000, 32.2000], dtype=torch.float64), tensor([50., 93.], dtype=torch.float64))
+    >>> (out["N"] / 1e9).round(decimals=1)  # parameters, in billions
+    tensor([ 1.8000, 32.2000], dtype=torch.float64)
+    >>> (out["D"] / out["N"]).round()  # tokens per parameter grow with C: not a fixed 20
+    tensor([50., 93.], dtype=torch.float64)
     """
     return _optimal(C)
 
