@@ -30,7 +30,29 @@ DT = torch.float64
 
 @dataclass(frozen=True)
 class Mistake:
-    """A known-wrong variant of a reference, with the sentence that explains it."""
+    """A known-wrong variant of a reference, with the sentence that explains it.
+
+    Parameters
+    ----------
+    name : str
+        Short name, shown as the report's diagnosis.
+    fn : callable
+        The wrong variant, with the reference's signature.
+    explanation : str
+        One sentence: what is wrong and how to fix it.
+    link : str
+        Site-relative address of the page that explains it.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from dlref.practice import get
+    >>> m = get("softmax").mistakes[0]
+    >>> m.name, m.link
+    ('no_max_shift', 'topics/cross-entropy.html#the-log-sum-exp-trick')
+    >>> m.fn(torch.tensor([1e4, 0.0], dtype=torch.float64))  # exp(1e4) overflows: inf / inf
+    tensor([nan, 0.], dtype=torch.float64)
+    """
 
     name: str
     fn: Callable
@@ -45,6 +67,35 @@ class Check:
     ``kind`` is ``"shape"`` (shapes of every output), ``"values"`` (shapes and values),
     ``"grad"`` (gradients of ``grad_of`` with respect to ``grad_wrt``) or ``"raises"`` (the call
     must raise; ``bad`` says what is wrong with the input).
+
+    Parameters
+    ----------
+    name : str
+        Shown in the report.
+    cases : callable
+        Returns a list of keyword-argument dicts for the function, smallest first.
+    kind : {"values", "shape", "grad", "raises"}, default "values"
+    grad_wrt : tuple of str, optional
+        For ``"grad"``: the inputs to differentiate with respect to (none by default).
+    grad_of : str, optional
+        For ``"grad"``: the output differentiated; ``None`` is ``"output"``, the name of the
+        return value of an exercise without named outputs.
+    bad : str, default ""
+        For ``"raises"``: what is wrong with the input.
+    rtol : float, default 1e-6
+        Relative tolerance of the comparison with the reference.
+    atol : float, default 1e-8
+        Absolute tolerance.
+
+    Examples
+    --------
+    >>> from dlref.practice import get
+    >>> c = get("softmax").checks[1]
+    >>> c.name, c.kind, c.rtol
+    ('values on a hand-sized case', 'values', 1e-06)
+    >>> c.cases()[0]["x"]  # the keyword argument x of the first case
+    tensor([[1., 2., 3.],
+            [0., 0., 0.]], dtype=torch.float64)
     """
 
     name: str
@@ -59,7 +110,40 @@ class Check:
 
 @dataclass(frozen=True)
 class Exercise:
-    """An exercise: stub text, reference, checks and known mistakes."""
+    """An exercise: stub text, reference, checks and known mistakes.
+
+    Parameters
+    ----------
+    name : str
+        The name of the function the learner writes.
+    topic : str
+        The topic, as in ``python -m dlref.practice list``.
+    difficulty : {"easy", "medium", "hard"}
+    page : str
+        Site-relative address of the page that explains it.
+    summary : str
+        One line, for the list.
+    stub : str
+        The file :func:`start` writes (after a header).
+    reference : callable
+        The trusted implementation.
+    checks : tuple of Check
+        Run in order, simplest first; the first failure stops the run.
+    mistakes : tuple of Mistake, optional
+        Known-wrong variants, matched against a failing output (none by default).
+    outputs : tuple of str, optional
+        Names of the returned values when the function returns several.
+
+    Examples
+    --------
+    >>> from dlref.practice import get
+    >>> from dlref.practice.losses import softmax_reference
+    >>> ex = get("softmax")
+    >>> ex.topic, ex.difficulty, ex.reference is softmax_reference
+    ('cross-entropy', 'easy', True)
+    >>> [m.name for m in ex.mistakes]
+    ['no_max_shift', 'global_max', 'wrong_dim']
+    """
 
     name: str
     topic: str
@@ -75,7 +159,37 @@ class Exercise:
 
 @dataclass
 class Failure:
-    """What the first failing check found."""
+    """What the first failing check found.
+
+    Parameters
+    ----------
+    check : str
+        The failing check's name.
+    kind : str
+        Its kind (see :class:`Check`), or ``"load"`` when the learner's file could not be run.
+    message : str
+        What differs, in one or a few lines.
+    inputs : dict
+        The keyword arguments of the smallest failing case.
+    output : str, optional
+        The first output (or gradient) that diverges.
+    expected, got : object
+        The reference's value and the learner's.
+    max_abs, max_rel : float, optional
+        The largest absolute and relative errors.
+    diagnosis : Mistake, optional
+        The known mistake the learner's output equals, if any.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from dlref.practice import check
+    >>> f = check(lambda x, dim=-1: torch.softmax(x, 0), "softmax").failure  # the wrong dim
+    >>> f.check, f.diagnosis.name, round(f.max_abs, 3)
+    ('values on a hand-sized case', 'wrong_dim', 0.641)
+    >>> f.got[:, 0]  # its columns sum to 1, not its rows
+    tensor([0.7311, 0.2689], dtype=torch.float64)
+    """
 
     check: str
     kind: str
@@ -91,7 +205,37 @@ class Failure:
 
 @dataclass
 class Report:
-    """The result of checking one function: the checks passed and the first failure, if any."""
+    """The result of checking one function: the checks passed and the first failure, if any.
+
+    Printing it (or its ``repr``) shows the whole report.
+
+    Parameters
+    ----------
+    exercise : str
+        The exercise's name.
+    passed_checks : list of str
+        The checks passed, in order.
+    not_run : list of str
+        The checks after the first failure.
+    failure : Failure, optional
+        The first failure; ``None`` when every check passed.
+
+    Examples
+    --------
+    >>> from dlref.practice import check
+    >>> def broadcast_shape(a, b):  # forgets to align the shapes on the right
+    ...     return tuple(max(p, q) for p, q in zip(a, b))
+    >>> report = check(broadcast_shape, "broadcast_shape")
+    >>> report.passed, report.failed_check, report.diagnosis
+    (False, 'values on a hand-sized case', None)
+    >>> print(report)
+    broadcast_shape: FAILED check 'values on a hand-sized case' (0 of 4 passed)
+      FAIL  values on a hand-sized case
+    ...
+    output:
+      expected (3, 3)
+      got      (3,)
+    """
 
     exercise: str
     passed_checks: list[str]

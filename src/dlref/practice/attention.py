@@ -41,7 +41,33 @@ def _causal(q, k, v, how: str = "") -> dict:
 
 
 def causal_attention_reference(q: Tensor, k: Tensor, v: Tensor) -> dict:
-    """The reference: causal scaled dot-product attention with its scores and weights."""
+    """The reference: causal scaled dot-product attention with its scores and weights.
+
+    Parameters
+    ----------
+    q, k : Tensor
+        Queries and keys, (\\*, T, d).
+    v : Tensor
+        Values, (\\*, T, d_v).
+
+    Returns
+    -------
+    dict
+        ``"scores"`` :math:`q k^\\top / \\sqrt d` before the mask and ``"weights"``, (\\*, T, T);
+        ``"output"``, (\\*, T, d_v).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from torch.nn.functional import scaled_dot_product_attention as sdpa
+    >>> from dlref.practice.attention import causal_attention_reference
+    >>> q, k, v = torch.randn(3, 2, 5, 4, dtype=torch.float64)  # (B, T, d) each
+    >>> out = causal_attention_reference(q, k, v)
+    >>> torch.allclose(out["output"], sdpa(q, k, v, is_causal=True))
+    True
+    >>> out["weights"][0, 0]  # the first position can only attend to itself
+    tensor([1., 0., 0., 0., 0.], dtype=torch.float64)
+    """
     return _causal(q, k, v)
 
 
@@ -73,7 +99,39 @@ def multi_head_attention_reference(
     x, in_proj_weight, in_proj_bias, out_proj_weight, out_proj_bias, num_heads
 ) -> dict:
     """The reference: self-attention of ``torch.nn.MultiheadAttention`` (batch_first), with the
-    per-head q, k, v and weights."""
+    per-head q, k, v and weights.
+
+    Parameters
+    ----------
+    x : Tensor
+        (B, T, E).
+    in_proj_weight, in_proj_bias : Tensor
+        (3E, E) and (3E,): the q, k, v projections stacked, as in torch.
+    out_proj_weight, out_proj_bias : Tensor
+        (E, E) and (E,).
+    num_heads : int
+        :math:`h`, a divisor of E.
+
+    Returns
+    -------
+    dict
+        ``"q"``, ``"k"``, ``"v"`` (B, h, T, E/h), ``"weights"`` (B, h, T, T), ``"output"``
+        (B, T, E).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from dlref.practice.attention import multi_head_attention_reference
+    >>> mha = torch.nn.MultiheadAttention(8, 2, batch_first=True, dtype=torch.float64).eval()
+    >>> x = torch.randn(3, 5, 8, dtype=torch.float64)
+    >>> out = multi_head_attention_reference(x, mha.in_proj_weight, mha.in_proj_bias,
+    ...                                      mha.out_proj.weight, mha.out_proj.bias, num_heads=2)
+    >>> y, w = mha(x, x, x)  # w: the weights averaged over the heads
+    >>> torch.allclose(out["output"], y) and torch.allclose(out["weights"].mean(1), w)
+    True
+    >>> out["q"].shape  # (B, h, T, E / h)
+    torch.Size([3, 2, 5, 4])
+    """
     return _mha(x, in_proj_weight, in_proj_bias, out_proj_weight, out_proj_bias, num_heads)
 
 
@@ -98,7 +156,35 @@ def _kv_step(x, W_q, W_k, W_v, k_cache, v_cache, how=""):
 
 
 def kv_cache_step_reference(x, W_q, W_k, W_v, k_cache, v_cache) -> dict:
-    """The reference: one decoding step of single-head attention with a KV cache."""
+    """The reference: one decoding step of single-head attention with a KV cache.
+
+    Parameters
+    ----------
+    x : Tensor
+        The new token, (B, D).
+    W_q, W_k, W_v : Tensor
+        Projections, (d, D).
+    k_cache, v_cache : Tensor
+        Keys and values of the T tokens before, (B, T, d).
+
+    Returns
+    -------
+    dict
+        ``"k_cache"``, ``"v_cache"`` with the new token appended, (B, T + 1, d), and
+        ``"output"``, (B, d).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from torch.nn.functional import scaled_dot_product_attention as sdpa
+    >>> from dlref.practice.attention import kv_cache_step_reference
+    >>> X = torch.randn(2, 4, 6, dtype=torch.float64)  # (B, T + 1, D): 3 cached tokens, 1 new
+    >>> W_q, W_k, W_v = torch.randn(3, 5, 6, dtype=torch.float64)  # (d, D) each
+    >>> out = kv_cache_step_reference(X[:, 3], W_q, W_k, W_v, X[:, :3] @ W_k.T, X[:, :3] @ W_v.T)
+    >>> full = sdpa(X @ W_q.T, X @ W_k.T, X @ W_v.T, is_causal=True)  # all 4 tokens, no cache
+    >>> torch.allclose(out["output"], full[:, 3]), out["k_cache"].shape
+    (True, torch.Size([2, 4, 5]))
+    """
     return _kv_step(x, W_q, W_k, W_v, k_cache, v_cache)
 
 
@@ -122,7 +208,34 @@ def _rope(x, base=10000.0, how=""):
 
 
 def rope_reference(x: Tensor, base: float = 10000.0) -> Tensor:
-    """The reference: rotary position embedding, the paper's interleaved pairs."""
+    """The reference: rotary position embedding, the paper's interleaved pairs.
+
+    The pair :math:`(x_{2i}, x_{2i+1})` at position :math:`t` is rotated by
+    :math:`t\\,\\theta_i`, :math:`\\theta_i = \\mathrm{base}^{-2i/d}`.
+
+    Parameters
+    ----------
+    x : Tensor
+        (\\*, T, d), d even.
+    base : float, default 10000.0
+
+    Returns
+    -------
+    Tensor
+        Shaped like ``x``.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from dlref.practice.attention import rope_reference
+    >>> rope_reference(torch.tensor([[1.0, 0.0]] * 3, dtype=torch.float64))  # (cos t, sin t)
+    tensor([[ 1.0000,  0.0000],
+            [ 0.5403,  0.8415],
+            [-0.4161,  0.9093]], dtype=torch.float64)
+    >>> q = rope_reference(torch.randn(1, 4, dtype=torch.float64).expand(6, 4))  # one vector
+    >>> torch.allclose(q[0] @ q[2], q[3] @ q[5])  # scores depend on the offset t - s only
+    True
+    """
     return _rope(x, base)
 
 

@@ -12,7 +12,25 @@ PAGE = "topics/autodiff.html"
 
 
 class Function:
-    """A scalar function of a tensor with a readable repr, for the report."""
+    """A scalar function of a tensor with a readable repr, for the report.
+
+    Parameters
+    ----------
+    text : str
+        The formula, shown as ``f(x) = text`` when the report prints an input.
+    fn : callable
+        Maps a tensor to a 0-d tensor.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from dlref.practice.autodiff import Function
+    >>> f = Function("sum(x**2)", lambda x: (x**2).sum())
+    >>> f
+    f(x) = sum(x**2)
+    >>> f(torch.tensor([1.0, 2.0], dtype=torch.float64))
+    tensor(5., dtype=torch.float64)
+    """
 
     def __init__(self, text: str, fn):
         self.text, self.fn = text, fn
@@ -29,7 +47,33 @@ F_SOFTPLUS = Function("sum(log(1 + exp(2 x)))", lambda x: torch.nn.functional.so
 
 
 def finite_difference_grad_reference(f, x: Tensor, eps: float = 1e-6) -> Tensor:
-    """The reference: :func:`dlref.autodiff.finite_difference_grad` (central differences)."""
+    """The reference: :func:`dlref.autodiff.finite_difference_grad` (central differences).
+
+    Parameters
+    ----------
+    f : callable
+        Maps a tensor shaped like ``x`` to a 0-d tensor.
+    x : Tensor
+        The point, floating point, any shape.
+    eps : float, default 1e-6
+        The step.
+
+    Returns
+    -------
+    Tensor
+        The gradient of ``f`` at ``x``, shaped like ``x``.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from dlref.practice.autodiff import F_CUBIC, finite_difference_grad_reference
+    >>> x = torch.tensor([0.5, -1.0, 2.0], dtype=torch.float64, requires_grad=True)
+    >>> g = finite_difference_grad_reference(F_CUBIC, x.detach())  # F_CUBIC: sum(x**3 sin(x))
+    >>> torch.allclose(g, torch.autograd.grad(F_CUBIC(x), x)[0])
+    True
+    >>> finite_difference_grad_reference(lambda v: (v**2).sum(), x.detach())  # exact: 2x
+    tensor([ 1.0000, -2.0000,  4.0000], dtype=torch.float64)
+    """
     return autodiff.finite_difference_grad(f, x, eps)
 
 

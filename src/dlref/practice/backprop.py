@@ -17,12 +17,72 @@ SKIP_OUTPUTS = ("dx_e", "dx_d", "dx_c", "dx_b", "db_b")
 
 
 def sigmoid_partials_reference(w: Tensor, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-    """The reference: :func:`dlref.backprop.sigmoid_loss_backward`."""
+    r"""The reference: :func:`dlref.backprop.sigmoid_loss_backward`.
+
+    The partial derivatives of :math:`L = \sigma(-u)`, :math:`u = w_0 x_0 + w_1 x_1 + w_2`
+    (:func:`dlref.backprop.sigmoid_loss`).
+
+    Parameters
+    ----------
+    w : Tensor
+        :math:`(w_0, w_1, w_2)`, shape (3,).
+    x : Tensor
+        :math:`(x_0, x_1)`, shape (2,).
+
+    Returns
+    -------
+    dL_du : Tensor
+        Shape ().
+    dL_dw : Tensor
+        Shape (3,).
+    dL_dx : Tensor
+        Shape (2,).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from dlref.backprop import sigmoid_loss
+    >>> from dlref.practice.backprop import sigmoid_partials_reference
+    >>> w = torch.tensor([1.0, -2.0, 0.5], dtype=torch.float64, requires_grad=True)
+    >>> x = torch.tensor([1.0, 1.0], dtype=torch.float64, requires_grad=True)
+    >>> dL_du, dL_dw, dL_dx = sigmoid_partials_reference(w.detach(), x.detach())
+    >>> auto = torch.autograd.grad(sigmoid_loss(w, x), (w, x))
+    >>> torch.allclose(dL_dw, auto[0]) and torch.allclose(dL_dx, auto[1])
+    True
+    >>> round(dL_du.item(), 4)  # -L (1 - L) with L = sigmoid(0.5) = 0.6225
+    -0.235
+    """
     return backprop.sigmoid_loss_backward(w, x)
 
 
 def skip_grads_reference(params: dict, x0: float, t: float) -> dict:
-    """The reference: :func:`dlref.backprop.skip_backward`, the entries the exercise asks for."""
+    """The reference: :func:`dlref.backprop.skip_backward`, the entries the exercise asks for.
+
+    Parameters
+    ----------
+    params : dict
+        The twelve parameters ``w_a``, ``b_a``, ... ``w_e``, ``b_e`` as floats, as in
+        :func:`dlref.backprop.skip_forward`.
+    x0 : float
+        The input.
+    t : float
+        The target.
+
+    Returns
+    -------
+    dict
+        The float64 0-d tensors ``"dx_e"``, ``"dx_d"``, ``"dx_c"``, ``"dx_b"`` and ``"db_b"``:
+        the gradients of the loss with respect to those activations and to :math:`b_b`.
+
+    Examples
+    --------
+    >>> from dlref.practice.backprop import skip_grads_reference
+    >>> p = dict(w_a=2.0, b_a=0.0, w_b=1.0, b_b=1.0, w_c=2.0, b_c=0.0,
+    ...          w_d=2.0, b_d=0.0, w_d2=3.0, b_d2=0.0, w_e=0.5, b_e=0.0)
+    >>> g = skip_grads_reference(p, x0=1.0, t=10.0)  # x_e = 10.5: dL/dx_e = 2 (10.5 - 10) = 1
+    >>> {k: v.item() for k, v in g.items()}  # dx_b, two paths: dx_c w_c + dx_d w_d2
+    {'dx_e': 1.0, 'dx_d': 0.5, 'dx_c': 1.0, 'dx_b': 3.5, 'db_b': 3.5}
+    """
     g = backprop.skip_backward(
         {k: torch.tensor(v, dtype=DT) for k, v in params.items()},
         torch.tensor(x0, dtype=DT),
@@ -38,7 +98,38 @@ def skip_grads_reference(params: dict, x0: float, t: float) -> dict:
 
 
 def linear_backward_reference(X: Tensor, W: Tensor, G: Tensor) -> tuple[Tensor, Tensor]:
-    """The reference: :func:`dlref.backprop.linear_backward`."""
+    r"""The reference: :func:`dlref.backprop.linear_backward`, the gradients of :math:`Y = XW`.
+
+    Parameters
+    ----------
+    X : Tensor
+        Input, shape (\*, in).
+    W : Tensor
+        Weight, shape (in, out).
+    G : Tensor
+        Upstream gradient :math:`\partial L / \partial Y`, shape (\*, out).
+
+    Returns
+    -------
+    dX : Tensor
+        :math:`G W^\top`, shape (\*, in).
+    dW : Tensor
+        :math:`X^\top G` summed over the leading dimensions, shape (in, out).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from dlref.practice.backprop import linear_backward_reference
+    >>> X = torch.arange(6.0, dtype=torch.float64).reshape(2, 3).requires_grad_()
+    >>> W = torch.tensor([[1.0, 0.0], [2.0, -1.0], [0.0, 3.0]], dtype=torch.float64)
+    >>> dX, dW = linear_backward_reference(X.detach(), W, torch.ones(2, 2, dtype=torch.float64))
+    >>> torch.allclose(dX, torch.autograd.grad((X @ W).sum(), X)[0])
+    True
+    >>> dW  # X^T G: each row holds the sum of a column of X
+    tensor([[3., 3.],
+            [5., 5.],
+            [7., 7.]], dtype=torch.float64)
+    """
     return backprop.linear_backward(X, W, G)
 
 

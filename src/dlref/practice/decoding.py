@@ -13,7 +13,25 @@ PAGE = "topics/decoding.html"
 
 
 class MarkovModel:
-    """A ``step_fn`` with a readable repr: next-token log-probabilities from a transition table."""
+    """A ``step_fn`` with a readable repr: next-token log-probabilities from a transition table.
+
+    Parameters
+    ----------
+    P : Tensor
+        Row-stochastic transition table, (V, V): row ``i`` is the distribution of the token
+        after token ``i`` (:func:`dlref.decoding.markov_step_fn`).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from dlref.practice.decoding import MarkovModel
+    >>> model = MarkovModel(torch.tensor([[0.9, 0.1], [0.5, 0.5]], dtype=torch.float64))
+    >>> model
+    MarkovModel(P=[[0.9, 0.1], [0.5, 0.5]]), step_fn(tokens) = log P[tokens[:, -1]]
+    >>> model(torch.tensor([[0, 1], [1, 0]])).exp()  # rows of P after the last tokens, 1 and 0
+    tensor([[0.5000, 0.5000],
+            [0.9000, 0.1000]], dtype=torch.float64)
+    """
 
     def __init__(self, P: Tensor):
         self.P = P
@@ -28,7 +46,38 @@ class MarkovModel:
 
 
 def beam_search_reference(step_fn, prefix, beam_width, max_new_tokens, eos_id=None):
-    """The reference: :func:`dlref.decoding.beam_search` with ``length_penalty=0``."""
+    """The reference: :func:`dlref.decoding.beam_search` with ``length_penalty=0``.
+
+    Parameters
+    ----------
+    step_fn : callable
+        ``(N*K, T)`` token ids to ``(N*K, V)`` next-token log-probabilities.
+    prefix : Tensor
+        Prompts, int64, (N, T0).
+    beam_width : int
+        :math:`K`.
+    max_new_tokens : int
+        Steps, fewer when every beam has emitted ``eos_id``.
+    eos_id : int, optional
+        End-of-sequence token: a beam that emits it stays, frozen.
+
+    Returns
+    -------
+    sequences : Tensor
+        (N, K, T0 + L), best first.
+    logprobs : Tensor
+        (N, K), the total log-probability of each sequence.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from dlref.practice.decoding import MarkovModel, beam_search_reference
+    >>> P = torch.tensor([[0.1, 0.6, 0.3], [0.2, 0.2, 0.6], [0.5, 0.4, 0.1]], dtype=torch.float64)
+    >>> seqs, logprobs = beam_search_reference(MarkovModel(P), torch.tensor([[0]]), 2, 3)
+    >>> seqs[0], logprobs.exp()  # 0.6 * 0.6 * 0.5 and 0.6 * 0.6 * 0.4
+    (tensor([[0, 1, 2, 0],
+            [0, 1, 2, 1]]), tensor([[0.1800, 0.1440]], dtype=torch.float64))
+    """
     out = decoding.beam_search(
         step_fn, prefix, beam_width, max_new_tokens, eos_id, length_penalty=0.0
     )

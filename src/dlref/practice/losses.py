@@ -17,17 +17,93 @@ LSE = f"{PAGE}#the-log-sum-exp-trick"
 
 
 def softmax_reference(x: Tensor, dim: int = -1) -> Tensor:
-    """The reference: :func:`dlref.losses.softmax`."""
+    """The reference: :func:`dlref.losses.softmax`, shifted by the row maximum.
+
+    Parameters
+    ----------
+    x : Tensor
+        Logits, any shape.
+    dim : int, default -1
+        The dimension that sums to 1.
+
+    Returns
+    -------
+    Tensor
+        Shaped like ``x``.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from dlref.practice.losses import softmax_reference
+    >>> x = torch.tensor([[1.0, 2.0, 3.0], [1e4, 0.0, -1e4]], dtype=torch.float64)
+    >>> torch.allclose(softmax_reference(x), x.softmax(-1))
+    True
+    >>> softmax_reference(x)
+    tensor([[0.0900, 0.2447, 0.6652],
+            [1.0000, 0.0000, 0.0000]], dtype=torch.float64)
+    """
     return losses.softmax(x, dim)
 
 
 def log_softmax_reference(x: Tensor, dim: int = -1) -> Tensor:
-    """The reference: :func:`dlref.losses.log_softmax`."""
+    """The reference: :func:`dlref.losses.log_softmax`, by the log-sum-exp trick.
+
+    Parameters
+    ----------
+    x : Tensor
+        Logits, any shape.
+    dim : int, default -1
+        The dimension normalised over.
+
+    Returns
+    -------
+    Tensor
+        Shaped like ``x``.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from dlref.practice.losses import log_softmax_reference
+    >>> x = torch.tensor([[1.0, 2.0, 3.0], [1e4, 0.0, -1e4]], dtype=torch.float64)
+    >>> torch.allclose(log_softmax_reference(x), x.log_softmax(-1))
+    True
+    >>> log_softmax_reference(x)  # finite where log(softmax(x)) is -inf
+    tensor([[-2.4076e+00, -1.4076e+00, -4.0761e-01],
+            [ 0.0000e+00, -1.0000e+04, -2.0000e+04]], dtype=torch.float64)
+    """
     return losses.log_softmax(x, dim)
 
 
 def cross_entropy_reference(logits: Tensor, target: Tensor, ignore_index: int = -100) -> Tensor:
-    """The reference: :func:`dlref.losses.cross_entropy` (mean over the rows not ignored)."""
+    """The reference: :func:`dlref.losses.cross_entropy` (mean over the rows not ignored).
+
+    Parameters
+    ----------
+    logits : Tensor
+        Shape (N, C).
+    target : Tensor
+        Class indices, int64, shape (N,).
+    ignore_index : int, default -100
+        Rows with this target are left out of the loss and of the count.
+
+    Returns
+    -------
+    Tensor
+        The mean loss, shape ().
+
+    Examples
+    --------
+    >>> import torch
+    >>> from dlref.practice.losses import cross_entropy_reference
+    >>> logits = torch.tensor([[2.0, 0.5, -1.0], [0.0, 3.0, 0.0], [5.0, 0.0, 0.0]],
+    ...                       dtype=torch.float64)
+    >>> target = torch.tensor([0, 1, -100])  # the last row is ignored
+    >>> loss = cross_entropy_reference(logits, target)
+    >>> torch.allclose(loss, torch.nn.functional.cross_entropy(logits, target))
+    True
+    >>> round(loss.item(), 4)
+    0.1681
+    """
     return losses.cross_entropy(logits, target, ignore_index=ignore_index)
 
 

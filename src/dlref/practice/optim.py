@@ -27,7 +27,36 @@ def sgd_momentum_step_reference(
     weight_decay: float = 0.0,
     nesterov: bool = False,
 ) -> dict:
-    """The reference: one step of :class:`torch.optim.SGD` (``buf=None`` at the first step)."""
+    """The reference: one step of :class:`torch.optim.SGD` (``buf=None`` at the first step).
+
+    Parameters
+    ----------
+    param, grad : Tensor
+        The parameter and its gradient, one shape.
+    buf : Tensor or None
+        The momentum buffer, shaped like ``param``; ``None`` at the first step.
+    lr : float, default 0.1
+    momentum : float, default 0.9
+    weight_decay : float, default 0.0
+    nesterov : bool, default False
+        As in :class:`torch.optim.SGD`.
+
+    Returns
+    -------
+    dict
+        ``"buf"`` and ``"param"`` after the step, shaped like ``param``.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from dlref.practice.optim import sgd_momentum_step_reference
+    >>> p, g = torch.tensor([[1.0, 2.0], [0.5, -1.0]], dtype=torch.float64)  # param, grad
+    >>> out = sgd_momentum_step_reference(p, g, buf=None)  # first step: buf = g
+    >>> out["buf"], out["param"]  # param - lr buf
+    (tensor([ 0.5000, -1.0000], dtype=torch.float64), tensor([0.9500, 2.1000], dtype=torch.float64))
+    >>> sgd_momentum_step_reference(p, g, buf=out["buf"])["buf"]  # momentum buf + g
+    tensor([ 0.9500, -1.9000], dtype=torch.float64)
+    """
     p = param.detach().clone().requires_grad_(True)
     p.grad = grad.detach().clone()
     opt = torch.optim.SGD(
@@ -58,14 +87,72 @@ def _adam_like(cls, param, grad, m, v, t, lr, betas, eps, **kw) -> dict:
 
 
 def adam_step_reference(param, grad, m, v, t, lr=1e-3, betas=(0.9, 0.999), eps=1e-8) -> dict:
-    """The reference: step ``t`` of :class:`torch.optim.Adam` from the moments ``m``, ``v``."""
+    """The reference: step ``t`` of :class:`torch.optim.Adam` from the moments ``m``, ``v``.
+
+    Parameters
+    ----------
+    param, grad, m, v : Tensor
+        The parameter, its gradient and the moments after step ``t - 1``, one shape.
+    t : int
+        The step, from 1.
+    lr : float, default 1e-3
+    betas : tuple of float, default (0.9, 0.999)
+    eps : float, default 1e-8
+        As in :class:`torch.optim.Adam`.
+
+    Returns
+    -------
+    dict
+        ``"m"``, ``"v"``, the bias-corrected ``"m_hat"``, ``"v_hat"`` and ``"param"`` after the
+        step, each shaped like ``param``.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from dlref.practice.optim import adam_step_reference
+    >>> p, g = torch.tensor([[1.0, 2.0], [0.5, -1.0]], dtype=torch.float64)  # param, grad
+    >>> out = adam_step_reference(p, g, torch.zeros_like(p), torch.zeros_like(p), t=1, lr=0.1)
+    >>> out["m_hat"], out["v_hat"]  # at t = 1 the bias corrections give back g and g^2
+    (tensor([ 0.5000, -1.0000], dtype=torch.float64), tensor([0.2500, 1.0000], dtype=torch.float64))
+    >>> out["param"]  # so the first step is lr sign(g)
+    tensor([0.9000, 2.1000], dtype=torch.float64)
+    """
     return _adam_like(torch.optim.Adam, param, grad, m, v, t, lr, betas, eps)
 
 
 def adamw_step_reference(
     param, grad, m, v, t, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2
 ) -> dict:
-    """The reference: step ``t`` of :class:`torch.optim.AdamW` from the moments ``m``, ``v``."""
+    """The reference: step ``t`` of :class:`torch.optim.AdamW` from the moments ``m``, ``v``.
+
+    Parameters
+    ----------
+    param, grad, m, v : Tensor
+        The parameter, its gradient and the moments after step ``t - 1``, one shape.
+    t : int
+        The step, from 1.
+    lr : float, default 1e-3
+    betas : tuple of float, default (0.9, 0.999)
+    eps : float, default 1e-8
+    weight_decay : float, default 1e-2
+        As in :class:`torch.optim.AdamW`: decoupled, ``param`` shrinks by ``lr * weight_decay``.
+
+    Returns
+    -------
+    dict
+        ``"m"``, ``"v"``, ``"m_hat"``, ``"v_hat"`` and ``"param"`` after the step, each shaped
+        like ``param``.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from dlref.practice.optim import adamw_step_reference
+    >>> p, g = torch.tensor([[1.0, 2.0], [0.5, -1.0]], dtype=torch.float64)  # param, grad
+    >>> z = torch.zeros_like(p)
+    >>> out = adamw_step_reference(p, g, z, z, t=1, lr=0.1, weight_decay=0.5)
+    >>> out["param"]  # p (1 - lr wd) - lr sign(g): the decay is not in m or v
+    tensor([0.8500, 2.0000], dtype=torch.float64)
+    """
     return _adam_like(
         torch.optim.AdamW, param, grad, m, v, t, lr, betas, eps, weight_decay=weight_decay
     )

@@ -40,7 +40,33 @@ def _returns(rewards, dones, gamma, how=""):
 
 
 def discounted_returns_reference(rewards: Tensor, dones: Tensor, gamma: float) -> Tensor:
-    """The reference: :math:`G_t = r_t + \\gamma (1 - d_t) G_{t+1}`, computed backwards."""
+    """The reference: :math:`G_t = r_t + \\gamma (1 - d_t) G_{t+1}`, computed backwards.
+
+    Parameters
+    ----------
+    rewards : Tensor
+        :math:`r_t`, shape (\\*, T), time last.
+    dones : Tensor
+        :math:`d_t`, bool or 0/1, shaped like ``rewards``: the episode ends after step
+        :math:`t`.
+    gamma : float
+        The discount, in [0, 1].
+
+    Returns
+    -------
+    Tensor
+        :math:`G_t`, shaped like ``rewards``.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from dlref.practice.rl import discounted_returns_reference
+    >>> rewards = torch.ones(2, 3, dtype=torch.float64)
+    >>> dones = torch.tensor([[False, False, False], [False, True, False]])
+    >>> discounted_returns_reference(rewards, dones, gamma=0.5)  # row 1: an episode ends at t = 1
+    tensor([[1.7500, 1.5000, 1.0000],
+            [1.5000, 1.0000, 1.0000]], dtype=torch.float64)
+    """
     return _returns(rewards, dones, gamma)
 
 
@@ -71,7 +97,33 @@ def _reinforce(logp, returns, baseline, how=""):
 
 
 def reinforce_loss_reference(logp: Tensor, returns: Tensor, baseline: Tensor) -> dict:
-    """The reference: :math:`A = G - b`, :math:`L = -\\mathrm{mean}(\\mathrm{sg}(A) \\log\\pi)`."""
+    """The reference: :math:`A = G - b`, :math:`L = -\\mathrm{mean}(\\mathrm{sg}(A) \\log\\pi)`.
+
+    :math:`\\mathrm{sg}` stops the gradient: the loss's gradient with respect to
+    :math:`\\log\\pi` is :math:`-A / n`, and the baseline gets none through it.
+
+    Parameters
+    ----------
+    logp, returns, baseline : Tensor
+        :math:`\\log\\pi(a_t \\mid s_t)`, :math:`G_t` and :math:`b_t`, one shape.
+
+    Returns
+    -------
+    dict
+        ``"advantage"`` (shaped like ``logp``) and ``"loss"`` (shape ()).
+
+    Examples
+    --------
+    >>> import math, torch
+    >>> from dlref.practice.rl import reinforce_loss_reference
+    >>> logp = torch.full((2,), math.log(0.5), dtype=torch.float64, requires_grad=True)
+    >>> G, b = torch.tensor([3.0, 0.0], dtype=torch.float64), torch.ones(2, dtype=torch.float64)
+    >>> out = reinforce_loss_reference(logp, G, b)
+    >>> out["advantage"], round(out["loss"].item(), 4)  # -mean(A log 0.5) = 0.5 log 2
+    (tensor([ 2., -1.], dtype=torch.float64), 0.3466)
+    >>> torch.autograd.grad(out["loss"], logp)[0]  # -A / 2
+    tensor([-1.0000,  0.5000], dtype=torch.float64)
+    """
     return _reinforce(logp, returns, baseline)
 
 

@@ -16,6 +16,37 @@ def lstm_cell_reference(x, h, c, W_ih, W_hh, b_ih, b_hh) -> dict:
     """The reference: one step of ``torch.nn.LSTMCell``, with its gates (torch's order i, f, g, o).
 
     Tested against ``torch.nn.LSTMCell`` (c and h) in ``tests/test_practice.py``.
+
+    Parameters
+    ----------
+    x : Tensor
+        Input, shape (B, I).
+    h, c : Tensor
+        Hidden and cell state, shape (B, H).
+    W_ih, W_hh : Tensor
+        Weights, shapes (4H, I) and (4H, H), gate blocks in the order i, f, g, o.
+    b_ih, b_hh : Tensor
+        Biases, shape (4H,).
+
+    Returns
+    -------
+    dict
+        The gates ``"i"``, ``"f"``, ``"g"``, ``"o"`` and the new ``"c"``, ``"h"``, each (B, H).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from dlref.practice.rnn import lstm_cell_reference
+    >>> _ = torch.manual_seed(0)
+    >>> cell = torch.nn.LSTMCell(3, 2, dtype=torch.float64).requires_grad_(False)
+    >>> x, h, c = torch.randn(4, 7, dtype=torch.float64).split([3, 2, 2], dim=1)  # (B, I), (B, H)
+    >>> out = lstm_cell_reference(x, h, c, *cell.parameters())  # W_ih, W_hh, b_ih, b_hh
+    >>> h_t, c_t = cell(x, (h, c))
+    >>> torch.allclose(out["h"], h_t) and torch.allclose(out["c"], c_t)
+    True
+    >>> zero = lstm_cell_reference(x, h, c, *(0 * p for p in cell.parameters()))
+    >>> zero["f"][0], torch.equal(zero["c"], c / 2)  # gates sigmoid(0), g = tanh(0): c_t = c / 2
+    (tensor([0.5000, 0.5000], dtype=torch.float64), True)
     """
     return _lstm(x, h, c, W_ih, W_hh, b_ih, b_hh)
 

@@ -35,7 +35,34 @@ def _optimal(C, how=""):
 
 
 def chinchilla_optimal_reference(C: Tensor) -> dict:
-    r"""The reference: :math:`N = G (C/6)^{\beta/(\alpha+\beta)}`, :math:`D = C / (6 N)`."""
+    r"""The reference: :math:`N = G (C/6)^{\beta/(\alpha+\beta)}`, :math:`D = C / (6 N)`.
+
+    With the fitted constants of the module, ``A``, ``B``, ``ALPHA``, ``BETA`` (Hoffmann et al.,
+    2022, eq. 10) and :math:`G = (\alpha A / (\beta B))^{1/(\alpha+\beta)}`.
+
+    Parameters
+    ----------
+    C : Tensor
+        Training FLOPs, positive, any shape.
+
+    Returns
+    -------
+    dict
+        ``"N"`` (parameters) and ``"D"`` (training tokens), float64, shaped like ``C``.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from dlref.practice.scaling import chinchilla_optimal_reference
+    >>> C = torch.tensor([1e21, 5.76e23], dtype=torch.float64)  # the second: Gopher's budget
+    >>> out = chinchilla_optimal_reference(C)
+    >>> torch.allclose(6 * out["N"] * out["D"], C)  # on the budget
+    True
+    >>> (out["N"] / 1e9).round(decimals=1)  # parameters, in billions
+    tensor([ 1.8000, 32.2000], dtype=torch.float64)
+    >>> (out["D"] / out["N"]).round()  # tokens per parameter grow with C: not a fixed 20
+    tensor([50., 93.], dtype=torch.float64)
+    """
     return _optimal(C)
 
 

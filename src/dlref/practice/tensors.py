@@ -9,7 +9,27 @@ PAGE = "topics/tensors.html"
 
 
 def broadcast_shape_reference(a: tuple, b: tuple) -> tuple:
-    """The reference: :func:`dlref.tensors.broadcast_shapes` of two shapes, as a tuple."""
+    """The reference: :func:`dlref.tensors.broadcast_shapes` of two shapes, as a tuple.
+
+    Parameters
+    ----------
+    a, b : tuple of int
+        The two shapes.
+
+    Returns
+    -------
+    tuple of int
+        The shape both broadcast to. Raises ``ValueError`` when they do not broadcast.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from dlref.practice.tensors import broadcast_shape_reference
+    >>> broadcast_shape_reference((4, 5, 1, 3), (5, 5, 3))
+    (4, 5, 5, 3)
+    >>> broadcast_shape_reference((1, 0), (3, 1)) == tuple(torch.broadcast_shapes((1, 0), (3, 1)))
+    True
+    """
     return tuple(tensors.broadcast_shapes(a, b))
 
 
