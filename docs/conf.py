@@ -101,8 +101,39 @@ def _require_local_mathjax(app):
         )
 
 
+def _exists(dotted: str) -> bool:
+    """Whether ``dlref.module.Name.attr`` names something dlref still has."""
+    import importlib
+
+    parts = dotted.split(".")
+    for i in range(len(parts), 0, -1):
+        try:
+            obj = importlib.import_module(".".join(parts[:i]))
+        except ImportError:
+            continue
+        for attr in parts[i:]:
+            if not hasattr(obj, attr):
+                return False
+            obj = getattr(obj, attr)
+        return True
+    return False
+
+
+def _remove_stale_api_stubs(app):
+    """Delete autosummary pages of names dlref no longer has (renamed or removed).
+
+    autosummary writes ``api/generated/dlref.<module>.<name>.rst`` but never deletes one, so an
+    incremental build after a rename would fail on the old page.
+    """
+    folder = os.path.join(app.srcdir, "api", "generated")
+    for filename in os.listdir(folder) if os.path.isdir(folder) else []:
+        if filename.endswith(".rst") and not _exists(filename.removesuffix(".rst")):
+            os.remove(os.path.join(folder, filename))
+
+
 def setup(app):
     app.connect("builder-inited", _require_local_mathjax)
+    app.connect("builder-inited", _remove_stale_api_stubs, priority=100)  # before autosummary
 
 
 # --- HTML ---------------------------------------------------------------------------------------
