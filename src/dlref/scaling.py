@@ -100,7 +100,17 @@ def _as_positive_1d(name: str, x: object) -> np.ndarray:
 
 
 class PowerLaw(NamedTuple):
-    r"""The parameters of :math:`y = a\,x^{-b} + c` (``c = 0`` for a pure power law)."""
+    r"""The parameters of :math:`y = a\,x^{-b} + c` (``c = 0`` for a pure power law).
+
+    Returned by :func:`fit_power_law`; unpacks into the arguments of :func:`power_law`.
+
+    Examples
+    --------
+    >>> from dlref.scaling import PowerLaw, power_law
+    >>> law = PowerLaw(a=406.4, b=0.34, c=1.69)  # Hoffmann et al.'s model-size term
+    >>> round(power_law(1e9, *law), 3)  # the loss term of a 1e9-parameter model, plus 1.69
+    2.044
+    """
 
     a: float
     b: float
@@ -524,7 +534,17 @@ def transformer_parameters(
 
 
 class ModelStateBytes(NamedTuple):
-    """Bytes of the model states: weights, gradients, optimizer states."""
+    """Bytes of the model states: weights, gradients, optimizer states.
+
+    Returned by :func:`model_state_bytes`; ``sum(...)`` is the total.
+
+    Examples
+    --------
+    >>> from dlref.scaling import ModelStateBytes
+    >>> m = ModelStateBytes(weights=2.0, gradients=2.0, optimizer_states=12.0)  # per parameter
+    >>> m.optimizer_states, sum(m)
+    (12.0, 16.0)
+    """
 
     weights: float
     gradients: float
