@@ -505,8 +505,9 @@ class Transformer(nn.Module):
         <torch._C.Generator object at ...>
         >>> model = Transformer(TransformerConfig(vocab_size=10, max_seq_len=16)).eval()
         >>> step_fn = model.next_token_log_probs  # tokens (N, T) -> log-probs (N, V)
-        >>> step_fn(torch.tensor([[1, 2, 3]])).exp().sum().item()
-        1.0
+        >>> log_p = step_fn(torch.tensor([[1, 2, 3]]))
+        >>> log_p.shape, f"{log_p.exp().sum():.6f}"  # a distribution over the 10 tokens
+        (torch.Size([1, 10]), '1.000000')
         """
         new = tokens if kv_cache is None else tokens[:, kv_cache.seq_len :]
         if new.shape[1] == 0:
