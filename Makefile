@@ -15,7 +15,7 @@ MATHJAX     := docs/_static/mathjax/tex-mml-chtml.js
 export OMP_NUM_THREADS = 1
 export PYTHONHASHSEED = 0
 
-.PHONY: help install site-assets html html-noplot doctest pytest test check-site doctest-audit gallery-repro bench lint format serve clean
+.PHONY: help install site-assets html html-noplot doctest pytest test check-site doctest-audit doctest-cpus gallery-repro bench lint format serve clean
 
 help:
 	@echo "make html      build the site in docs/_build/html (gallery executed, warnings are errors)"
@@ -23,7 +23,8 @@ help:
 	@echo "make doctest   run every example on the site with the Sphinx doctest builder"
 	@echo "make check-site  the built site in headless Chromium: math, search, console, phone width"
 	@echo "make doctest-audit  flag printed numbers another CPU could round differently"
-	@echo "make gallery-repro  run every gallery script twice on the CPU: same numbers both times"
+	@echo "make doctest-cpus   run every example under each CPU kernel choice (default, avx2, avx512)"
+	@echo "make gallery-repro  run every gallery script under each CPU kernel choice: same numbers"
 	@echo "make bench     time dlref against the torch built-ins (ratio in one run)"
 	@echo "make lint      ruff check + ruff format --check"
 	@echo "make serve     serve the built site on http://localhost:$(PORT)"
@@ -70,7 +71,11 @@ test: pytest doctest html
 doctest-audit: $(STAMP)
 	$(BIN)/python tools/doctest_audit.py
 
-# Every gallery script run twice on the CPU prints the same numbers (and how long each run takes).
+# Every example (docstrings and pages) passes under each CPU kernel choice torch offers.
+doctest-cpus: $(STAMP)
+	$(BIN)/python tools/doctest_cpus.py
+
+# Every gallery script prints the same numbers under each CPU kernel choice (and how long it takes).
 gallery-repro: $(STAMP)
 	$(BIN)/python tools/gallery_repro.py
 

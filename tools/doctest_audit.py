@@ -8,6 +8,17 @@ rounding boundary of the digits shown (``0.12345`` shown as ``0.1235`` sits on t
 between ``0.1234`` and ``0.1235``: a vector unit that sums in another order can flip it).
 Numbers printed from float64 tensors (``dtype=torch.float64``) are held to float64 units instead.
 
+A third run flags what no rounding margin can save:
+
+- a float from a float32 (or float16/bfloat16) tensor printed unformatted: ``.item()`` or
+  ``.tolist()`` shown with ``print``/``repr`` gives the shortest round-trip repr of the value,
+  which changes with its last bit (``1.0`` on one CPU, ``0.9999999403953552`` on another). The
+  run makes ``Tensor.item``/``Tensor.tolist`` return floats that mark themselves when printed
+  unformatted; formatting them (``f"{x:.4f}"``) is fine;
+- more significant digits than the dtype carries: such a float formatted with more than 7
+  significant digits (float32; 3 for float16, 2 for bfloat16), and tensors printed with more
+  digits than their dtype carries.
+
 Usage: ``python tools/doctest_audit.py [PATH ...]`` (``make doctest-audit``); exits 1 when a
 number is flagged.
 """
@@ -32,6 +43,58 @@ NUMBER = re.compile(r"(?<![\w.])-?\d+\.\d+(?:e[+-]?\d+)?(?![\w.])")
 FLAGS = doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE
 
 
+# Significant decimal digits each low-precision dtype carries (float64 is not checked).
+DIGITS = {torch.float32: 7, torch.float16: 3, torch.bfloat16: 2}
+UNFORMATTED, TOO_MANY = "\u00abunformatted\u00bb", "\u00abdigits\u00bb"
+
+
+def significant_digits(text: str) -> int:
+    """Significant digits in a formatted number: ``0.01230`` has 4, ``1.5e+03`` has 2."""
+    mantissa = re.sub(r"[eE].*", "", text).lstrip("+-").replace(".", "").lstrip("0")
+    return len(mantissa)
+
+
+class LowPrecisionFloat(float):
+    """A float that came from a float32/16 tensor, and says so when printed unformatted."""
+
+    digits = 7
+
+    def __repr__(self):
+        return float.__repr__(self) + UNFORMATTED
+
+    __str__ = __repr__
+
+    def __format__(self, spec):
+        text = float.__format__(self, spec)
+        if not spec:
+            return text + UNFORMATTED
+        numbers = NUMBER.findall(text)
+        return text + (TOO_MANY if numbers and significant_digits(numbers[0]) > self.digits else "")
+
+
+def _tag(value, dtype):
+    if isinstance(value, list):
+        return [_tag(v, dtype) for v in value]
+    if isinstance(value, float) and dtype in DIGITS:
+        tagged = LowPrecisionFloat(value)
+        tagged.digits = DIGITS[dtype]
+        return tagged
+    return value
+
+
+class TaggedFloats:
+    """Within the block, ``Tensor.item``/``Tensor.tolist`` of low-precision floats are tagged."""
+
+    def __enter__(self):
+        self.item, self.tolist = torch.Tensor.item, torch.Tensor.tolist
+        item, tolist = self.item, self.tolist
+        torch.Tensor.item = lambda t: _tag(item(t), t.dtype)
+        torch.Tensor.tolist = lambda t: _tag(tolist(t), t.dtype)
+
+    def __exit__(self, *exc):
+        torch.Tensor.item, torch.Tensor.tolist = self.item, self.tolist
+
+
 class Recorder(doctest.OutputChecker):
     """Accepts everything, and keeps what each example printed."""
 
@@ -43,7 +106,9 @@ class Recorder(doctest.OutputChecker):
         return True
 
 
-def run(test: doctest.DocTest, precision: int | None) -> list[tuple[str, str]]:
+def run(
+    test: doctest.DocTest, precision: int | None, tagged: bool = False
+) -> list[tuple[str, str]]:
     torch.set_printoptions(profile="default")
     np.set_printoptions(precision=8)
     globs = dict(test.globs, torch=torch)
@@ -63,7 +128,11 @@ def run(test: doctest.DocTest, precision: int | None) -> list[tuple[str, str]]:
     )
     recorder = Recorder()
     runner = doctest.DocTestRunner(checker=recorder, optionflags=FLAGS)
-    runner.run(test, out=lambda s: None, clear_globs=True)
+    if tagged:
+        with TaggedFloats():
+            runner.run(test, out=lambda s: None, clear_globs=True)
+    else:
+        runner.run(test, out=lambda s: None, clear_globs=True)
     torch.set_printoptions(profile="default")
     np.set_printoptions(precision=8)
     return recorder.outputs
@@ -103,9 +172,47 @@ def near_boundary(shown: str, value: float, float64: bool) -> float | None:
     return units if units < ULPS else None
 
 
+def tensor_digits(got: str) -> int | None:
+    """The digits a printed tensor's dtype carries (float32 unless the output names another)."""
+    if "tensor(" not in got or "dtype=torch.float64" in got:
+        return None
+    for dtype, digits in DIGITS.items():
+        if f"dtype={dtype}" in got:
+            return digits
+    return DIGITS[torch.float32]
+
+
+def precision_problems(test: doctest.DocTest, shown: list[tuple[str, str]]) -> list[str]:
+    """Unformatted low-precision floats, and numbers with more digits than their dtype carries."""
+    flagged = []
+    for _want, got in run(test, None, tagged=True):
+        for line in got.splitlines():
+            if UNFORMATTED in line:
+                flagged.append(
+                    f"{test.name}: a float32 value printed unformatted (shortest repr, changes "
+                    f"with its last bit; format it): {line.replace(UNFORMATTED, '')[:90]}"
+                )
+            elif TOO_MANY in line:
+                flagged.append(
+                    f"{test.name}: more significant digits than float32 carries: "
+                    f"{line.replace(TOO_MANY, '')[:90]}"
+                )
+    for _want, got in shown:
+        digits = tensor_digits(got)
+        if digits is None:
+            continue
+        for number in NUMBER.findall(got):
+            if significant_digits(number) > digits + 1:
+                flagged.append(
+                    f"{test.name}: {number} has more significant digits than the tensor's "
+                    f"dtype carries ({digits})"
+                )
+    return flagged
+
+
 def audit(test: doctest.DocTest) -> tuple[int, list[str]]:
     shown, high = run(test, None), run(test, HIGH)
-    checked, flagged = 0, []
+    checked, flagged = 0, precision_problems(test, shown)
     for (_want, got), (_, got_high) in zip(shown, high, strict=False):
         a, b = NUMBER.findall(got), NUMBER.findall(got_high)
         if not a or len(a) != len(b):

@@ -1,13 +1,15 @@
-"""Run every gallery script twice on the CPU and check that both runs print the same numbers.
+"""Run every gallery script on the CPU under each kernel choice: every run prints the same numbers.
 
-Each ``gallery/plot_*.py`` runs in two Python processes side by side (``CUDA_VISIBLE_DEVICES``
-empty, so the device line picks the CPU; matplotlib's Agg backend, so no window opens). The two
+Each ``gallery/plot_*.py`` runs in three Python processes side by side, one per CPU kernel choice
+of ``cpu_kernels.RUNS`` (torch's ``default``, ``avx2`` and ``avx512`` kernels, with MKL's and
+oneDNN's code paths to match), as three different CPUs would run it (``CUDA_VISIBLE_DEVICES``
+empty, so the device line picks the CPU; matplotlib's Agg backend, so no window opens). The
 standard outputs must be identical, line for line. A script may print a figure that depends on
 the machine's load, such as a speed-up; it says so on the same line with ``(varies with the
 machine)``, and only that line is left out of the comparison.
 
 The wall time of each run is printed too: the standalone cost of the script, import of torch
-included, with the other run sharing the machine.
+included, with the other runs sharing the machine.
 
 Usage: ``python tools/gallery_repro.py [SCRIPT ...]`` (``make gallery-repro``); exits 1 when a
 script fails or prints different numbers.
@@ -16,30 +18,31 @@ script fails or prints different numbers.
 from __future__ import annotations
 
 import difflib
-import os
 import pathlib
 import subprocess
 import sys
 import time
 
+from cpu_kernels import RUNS, environment
+
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 VARIES = "(varies with the machine)"
 
 
-def run_twice(script: pathlib.Path) -> list[tuple[float, str]]:
-    """Run one script in two fresh processes at once; returns each wall time and output."""
-    env = dict(os.environ, CUDA_VISIBLE_DEVICES="", MPLBACKEND="Agg", PYTHONHASHSEED="0")
+def run_each(script: pathlib.Path) -> list[tuple[float, str]]:
+    """Run one script once per kernel choice, all at once; returns each wall time and output."""
+    extra = {"CUDA_VISIBLE_DEVICES": "", "MPLBACKEND": "Agg", "PYTHONHASHSEED": "0"}
     start = time.perf_counter()
     procs = [
         subprocess.Popen(
             [sys.executable, script.name],
             cwd=script.parent,
-            env=env,
+            env=environment(name, **extra),
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
         )
-        for _ in range(2)
+        for name in RUNS
     ]
     runs = []
     for proc in procs:
@@ -62,28 +65,31 @@ def main(paths: list[str]) -> int:
     failed = []
     for script in scripts:
         try:
-            (t1, first), (t2, second) = run_twice(script)
+            runs = run_each(script)
         except RuntimeError as error:
             print(f"FAIL {error}")
             failed.append(script.name)
             continue
-        a, b = compared(first), compared(second)
-        skipped = len(first.splitlines()) - len(a)
-        same = a == b
+        outputs = [compared(stdout) for _, stdout in runs]
+        skipped = len(runs[0][1].splitlines()) - len(outputs[0])
+        same = all(out == outputs[0] for out in outputs)
+        times = ", ".join(f"{t:5.1f}" for t, _ in runs)
         print(
-            f"{'same' if same else 'DIFFERENT':9} {script.name:32} {len(a):3d} lines"
-            f"{f' (+{skipped} machine-dependent)' if skipped else ''}"
-            f"   runs {t1:5.1f} s, {t2:5.1f} s"
+            f"{'same' if same else 'DIFFERENT':9} {script.name:32} {len(outputs[0]):3d} lines"
+            f"{f' (+{skipped} machine-dependent)' if skipped else ''}   runs {times} s"
         )
         if not same:
             failed.append(script.name)
-            sys.stdout.writelines(
-                line + "\n" for line in difflib.unified_diff(a, b, "run 1", "run 2", lineterm="")
-            )
+            names = list(RUNS)
+            for name, out in zip(names[1:], outputs[1:], strict=True):
+                sys.stdout.writelines(
+                    line + "\n"
+                    for line in difflib.unified_diff(outputs[0], out, names[0], name, lineterm="")
+                )
     if failed:
         print(f"{len(failed)} of {len(scripts)} scripts failed: {', '.join(failed)}")
         return 1
-    print(f"all {len(scripts)} scripts print the same numbers on both runs")
+    print(f"all {len(scripts)} scripts print the same numbers under every kernel choice")
     return 0
 
 
