@@ -1,9 +1,11 @@
 r"""Elementwise activation functions, each one line of its formula, computed without overflow.
 
 ReLU, sigmoid, tanh, GELU (exact and tanh forms), SiLU and softplus, with the names, arguments and
-defaults of ``torch`` / ``torch.nn.functional``. Each is written so that no intermediate overflows
-for any finite input, and each matches torch in float64, values and gradients, including at
-:math:`\pm 10^4`, :math:`\pm\infty` and ``nan``.
+defaults of ``torch`` / ``torch.nn.functional``. Each is written so that no finite input gives
+``inf`` or ``nan`` (only the tanh form of GELU lets an intermediate, :math:`x^3`, overflow, for
+:math:`|x| > 7 \times 10^{12}` in float32, harmlessly: :math:`\tanh(\pm\infty) = \pm 1`, as in
+torch), and each matches torch in float64, values and gradients, including at :math:`\pm 10^4`,
+:math:`\pm\infty` and ``nan``.
 """
 
 from __future__ import annotations

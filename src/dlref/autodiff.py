@@ -271,10 +271,11 @@ class Scalar:
             \bar v_j = \sum_{i\,:\,j \to i} \bar v_i\, \frac{\partial v_i}{\partial v_j}
             \quad\text{in reverse topological order}
 
-        The first step is the seed :math:`\partial L/\partial L = 1`. A second call behaves as
-        torch's ``backward(retain_graph=True)``: leaves (Scalars made by the user) **accumulate**,
+        The first step is the seed :math:`\partial L/\partial L = 1`. On a second call leaves
+        (Scalars made by the user) **accumulate**, as in torch's ``backward(retain_graph=True)``,
         so their ``.grad`` doubles exactly and a training loop must call ``zero_grad()``;
-        intermediate nodes do not: each call recomputes their adjoint from zero.
+        intermediate nodes do not: each call recomputes their adjoint from zero (torch keeps no
+        ``.grad`` on them, and one kept with ``retain_grad()`` accumulates).
 
         Parameters
         ----------

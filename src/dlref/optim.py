@@ -4,8 +4,9 @@ Each class subclasses :class:`torch.optim.Optimizer`, keeps torch's name, positi
 and defaults, and gives torch's parameters (float64, to 1e-10 after 100 steps) for every option,
 with parameter groups and ``state_dict`` save/load. The state keys are torch's too
 (``momentum_buffer``, ``square_avg``, ``exp_avg``, ...), so a state saved by either loads into
-the other. Left out: torch's keyword-only switches (``maximize``, ``foreach``, ``fused``,
-``capturable``, ``differentiable``), a tensor ``lr``, complex and sparse gradients.
+the other. Left out: torch's switches after the algorithm's own arguments (``maximize``,
+``foreach``, ``fused``, ``capturable``, ``differentiable``, and Adam's
+``decoupled_weight_decay``: use :class:`AdamW`), a tensor ``lr``, complex and sparse gradients.
 
 Every update is written in place, for speed, and the one temporary a step needs (the denominator
 of Adam and RMSprop, SGD's decayed gradient) goes into a scratch buffer reused by every parameter,
