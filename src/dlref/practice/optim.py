@@ -451,8 +451,10 @@ register(
             Mistake(
                 "no_bias_correction",
                 _adam_variant("no_bias_correction"),
-                "Adam divides m and v by 1 - beta^t: without this bias correction the first "
-                "steps are far too small (m and v start at 0).",
+                "Adam divides m by 1 - beta1^t and v by 1 - beta2^t: both start at 0, so "
+                "without this bias correction they are too small early on and the step too "
+                "large (at t = 1 with the default betas, (1 - 0.9) / sqrt(1 - 0.999), about 3.16 "
+                "times lr instead of lr).",
                 PAGE,
             ),
             Mistake(
@@ -512,8 +514,10 @@ register(
             Mistake(
                 "no_bias_correction",
                 _adamw("no_bias_correction"),
-                "Adam divides m and v by 1 - beta^t: without this bias correction the first "
-                "steps are far too small (m and v start at 0).",
+                "Adam divides m by 1 - beta1^t and v by 1 - beta2^t: both start at 0, so "
+                "without this bias correction they are too small early on and the step too "
+                "large (at t = 1 with the default betas, (1 - 0.9) / sqrt(1 - 0.999), about 3.16 "
+                "times lr instead of lr).",
                 PAGE,
             ),
         ),
