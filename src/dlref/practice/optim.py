@@ -116,6 +116,11 @@ def adam_step_reference(param, grad, m, v, t, lr=1e-3, betas=(0.9, 0.999), eps=1
     (tensor([ 0.5000, -1.0000], dtype=torch.float64), tensor([0.2500, 1.0000], dtype=torch.float64))
     >>> out["param"]  # so the first step is lr sign(g)
     tensor([0.9000, 2.1000], dtype=torch.float64)
+    >>> from dlref.practice import get
+    >>> no_correction = get("adam_step").mistakes[0]
+    >>> z = torch.zeros_like(p)
+    >>> no_correction.name, no_correction.fn(p, g, z, z, t=1, lr=0.1)["param"] - p  # 3.16 lr
+    ('no_bias_correction', tensor([-0.3162,  0.3162], dtype=torch.float64))
     """
     return _adam_like(torch.optim.Adam, param, grad, m, v, t, lr, betas, eps)
 
