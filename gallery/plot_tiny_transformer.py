@@ -117,7 +117,7 @@ print(f"KV cache speed-up on 8 new tokens: {t_full / t_cache:.1f}x (varies with 
 # This is one training run. Repeated with five random seeds (each fixes the held-out sequences,
 # the initial weights and the training batches), 5,000 held-out sequences each, by the
 # repository's attention benchmark script (``python benchmarks/bench_attention.py --sort``), the
-# same recipe gave 99.84% to 99.96% exact match, mean 99.90%: nearly every sequence, but not
+# same recipe gave 99.8% to 99.96% exact match, mean 99.90%: nearly every sequence, but not
 # 100% with any of the five seeds.
 #
 # One attention map: the queries and keys of layer 2, head 1, recomputed from the input the
