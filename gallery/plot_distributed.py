@@ -2,7 +2,7 @@
 Data parallelism on two processes: DDP, ZeRO-1 and FSDP
 =======================================================
 
-Two processes on this machine train one small model with PyTorch's own distributed engine
+Two processes on one machine train one small model with PyTorch's own distributed engine
 (``torch.distributed``, the gloo backend on CPU; the same code picks NCCL when there is a GPU per
 process), each on half of every batch. We check that
 

@@ -118,8 +118,8 @@ for name, by_hand, fd in checks:
 # -------
 # The best step of each dtype, next to the rule of thumb :math:`u^{1/3}` (here
 # :math:`u = \text{eps}/2`, with eps from :func:`torch.finfo`).
-# An error of 1 or more means the difference of the two function values was exactly 0: the
-# step vanished in round-off.
+# The plot clips errors at 1: an error of 1 or more means the estimate is round-off only (exactly
+# 1 when the two function values were equal, so that the estimate is 0).
 fig, ax = plt.subplots(figsize=(7, 4.5))
 for dtype, color in ((torch.float32, "tab:orange"), (torch.float64, "tab:blue")):
     u = torch.finfo(dtype).eps / 2  # unit round-off

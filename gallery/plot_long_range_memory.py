@@ -5,8 +5,9 @@ Remembering across a long lag: vanilla RNN vs LSTM
 A sequence starts with a flagged symbol, then random distractor symbols follow. After every step
 the network must name the *first* symbol, so the answer after step :math:`t` needs a memory that
 has lasted :math:`t` steps: the lag. We train :class:`dlref.rnn.RNN` and :class:`dlref.rnn.LSTM`
-(same size, same optimiser, same budget, gradients clipped with :func:`dlref.rnn.clip_grad_norm_`)
-and measure the accuracy at every lag on fresh sequences, and the gradient norm over training.
+(same hidden size, same optimiser, same budget, gradients clipped with
+:func:`dlref.rnn.clip_grad_norm_`) and measure the accuracy at every lag on fresh sequences, and
+the gradient norm over training.
 """
 
 # %%
@@ -111,11 +112,12 @@ for kind, (accuracies, _) in results.items():
 # learns the short lags first and holds only part of the symbol beyond them (about 50-75%, where
 # chance is 25%). The difference is in training, not in what the network can represent: a tanh
 # RNN with hand-set weights (a saturated unit with self-weight 10 is a latch) solves this task at
-# any lag, as the topic page shows. Gradient descent finds such weights slowly, because the
+# lags up to 1000, as the topic page shows. Gradient descent finds such weights slowly, because the
 # gradient that teaches the network to keep the symbol through t steps is a product of t
-# Jacobians. The outcome depends on the seed: with ``torch.manual_seed`` 1, 2 and 3 (not run
-# here) the LSTM again reached 100% at every lag; the vanilla RNN stayed at 52-53% beyond lag 5
-# twice and reached 97% once.
+# Jacobians. The outcome depends on the random seed: with the seed in ``make_model`` (which
+# fixes the initial weights and the training batches) set to 1, 2 and 3 instead (not run here),
+# the LSTM again reached 100% at every lag after 100 steps; after 150 steps the vanilla RNN stayed
+# at about 50% beyond lag 5 twice and reached 98% once.
 fig, axes = plt.subplots(1, 3, figsize=(14, 4))
 for ax, (kind, (accuracies, _)) in zip(axes[:2], results.items(), strict=False):
     for step, accuracy in accuracies.items():

@@ -116,7 +116,7 @@ cyclic_fixed, _ = train(64, X, y, lr=0.3, batch_size=10, steps=240)
 # the typical step-to-step change of the log-loss over the last 100 steps (noise), where the
 # validation loss is lowest (overfitting), and how much the loss swings in step with the epoch
 # (cycles: how well the ups and downs of one epoch, 30 steps = 300 examples / batch 10, predict
-# those of the next; near 1 when the order never changes, near 0 when it is shuffled).
+# those of the next; high when the order never changes, near 0 when it is shuffled).
 
 
 def jumps(curve):

@@ -25,7 +25,7 @@ device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
 # Data
 # ----
 # The task is a fixed random "teacher" network on 4 inputs; fresh inputs every step, so data is
-# unlimited and only the model size limits the loss.
+# unlimited: what limits the loss is the model size (and the fixed number of steps).
 d_in = 4
 teacher = nn.Sequential(
     nn.Linear(d_in, 64), nn.Tanh(), nn.Linear(64, 64), nn.Tanh(), nn.Linear(64, 1)

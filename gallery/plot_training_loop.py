@@ -56,8 +56,8 @@ optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
 # Why ``zero_grad`` comes first
 # -----------------------------
 # ``backward()`` *adds* to ``.grad``; it does not overwrite it. Two backward passes without
-# ``zero_grad`` in between leave twice the gradient, and ``step`` would then move the weights
-# by the sum of all the gradients seen so far.
+# ``zero_grad`` in between leave twice the gradient, and ``step`` would then use the sum of all
+# the gradients seen so far.
 w = model[0].weight
 cross_entropy(model(X), y).backward()
 g1 = w.grad.clone()

@@ -620,8 +620,8 @@ register(
             Mistake(
                 "half_split",
                 _v(_rope, "half_split"),
-                "you rotated the pairs (x_i, x_{i+d/2}) (the GPT-NeoX / Llama layout); this "
-                "exercise uses the paper's interleaved pairs (x_{2i}, x_{2i+1}).",
+                "you rotated the pairs (x_i, x_{i+d/2}) (the GPT-NeoX layout, also Hugging Face's "
+                "Llama); this exercise uses the paper's interleaved pairs (x_{2i}, x_{2i+1}).",
                 TRF,
             ),
             Mistake(

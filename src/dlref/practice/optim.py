@@ -116,6 +116,11 @@ def adam_step_reference(param, grad, m, v, t, lr=1e-3, betas=(0.9, 0.999), eps=1
     (tensor([ 0.5000, -1.0000], dtype=torch.float64), tensor([0.2500, 1.0000], dtype=torch.float64))
     >>> out["param"]  # so the first step is lr sign(g)
     tensor([0.9000, 2.1000], dtype=torch.float64)
+    >>> from dlref.practice import get
+    >>> no_correction = get("adam_step").mistakes[0]
+    >>> z = torch.zeros_like(p)
+    >>> no_correction.name, no_correction.fn(p, g, z, z, t=1, lr=0.1)["param"] - p  # 3.16 lr
+    ('no_bias_correction', tensor([-0.3162,  0.3162], dtype=torch.float64))
     """
     return _adam_like(torch.optim.Adam, param, grad, m, v, t, lr, betas, eps)
 
@@ -451,8 +456,10 @@ register(
             Mistake(
                 "no_bias_correction",
                 _adam_variant("no_bias_correction"),
-                "Adam divides m and v by 1 - beta^t: without this bias correction the first "
-                "steps are far too small (m and v start at 0).",
+                "Adam divides m by 1 - beta1^t and v by 1 - beta2^t: both start at 0, so "
+                "without this bias correction they are too small early on and the step too "
+                "large (at t = 1 with the default betas, (1 - 0.9) / sqrt(1 - 0.999), about 3.16 "
+                "times lr instead of lr).",
                 PAGE,
             ),
             Mistake(
@@ -512,8 +519,10 @@ register(
             Mistake(
                 "no_bias_correction",
                 _adamw("no_bias_correction"),
-                "Adam divides m and v by 1 - beta^t: without this bias correction the first "
-                "steps are far too small (m and v start at 0).",
+                "Adam divides m by 1 - beta1^t and v by 1 - beta2^t: both start at 0, so "
+                "without this bias correction they are too small early on and the step too "
+                "large (at t = 1 with the default betas, (1 - 0.9) / sqrt(1 - 0.999), about 3.16 "
+                "times lr instead of lr).",
                 PAGE,
             ),
         ),

@@ -146,7 +146,7 @@ register(
                 PAGE,
             ),
             Mistake(
-                "gate_order_iofg",
+                "gate_order_iogf",
                 _variant("gate_order_ifgo_as_iofg"),
                 "torch stacks the gates as input, forget, cell (g), output: you swapped the "
                 "forget and output blocks.",

@@ -141,8 +141,9 @@ register(
             Mistake(
                 "tokens_20_per_param",
                 _v("tokens_20_per_param"),
-                "D = 20 N is a rule of thumb read off approach 1; the fitted law of approach 3 "
-                "gives another ratio that grows with C.",
+                "D = 20 N is Chinchilla's own ratio (70B parameters, 1.4T tokens) and about what "
+                "approaches 1 and 2 give; the fitted law of approach 3, as published, gives a "
+                "ratio that grows with C (about 50 at C = 1e21).",
                 PAGE,
             ),
             Mistake(
