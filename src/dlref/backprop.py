@@ -243,8 +243,8 @@ def skip_forward(
     >>> p = dict(w_a=2.0, b_a=0.0, w_b=1.0, b_b=1.0, w_c=2.0, b_c=0.0,
     ...          w_d=2.0, b_d=0.0, w_d2=3.0, b_d2=0.0, w_e=0.5, b_e=0.0)
     >>> out = skip_forward(p, x0=1.0, t=10.0)
-    >>> [out[k].item() for k in ("x_a", "x_b", "x_c", "x_d", "x_e", "loss")]
-    [2.0, 3.0, 6.0, 21.0, 10.5, 0.25]
+    >>> torch.stack([out[k] for k in ("x_a", "x_b", "x_c", "x_d", "x_e", "loss")])
+    tensor([ 2.0000,  3.0000,  6.0000, 21.0000, 10.5000,  0.2500])
     """
     p = _skip_params(params)
     x0, t = _scalar("x0", x0), _scalar("t", t)

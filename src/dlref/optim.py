@@ -584,7 +584,7 @@ class UniformAverage(torch.optim.Optimizer):
     >>> for grad in [3.0, 1.0, 2.0]:
     ...     w.grad = torch.tensor(grad)
     ...     opt.step()
-    ...     print(opt.state[w]["grad_avg"].item(), w.item())
+    ...     print(f"{opt.state[w]['grad_avg'].item():.1f} {w.item():.1f}")
     3.0 -3.0
     2.0 -5.0
     2.0 -7.0
