@@ -26,6 +26,7 @@ import re
 import signal
 import sys
 
+import numpy as np
 import pytest
 import torch
 from hypothesis import HealthCheck, given, settings
@@ -202,3 +203,209 @@ def test_every_public_function_is_called_by_an_example():
     public = {name for name, _ in public_callables().values()}
     missing = sorted(public - {name for name, _, _ in CALLS})
     assert not missing, f"no docstring example calls {missing} directly, so the sweep misses it"
+
+
+# ---------------------------------------------------------------------------------------------
+# Defects found by hand (issue 21): each was silently wrong or failed deep inside torch.
+# ---------------------------------------------------------------------------------------------
+
+
+def _raises_naming(exc, name, fn, *args, **kwargs):
+    with pytest.raises(exc) as info:
+        fn(*args, **kwargs)
+    assert re.search(rf"\b{re.escape(name)}\b", str(info.value)), str(info.value)
+
+
+@pytest.mark.parametrize("dtype", [torch.uint8, torch.int8, torch.int32, torch.bool])
+def test_cartpole_actions_of_any_integer_dtype_push_like_int64(dtype):
+    from dlref.rl import CartPole
+
+    def after_one_step(action):
+        env = CartPole(2, dtype=torch.float64)
+        env.state = torch.zeros(2, 4, dtype=torch.float64)
+        return env.step(action)[0]
+
+    ref = after_one_step(torch.tensor([0, 1]))
+    assert ref[1, 1] > 0  # 1 pushes right: x_dot = +0.195
+    torch.testing.assert_close(after_one_step(torch.tensor([0, 1], dtype=dtype)), ref)
+
+
+def test_cartpole_steps_assigned_an_int_names_steps():
+    from dlref.rl import CartPole
+
+    env = CartPole(2)
+    _raises_naming(TypeError, "steps", setattr, env, "steps", 5)
+    _raises_naming(ValueError, "steps", setattr, env, "steps", torch.zeros(3, dtype=torch.long))
+    env.steps = torch.tensor([498, 0])  # a tensor of the right shape is what "may be assigned"
+    _, _, _, truncated = env.step(torch.tensor([0, 0]))
+    _, _, _, truncated = env.step(torch.tensor([0, 0]))
+    assert truncated.tolist() == [True, False]
+
+
+def test_rotary_offset_must_not_be_negative():
+    from dlref.attention import RotaryEmbedding
+
+    rope = RotaryEmbedding(head_dim=4, max_seq_len=8)
+    _raises_naming(ValueError, "offset", rope, torch.ones(1, 2, 4), offset=-4)
+    _raises_naming(TypeError, "offset", rope, torch.ones(1, 2, 4), offset=1.0)
+    _raises_naming(ValueError, "x", rope, torch.ones(1, 2, 6))  # width != head_dim
+    # a NumPy offset is the same offset
+    torch.testing.assert_close(rope(torch.ones(1, 2, 4), np.int64(3)), rope(torch.ones(1, 2, 4), 3))
+
+
+def test_learned_positions_seq_len_and_offset_must_not_be_negative():
+    from dlref.attention import LearnedPositionalEmbedding
+
+    pe = LearnedPositionalEmbedding(4, 8)
+    _raises_naming(ValueError, "seq_len", pe, -1)
+    _raises_naming(ValueError, "offset", pe, 2, offset=-1)
+    _raises_naming(TypeError, "seq_len", pe, 2.0)
+    assert pe(0).shape == (0, 8)  # torch's embedding of no position: empty
+
+
+def test_kv_cache_layer_and_reorder_index_are_checked():
+    from dlref.attention import KVCache
+
+    cache = KVCache(num_layers=2, batch_size=2, num_kv_heads=1, max_seq_len=4, head_dim=2)
+    k = torch.ones(2, 1, 1, 2)
+    _raises_naming(ValueError, "layer", cache.update, -1, k, k)
+    _raises_naming(ValueError, "layer", cache.update, 2, k, k)
+    _raises_naming(TypeError, "layer", cache.update, 0.0, k, k)
+    assert cache.lengths == [0, 0] and cache.keys.abs().sum() == 0  # nothing written
+    _raises_naming(ValueError, "index", cache.reorder, torch.tensor([0, 2]))
+    _raises_naming(ValueError, "index", cache.reorder, torch.tensor([-1, 0]))
+    _raises_naming(TypeError, "index", cache.reorder, torch.tensor([True, False]))
+    _raises_naming(TypeError, "index", cache.reorder, [0, 1])
+    _raises_naming(ValueError, "index", cache.reorder, torch.tensor([[0, 1]]))
+
+
+def _tiny_model():
+    from dlref.transformer import Transformer, TransformerConfig
+
+    torch.manual_seed(0)
+    return Transformer(TransformerConfig(vocab_size=10, max_seq_len=16)).eval()
+
+
+def test_generate_checks_its_arguments():
+    model = _tiny_model()
+    prompt = torch.tensor([[1, 2, 3]])
+    _raises_naming(ValueError, "max_new_tokens", model.generate, prompt, -2)
+    for use_cache in (True, False):
+        _raises_naming(ValueError, "tokens", model.generate, prompt[:, :0], 2, use_cache=use_cache)
+    _raises_naming(ValueError, "tokens", model.generate, torch.tensor([[1, 10]]), 2)
+    _raises_naming(ValueError, "tokens", model.generate, torch.tensor([[1, -1]]), 2)
+    _raises_naming(ValueError, "tokens", model.generate, torch.tensor([1, 2, 3]), 2)
+    _raises_naming(ValueError, "tokens", model, torch.tensor([[1, 10]]))
+    assert torch.equal(model.generate(prompt, np.int64(2)), model.generate(prompt, 2))
+
+
+def test_lstm_of_an_empty_sequence_names_input():
+    from dlref.rnn import GRU, LSTM, RNN
+
+    for cls in (RNN, LSTM, GRU):
+        _raises_naming(ValueError, "input", cls(3, 4), torch.zeros(0, 2, 3))
+        _raises_naming(ValueError, "input", cls(3, 4), torch.zeros(0, 3))
+        ref_cls = getattr(torch.nn, cls.__name__)
+        with pytest.raises(RuntimeError, match="sequence length"):  # torch refuses too
+            ref_cls(3, 4)(torch.zeros(0, 2, 3))
+
+
+def test_discounted_returns_of_no_step_is_empty():
+    from dlref.rl import discounted_returns
+
+    for shape in [(0,), (0, 3)]:
+        out = discounted_returns(torch.zeros(shape), torch.zeros(shape, dtype=torch.bool), 0.9)
+        assert out.shape == shape
+
+
+def test_zero_memory_stage_must_be_an_int():
+    from dlref.scaling import zero_memory
+
+    _raises_naming(TypeError, "stage", zero_memory, 7.5e9, 64, 1.0)
+    _raises_naming(ValueError, "stage", zero_memory, 7.5e9, 64, 4)
+    assert zero_memory(7.5e9, 64, np.int64(1)) == zero_memory(7.5e9, 64, 1)
+
+
+def test_scaling_numpy_integers_do_not_overflow():
+    from dlref.scaling import activation_bytes_per_layer, kv_cache_bytes, matmul_intensity
+
+    n = np.int64(10**6)
+    assert activation_bytes_per_layer(n, n, n, np.int64(1000)) == activation_bytes_per_layer(
+        10**6, 10**6, 10**6, 1000
+    )
+    assert activation_bytes_per_layer(n, n, n, np.int64(1000)) > 5e21
+    assert kv_cache_bytes(*[n] * 6) == 2 * 10**36
+    assert matmul_intensity(n * 10**4, n * 10**4, n * 10**4) == matmul_intensity(*[10**10] * 3)
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+@pytest.mark.parametrize(
+    ("ours", "ref"),
+    [
+        ("softplus", lambda x: torch.nn.functional.softplus(x)),
+        ("gelu", lambda x: torch.nn.functional.gelu(x)),
+        ("gelu_tanh", lambda x: torch.nn.functional.gelu(x, approximate="tanh")),
+    ],
+)
+def test_half_precision_activations_match_torch(ours, ref, dtype):
+    from dlref import activations
+
+    fn = (
+        (lambda x: activations.gelu(x, approximate="tanh"))
+        if ours == "gelu_tanh"
+        else getattr(activations, ours)
+    )
+    x = torch.tensor([-30.0, -10.0, -4.0, -1.0, 0.0, 0.5, 4.0, 10.0, 15.0, 19.0, 25.0, 1e4])
+    x = x.to(dtype).requires_grad_(True)
+    y, r = fn(x), ref(x)
+    assert y.dtype == dtype
+    torch.testing.assert_close(y, r, rtol=0, atol=0)  # the same float32 computation, rounded
+    g = torch.linspace(-1, 1, len(x)).to(dtype)
+    gy, gr = (torch.autograd.grad(out, x, g)[0] for out in (y, r))
+    torch.testing.assert_close(gy, gr)
+
+
+def test_decoding_step_fn_with_an_empty_vocabulary_names_step_fn():
+    from dlref.decoding import beam_search, greedy, sample
+
+    def empty(tokens):
+        return torch.zeros(tokens.shape[0], 0)
+
+    prefix = torch.zeros(2, 1, dtype=torch.long)
+    for decode in (greedy, sample):
+        _raises_naming(ValueError, "step_fn", decode, empty, prefix, 2)
+    _raises_naming(ValueError, "step_fn", beam_search, empty, prefix, 2, 2)
+
+
+def test_sample_with_an_infinite_temperature_names_temperature():
+    from dlref.decoding import markov_step_fn, sample
+
+    P = torch.tensor([[0.5, 0.5, 0.0], [0.2, 0.2, 0.6], [0.5, 0.4, 0.1]])  # log 0 = -inf
+    prefix = torch.zeros(2, 1, dtype=torch.long)
+    for t in (math.inf, math.nan):
+        _raises_naming(ValueError, "temperature", sample, markov_step_fn(P), prefix, 2, t)
+
+
+def test_attention_context_of_the_wrong_width_names_context():
+    from dlref.attention import MultiHeadAttention
+
+    mha = MultiHeadAttention(embed_dim=8, num_heads=2, kdim=6)
+    x = torch.randn(2, 3, 8)
+    assert mha(x, torch.randn(2, 5, 6)).shape == (2, 3, 8)
+    _raises_naming(ValueError, "context", mha, x, torch.randn(2, 5, 8))
+    _raises_naming(ValueError, "context", mha, x, torch.randn(5, 6))
+    _raises_naming(ValueError, "context", mha, x, torch.randn(3, 5, 6))
+    _raises_naming(TypeError, "context", mha, x, torch.ones(2, 5, 6, dtype=torch.long))
+    _raises_naming(ValueError, "layer", mha, x, kv_cache=_cache(), layer=-1)
+
+
+def _cache():
+    from dlref.attention import KVCache
+
+    return KVCache(num_layers=1, batch_size=2, num_kv_heads=2, max_seq_len=8, head_dim=4)
+
+
+def test_run_data_parallel_needs_at_least_one_step():
+    from dlref.distributed import run_data_parallel
+
+    _raises_naming(ValueError, "steps", run_data_parallel, steps=0)

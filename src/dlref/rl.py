@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor, nn
 
-from dlref._checks import check_float, is_int, is_real_number
+from dlref._checks import check_float, check_index_tensor, is_int, is_real_number
 
 __all__ = [
     "discounted_returns",
@@ -162,7 +162,7 @@ def discounted_returns(rewards: Tensor, dones: Tensor, gamma: float) -> Tensor:
         )
     keep = gamma * (1.0 - dones.to(rewards.dtype))  # gamma (1 - d_t): 0 at an episode's end
     returns = torch.empty_like(rewards)
-    g = torch.zeros_like(rewards[0])  # G_{t+1}, (num_envs,) or ()
+    g = rewards.new_zeros(rewards.shape[1:])  # G_{t+1}, (num_envs,) or ()
     for t in range(rewards.shape[0] - 1, -1, -1):
         g = rewards[t] + keep[t] * g  # G_t
         returns[t] = g
@@ -319,11 +319,6 @@ class CartPole:
         Dtype of the state, float32 by default (Gymnasium's observations); float64 reproduces
         Gymnasium's internal state.
 
-    Attributes
-    ----------
-    steps : Tensor
-        Shape (num_envs,): steps taken in the current episode. May be assigned.
-
     Examples
     --------
     >>> import torch
@@ -412,10 +407,22 @@ class CartPole:
         s = torch.empty(4, n, device=self.device, dtype=self.dtype)
         return s.uniform_(-0.05, 0.05, generator=self.generator)
 
+    @property
+    def steps(self) -> Tensor:
+        """Steps taken in the current episode, (num_envs,) int64; may be assigned."""
+        return self._steps
+
+    @steps.setter
+    def steps(self, value: Tensor) -> None:
+        check_index_tensor("steps", value, self.max_episode_steps, "an episode")
+        if tuple(value.shape) != (self.num_envs,):
+            raise ValueError(f"steps must have shape ({self.num_envs},), got {tuple(value.shape)}")
+        self._steps = value.to(self.device, torch.int64)
+
     def reset(self) -> Tensor:
         """Start a new episode in every environment; returns the state, (num_envs, 4)."""
         self._state = self._final_state = self._initial_states(self.num_envs)
-        self.steps = torch.zeros(self.num_envs, dtype=torch.int64, device=self.device)
+        self._steps = torch.zeros(self.num_envs, dtype=torch.int64, device=self.device)
         return self.state
 
     def step(self, action: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
@@ -438,8 +445,8 @@ class CartPole:
             (num_envs,) bool: the episode reached 500 steps on this step.
         """
         _check_actions(action, self.num_envs, self.num_actions)
-        if action.dtype == torch.bool:
-            action = action.long()
+        if action.dtype != torch.int64:
+            action = action.long()  # a uint8 or bool index would be a mask to torch
         x, x_dot, theta, theta_dot = self._state  # rows, each (N,)
         cos, sin = theta.cos(), theta.sin()
         # h = (F + m_p l θ̇² sinθ) / M
@@ -454,13 +461,13 @@ class CartPole:
         terminated = (state[0].abs() > self.x_threshold) | (  # |x| > 2.4
             state[2].abs() > self.theta_threshold_radians  # |θ| > 12°
         )
-        self.steps = self.steps + 1
-        truncated = self.steps >= self.max_episode_steps
+        self._steps = self._steps + 1
+        truncated = self._steps >= self.max_episode_steps
         done = terminated | truncated
         self._final_state = state
         # restart the finished environments (drawing for all is cheaper than selecting)
         self._state = torch.where(done, self._initial_states(self.num_envs), state)
-        self.steps = self.steps.masked_fill(done, 0)
+        self._steps = self._steps.masked_fill(done, 0)
         reward = torch.ones(self.num_envs, dtype=self.dtype, device=self.device)
         return self.state, reward, terminated, truncated
 

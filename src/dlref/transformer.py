@@ -26,7 +26,13 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from dlref._checks import check_real
+from dlref._checks import (
+    check_bool,
+    check_index_tensor,
+    check_int,
+    check_real,
+    check_shape,
+)
 from dlref.attention import (
     KVCache,
     LearnedPositionalEmbedding,
@@ -56,6 +62,11 @@ _NORM = ("layernorm", "rmsnorm")
 # ---------------------------------------------------------------------------------------------
 # Configuration and closed forms
 # ---------------------------------------------------------------------------------------------
+
+
+def _check_cache(kv_cache: object) -> None:
+    if kv_cache is not None and not isinstance(kv_cache, KVCache):
+        raise TypeError(f"kv_cache must be a KVCache or None, got {type(kv_cache).__name__}")
 
 
 def _check_config(config: object) -> None:
@@ -442,11 +453,9 @@ class Transformer(nn.Module):
         Tensor
             (B, T, V).
         """
-        if tokens.dim() != 2 or tokens.is_floating_point():
-            raise ValueError(
-                f"tokens must be an integer tensor of shape (B, T), got {tuple(tokens.shape)} "
-                f"of dtype {tokens.dtype}"
-            )
+        check_index_tensor("tokens", tokens, self.config.vocab_size, "the vocabulary")
+        check_shape("tokens", tokens, (None, None), "(B, T)")
+        _check_cache(kv_cache)
         T = tokens.shape[1]
         offset = kv_cache.seq_len if kv_cache is not None else 0  # position of tokens[:, 0]
         if offset + T > self.config.max_seq_len:
@@ -466,11 +475,13 @@ class Transformer(nn.Module):
     def new_kv_cache(self, batch_size: int, max_seq_len: int | None = None) -> KVCache:
         """An empty :class:`~dlref.attention.KVCache` for this model (its dtype and device)."""
         c, w = self.config, self.tok_emb.weight
+        if max_seq_len is not None:
+            check_int("max_seq_len", max_seq_len, minimum=0)
         return KVCache(
             c.num_layers,
             batch_size,
             c.num_kv_heads,
-            max_seq_len or c.max_seq_len,
+            c.max_seq_len if max_seq_len is None else max_seq_len,
             c.head_dim,
             dtype=w.dtype,
             device=w.device,
@@ -508,6 +519,9 @@ class Transformer(nn.Module):
         >>> step_fn(torch.tensor([[1, 2, 3]])).exp().sum().item()
         1.0
         """
+        check_index_tensor("tokens", tokens, self.config.vocab_size, "the vocabulary")
+        check_shape("tokens", tokens, (None, None), "(N, T)")
+        _check_cache(kv_cache)
         new = tokens if kv_cache is None else tokens[:, kv_cache.seq_len :]
         if new.shape[1] == 0:
             raise ValueError(
@@ -546,6 +560,12 @@ class Transformer(nn.Module):
         >>> torch.equal(model.generate(prompt, 8), model.generate(prompt, 8, use_cache=False))
         True
         """
+        check_index_tensor("tokens", tokens, self.config.vocab_size, "the vocabulary")
+        check_shape("tokens", tokens, (None, None), "(B, T)")
+        if tokens.shape[1] == 0:
+            raise ValueError("tokens must hold a prompt of at least one token, got shape (B, 0)")
+        max_new_tokens = check_int("max_new_tokens", max_new_tokens, minimum=0)
+        check_bool("use_cache", use_cache)
         cache = (
             self.new_kv_cache(tokens.shape[0], tokens.shape[1] + max_new_tokens)
             if use_cache
