@@ -93,7 +93,7 @@ def check_index(name: str, i: object, n: int, of: str) -> int:
     if not is_int(i):
         raise TypeError(f"{name} must be an int, got {type(i).__name__} {i!r}")
     if not 0 <= i < n:
-        raise ValueError(f"{name}={i} is out of range: {of} has indices 0 to {n - 1}")
+        raise ValueError(f"{name}={i} is out of range for {of}: it must lie in [0, {n})")
     return operator.index(i)
 
 
@@ -110,7 +110,8 @@ def check_index_tensor(name: str, t: object, n: int, of: str) -> None:
         lo, hi = (int(v) for v in torch.aminmax(t))
         if lo < 0 or hi >= n:
             raise ValueError(
-                f"{name} holds {lo if lo < 0 else hi}, out of range: {of} has indices 0 to {n - 1}"
+                f"{name} holds {lo if lo < 0 else hi}, out of range for {of}: indices must lie "
+                f"in [0, {n})"
             )
 
 

@@ -627,7 +627,7 @@ class KVCache:
 
         The returned views have shape (B, H_kv, seq_len + T, D).
         """
-        layer = check_index("layer", layer, len(self.lengths), "the cache's num_layers")
+        layer = check_index("layer", layer, len(self.lengths), "the cache's layers")
         check_float("k", k)
         check_float("v", v)
         _, B, H, S_max, D = self.keys.shape
@@ -648,7 +648,7 @@ class KVCache:
 
     def reorder(self, index: Tensor) -> None:
         """Keep the sequences ``index`` (beam search: each beam's parent), shape (B_new,)."""
-        check_index_tensor("index", index, self.keys.shape[1], "the cache's batch")
+        check_index_tensor("index", index, self.keys.shape[1], "the cache's batch of sequences")
         check_shape("index", index, (None,), "(B_new,)")
         self.keys = self.keys.index_select(1, index)
         self.values = self.values.index_select(1, index)
@@ -800,7 +800,7 @@ class MultiHeadAttention(nn.Module):
         if context is not None and kv_cache is not None:
             raise ValueError("kv_cache is for self-attention: pass context or kv_cache, not both")
         if kv_cache is not None:
-            layer = check_index("layer", layer, len(kv_cache.lengths), "kv_cache's num_layers")
+            layer = check_index("layer", layer, len(kv_cache.lengths), "kv_cache's layers")
         B, T, E = x.shape
         src = x if context is None else context
         q = self._heads(self.q_proj(x), self.num_heads)  # (B, H, T, D)

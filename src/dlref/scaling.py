@@ -640,7 +640,7 @@ def zero_memory(
     [120.0, 31.4, 16.6, 1.9]
     """
     num_devices = check_int("num_devices", num_devices)
-    stage = check_index("stage", stage, 4, "ZeRO's stages 0, 1, 2, 3")
+    stage = check_index("stage", stage, 4, "ZeRO's stages")
     w, g, o = model_state_bytes(num_params, k, weight_bytes, grad_bytes)
     n = num_devices
     shared = ((0, 0, 0), (0, 0, 1), (0, 1, 1), (1, 1, 1))[stage]  # which of (w, g, o) is split
