@@ -115,10 +115,11 @@ def check_index_tensor(name: str, t: object, n: int, of: str) -> None:
             )
 
 
-def check_bool(name: str, x: object) -> None:
-    """Raise ``TypeError`` naming ``name`` unless ``x`` is a bool (Python or NumPy)."""
+def check_bool(name: str, x: object) -> bool:
+    """Raise ``TypeError`` naming ``name`` unless ``x`` is a bool (Python or NumPy); return it."""
     if not isinstance(x, (bool, np.bool_)):
         raise TypeError(f"{name} must be a bool, got {type(x).__name__} {x!r}")
+    return bool(x)
 
 
 def check_positive_finite(name: str, x: object) -> float:
@@ -142,3 +143,27 @@ def check_shape(name: str, t: Tensor, shape: tuple, text: str) -> None:
     if not ok or any(want is not None and want != n for want, n in zip(fixed, tail, strict=True)):
         sizes = ", ".join("..." if w is ... else "any" if w is None else str(w) for w in shape)
         raise ValueError(f"{name} must have shape {text} = ({sizes}), got {got}")
+
+
+def check_optional(name: str, x: object, cls: type) -> None:
+    """Raise ``TypeError`` naming ``name`` unless ``x`` is None or an instance of ``cls``."""
+    if x is not None and not isinstance(x, cls):
+        raise TypeError(f"{name} must be a {cls.__name__} or None, got {type(x).__name__}")
+
+
+def check_dtype_of(name: str, x: Tensor, weight: Tensor) -> None:
+    """Raise ``TypeError`` naming ``name`` unless ``x`` has the dtype of the module's weights."""
+    if x.dtype != weight.dtype:
+        raise TypeError(
+            f"{name} has dtype {x.dtype} but the weights have dtype {weight.dtype}: convert "
+            f"{name} ({name}.to({weight.dtype})) or the module (module.to({x.dtype}))"
+        )
+
+
+def check_broadcast(**shapes: tuple[int, ...]) -> None:
+    """Raise ``ValueError`` naming the keyword arguments unless their shapes broadcast."""
+    try:
+        torch.broadcast_shapes(*shapes.values())
+    except RuntimeError:
+        described = " and ".join(f"{k} of shape {tuple(v)}" for k, v in shapes.items())
+        raise ValueError(f"{described} do not broadcast") from None

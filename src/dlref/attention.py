@@ -24,10 +24,13 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from dlref._checks import (
+    check_bool,
+    check_dtype_of,
     check_float,
     check_index,
     check_index_tensor,
     check_int,
+    check_optional,
     check_real,
     check_same_dtype,
     check_shape,
@@ -494,7 +497,8 @@ class RotaryEmbedding(nn.Module):
         T = x.shape[-2]
         if offset + T > self.max_seq_len:
             raise ValueError(
-                f"positions {offset}..{offset + T - 1} exceed max_seq_len={self.max_seq_len}"
+                f"offset={offset} and T={T}: positions {offset}..{offset + T - 1} exceed "
+                f"max_seq_len={self.max_seq_len}"
             )
         cos, sin = self.cos[offset : offset + T], self.sin[offset : offset + T]  # (T, D/2)
         return apply_rotary(x, cos.to(x.dtype), sin.to(x.dtype))
@@ -533,8 +537,9 @@ class LearnedPositionalEmbedding(nn.Embedding):
         offset = check_int("offset", offset, minimum=0)
         if offset + seq_len > self.num_embeddings:
             raise ValueError(
-                f"positions {offset}..{offset + seq_len - 1} exceed the learned table of "
-                f"{self.num_embeddings} positions (max_seq_len)"
+                f"offset={offset} and seq_len={seq_len}: positions {offset}.."
+                f"{offset + seq_len - 1} exceed the learned table of {self.num_embeddings} "
+                "positions (max_seq_len)"
             )
         return self.weight[offset : offset + seq_len]
 
@@ -650,6 +655,7 @@ class KVCache:
         """Keep the sequences ``index`` (beam search: each beam's parent), shape (B_new,)."""
         check_index_tensor("index", index, self.keys.shape[1], "the cache's batch of sequences")
         check_shape("index", index, (None,), "(B_new,)")
+        index = index.long()  # torch's index_select takes no uint8 or int8
         self.keys = self.keys.index_select(1, index)
         self.values = self.values.index_select(1, index)
 
@@ -794,13 +800,28 @@ class MultiHeadAttention(nn.Module):
                 f"x must have shape (B, T, embed_dim={self.embed_dim}), got {tuple(x.shape)}"
             )
         B = x.shape[0]
+        check_dtype_of("x", x, self.q_proj.weight)
+        is_causal = check_bool("is_causal", is_causal)
+        check_optional("rotary", rotary, RotaryEmbedding)
+        check_optional("kv_cache", kv_cache, KVCache)
+        if context is None and self.k_proj.in_features != self.embed_dim:
+            raise ValueError(
+                f"context is required: keys and values are projected from kdim="
+                f"{self.k_proj.in_features} features, and x has embed_dim={self.embed_dim}"
+            )
         if context is not None:
             check_float("context", context)
+            check_dtype_of("context", context, self.k_proj.weight)
             check_shape("context", context, (B, None, self.k_proj.in_features), "(B, S, kdim)")
         if context is not None and kv_cache is not None:
             raise ValueError("kv_cache is for self-attention: pass context or kv_cache, not both")
         if kv_cache is not None:
             layer = check_index("layer", layer, len(kv_cache.lengths), "kv_cache's layers")
+            if kv_cache.keys.shape[1] != B:
+                raise ValueError(
+                    f"x has shape {tuple(x.shape)}, a batch of {B}, but kv_cache holds "
+                    f"batch_size={kv_cache.keys.shape[1]} sequences"
+                )
         B, T, E = x.shape
         src = x if context is None else context
         q = self._heads(self.q_proj(x), self.num_heads)  # (B, H, T, D)

@@ -18,7 +18,17 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor, nn
 
-from dlref._checks import check_float, check_index_tensor, is_int, is_real_number
+from dlref._checks import (
+    check_broadcast,
+    check_dtype_of,
+    check_float,
+    check_index_tensor,
+    check_int,
+    check_shape,
+    check_tensor,
+    is_int,
+    is_real_number,
+)
 
 __all__ = [
     "discounted_returns",
@@ -519,11 +529,18 @@ class MLPPolicy(nn.Module):
 
     def forward(self, obs: Tensor) -> Tensor:
         """Logits, shape (..., num_actions), for states of shape (..., observation_size)."""
+        self._check_obs(obs)
         return self.net(obs)
+
+    def _check_obs(self, obs: object) -> None:
+        check_float("obs", obs)
+        check_shape("obs", obs, (..., self.net[0].in_features), "(..., observation_size)")
+        check_dtype_of("obs", obs, self.net[0].weight)
 
     @torch.no_grad()
     def sample(self, obs: Tensor, generator: torch.Generator | None = None) -> Tensor:
         """Draw :math:`a \\sim \\pi(\\cdot \\mid s)` for a batch of states (N, obs) → (N,)."""
+        _check_generator(generator)
         cdf = self(obs).softmax(-1).cumsum(-1)  # P(a' <= a | s), (N, A)
         u = torch.rand(cdf.shape[:-1] + (1,), generator=generator, device=cdf.device)
         a = (u > cdf).sum(-1)  # inverse CDF: the first a with u <= P(a' <= a)
@@ -531,8 +548,15 @@ class MLPPolicy(nn.Module):
 
     def log_prob(self, obs: Tensor, action: Tensor) -> Tensor:
         r""":math:`\log \pi(a \mid s)` for states (N, obs) and actions (N,) → (N,)."""
+        self._check_obs(obs)
+        check_tensor("action", action)
+        action = action.long()  # as torch.distributions.Categorical: bool and float too
+        check_index_tensor("action", action, self.net[-1].out_features, "the actions")
+        check_broadcast(action=action.shape, obs=obs.shape[:-1])
         logp = self(obs).log_softmax(-1)  # (N, A)
-        return logp.gather(-1, action.long().unsqueeze(-1)).squeeze(-1)
+        # broadcast the actions against the batch of states, as torch.distributions does
+        index, logp = torch.broadcast_tensors(action.unsqueeze(-1), logp)  # (N, A) each
+        return logp.gather(-1, index[..., :1]).squeeze(-1)
 
 
 @dataclass
@@ -711,6 +735,7 @@ class History:
 
     def last_mean(self, n: int = 100) -> float:
         """Mean return of the last ``n`` episodes."""
+        n = check_int("n", n)
         last = self.episode_returns[-n:]
         return sum(last) / max(len(last), 1)
 

@@ -28,6 +28,8 @@ from torch import Tensor, nn
 
 from dlref._checks import (
     check_bool,
+    check_dtype_of,
+    check_float,
     check_index_tensor,
     check_int,
     check_real,
@@ -62,6 +64,12 @@ _NORM = ("layernorm", "rmsnorm")
 # ---------------------------------------------------------------------------------------------
 # Configuration and closed forms
 # ---------------------------------------------------------------------------------------------
+
+
+def _check_hidden(name: str, h: object, weight: Tensor) -> None:
+    check_float(name, h)
+    check_shape(name, h, (None, None, weight.shape[0]), "(B, T, d_model)")
+    check_dtype_of(name, h, weight)
 
 
 def _check_cache(kv_cache: object) -> None:
@@ -319,6 +327,7 @@ class MLP(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         """(B, T, d) -> (B, T, d), each position on its own."""
+        _check_hidden("x", x, self.down_proj.weight)
         if self.swiglu:
             h = F.silu(self.gate_proj(x)) * self.up_proj(x)  # (B, T, d_ff)
         else:
@@ -369,6 +378,7 @@ class Block(nn.Module):
         layer: int = 0,
     ) -> Tensor:
         """(B, T, d) -> (B, T, d)."""
+        _check_hidden("h", h, self.mlp.down_proj.weight)
         a = self.attn(self.norm1(h), is_causal=True, rotary=rotary, kv_cache=kv_cache, layer=layer)
         h = h + self.dropout(a)  # residual around attention
         return h + self.mlp(self.norm2(h))  # residual around the MLP
@@ -456,6 +466,7 @@ class Transformer(nn.Module):
         check_index_tensor("tokens", tokens, self.config.vocab_size, "the vocabulary")
         check_shape("tokens", tokens, (None, None), "(B, T)")
         _check_cache(kv_cache)
+        tokens = tokens.long()  # torch's embedding takes no uint8 or int8 indices
         T = tokens.shape[1]
         offset = kv_cache.seq_len if kv_cache is not None else 0  # position of tokens[:, 0]
         if offset + T > self.config.max_seq_len:
@@ -566,6 +577,7 @@ class Transformer(nn.Module):
             raise ValueError("tokens must hold a prompt of at least one token, got shape (B, 0)")
         max_new_tokens = check_int("max_new_tokens", max_new_tokens, minimum=0)
         check_bool("use_cache", use_cache)
+        tokens = tokens.long()
         cache = (
             self.new_kv_cache(tokens.shape[0], tokens.shape[1] + max_new_tokens)
             if use_cache
