@@ -396,7 +396,8 @@ def test_attention_context_of_the_wrong_width_names_context():
     _raises_naming(ValueError, "context", mha, x, torch.randn(5, 6))
     _raises_naming(ValueError, "context", mha, x, torch.randn(3, 5, 6))
     _raises_naming(TypeError, "context", mha, x, torch.ones(2, 5, 6, dtype=torch.long))
-    _raises_naming(ValueError, "layer", mha, x, kv_cache=_cache(), layer=-1)
+    self_attention = MultiHeadAttention(embed_dim=8, num_heads=2)
+    _raises_naming(ValueError, "layer", self_attention, x, kv_cache=_cache(), layer=-1)
 
 
 def _cache():

@@ -527,8 +527,8 @@ class Transformer(nn.Module):
         <torch._C.Generator object at ...>
         >>> model = Transformer(TransformerConfig(vocab_size=10, max_seq_len=16)).eval()
         >>> step_fn = model.next_token_log_probs  # tokens (N, T) -> log-probs (N, V)
-        >>> step_fn(torch.tensor([[1, 2, 3]])).exp().sum().item()
-        1.0
+        >>> f"{step_fn(torch.tensor([[1, 2, 3]])).exp().sum().item():.4f}"  # probabilities
+        '1.0000'
         """
         check_index_tensor("tokens", tokens, self.config.vocab_size, "the vocabulary")
         check_shape("tokens", tokens, (None, None), "(N, T)")
