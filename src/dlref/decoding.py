@@ -144,10 +144,12 @@ def _step(step_fn: StepFn, tokens: Tensor, counter: WorkCounter | None, V: int |
         or logp.shape[1] == 0
         or V not in (None, logp.shape[1])
     ):
-        expected = f"({N}, V), V >= 1" if V is None else f"({N}, {V})"
+        expected = f"({N}, V)" if V is None else f"({N}, {V})"
+        empty = " over at least one token" if logp.shape[-1:] == (0,) else ""
         raise ValueError(
             f"step_fn returned shape {tuple(logp.shape)} for tokens of shape "
-            f"{tuple(tokens.shape)}: expected {expected}, next-token log-probabilities per row"
+            f"{tuple(tokens.shape)}: expected {expected}, next-token log-probabilities per "
+            f"row{empty}"
         )
     if counter is not None:
         counter.model_calls += 1
