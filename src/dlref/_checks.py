@@ -101,12 +101,14 @@ def check_index_tensor(name: str, t: object, n: int, of: str) -> None:
     """Raise naming ``name`` unless ``t`` is an integer tensor (not bool) of values in ``[0, n)``.
 
     A uint8 or bool tensor is a mask to torch's indexing, not indices, so bool is refused here
-    and callers convert other integer dtypes to int64 before they index.
+    and callers convert other integer dtypes to int64 before they index. The values are checked
+    on the CPU only: on an accelerator reading them would cost a host sync on every call, and
+    torch's own kernels assert there.
     """
     check_tensor(name, t)
     if t.dtype == torch.bool or t.is_floating_point() or t.is_complex():
         raise TypeError(f"{name} must be an integer tensor of indices, got dtype {t.dtype}")
-    if t.numel():
+    if t.numel() and t.device.type == "cpu":
         lo, hi = (int(v) for v in torch.aminmax(t))
         if lo < 0 or hi >= n:
             raise ValueError(
