@@ -232,7 +232,9 @@ def check_file_isolated(path: str, timeout: float = 10.0) -> list[tuple[str, boo
 
     The learner's code cannot take the grader down with it: a crash of the interpreter (a
     segfault, ``os._exit``, the kernel killing it for memory) or a call that blocks forever
-    without releasing the GIL becomes a failed report. The command line ``check`` uses this.
+    without releasing the GIL becomes a failed report that says which of these happened. Each
+    exercise of the file has its own bound, and its report is sent as soon as it is ready, so
+    the reports before a crash or an overrun are kept. The command line ``check`` uses this.
 
     Parameters
     ----------
