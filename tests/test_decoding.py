@@ -563,12 +563,12 @@ PREFIX = torch.tensor([[0]])
         (
             lambda: sample(STEP, PREFIX, 3, temperature=0.0),
             ValueError,
-            "temperature must be > 0, got 0.0",
+            "temperature must be a finite number > 0, got 0.0",
         ),
         (
             lambda: sample(STEP, PREFIX, 3, temperature=-1),
             ValueError,
-            "temperature must be > 0, got -1",
+            "temperature must be a finite number > 0, got -1",
         ),
         (lambda: greedy(STEP, PREFIX, -1), ValueError, "max_new_tokens must be >= 0, got -1"),
         (lambda: greedy("model", PREFIX, 3), TypeError, "step_fn must be callable, got str"),

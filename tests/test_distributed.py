@@ -98,7 +98,7 @@ def test_bad_batch_split_is_refused_before_spawning():
         ({"world_size": 2.5}, TypeError, "world_size must be an int, got float 2.5"),
         ({"world_size": 0}, ValueError, "world_size must be at least 1, got 0"),
         ({"steps": "3"}, TypeError, "steps must be an int, got str '3'"),
-        ({"steps": -1}, ValueError, "steps must be at least 0, got -1"),
+        ({"steps": -1}, ValueError, "steps must be at least 1, got -1"),
         ({"global_batch": -7}, ValueError, "global_batch must be at least 1, got -7"),
         ({"fsdp": "yes"}, TypeError, "fsdp must be a bool, got str 'yes'"),
         ({"timeout": "0.1"}, TypeError, "timeout must be a real number, got str '0.1'"),

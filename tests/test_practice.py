@@ -21,7 +21,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from dlref.practice import REGISTRY, check, check_file, exercises, get, start
+from dlref.practice import REGISTRY, check, check_file, check_file_isolated, exercises, get, start
 from dlref.practice import attention as pa
 from dlref.practice import decoding as pd
 from dlref.practice import rl as prl
@@ -200,6 +200,7 @@ def _adam(
     wd=0.0,
     l2=False,
     decay_after=False,
+    in_place=False,
 ):
     if t < 1:
         raise ValueError("t must be >= 1")
@@ -207,8 +208,12 @@ def _adam(
         grad = grad + wd * param
     elif not decay_after:
         param = param * (1 - lr * wd)
-    m.mul_(betas[0]).add_((1 - betas[0]) * grad)  # in place on the inputs: the grader clones
-    v.mul_(betas[1]).add_((1 - betas[1]) * grad**2)
+    if in_place:  # on the inputs, which the stub forbids: the grader reports it
+        m.mul_(betas[0]).add_((1 - betas[0]) * grad)
+        v.mul_(betas[1]).add_((1 - betas[1]) * grad**2)
+    else:
+        m = betas[0] * m + (1 - betas[0]) * grad
+        v = betas[1] * v + (1 - betas[1]) * grad**2
     mh = m / (1 - betas[0] ** t) if correct else m
     vh = v / (1 - betas[1] ** t) if correct else v
     den = torch.sqrt(vh + eps) if eps_in else torch.sqrt(vh) + eps
@@ -227,7 +232,7 @@ def adam_eps_inside(param, grad, m, v, t, lr=1e-3, betas=(0.9, 0.999), eps=1e-8)
 
 
 def adam_in_place_correct(param, grad, m, v, t, lr=1e-3, betas=(0.9, 0.999), eps=1e-8):
-    return _adam(param, grad, m, v, t, lr, betas, eps)
+    return _adam(param, grad, m, v, t, lr, betas, eps, in_place=True)
 
 
 def adamw_l2(param, grad, m, v, t, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2):
@@ -507,8 +512,11 @@ def test_wrong_implementation_is_caught_and_diagnosed(name, fn, failed_check, di
     assert f"diagnosis ({diagnosis})" in text and "see topics/" in text
 
 
-def test_in_place_update_of_the_inputs_still_passes():
-    assert check(adam_in_place_correct, "adam_step").passed
+def test_in_place_update_of_the_inputs_is_reported():
+    report = check(adam_in_place_correct, "adam_step")  # right values, but m and v overwritten
+    assert not report.passed and report.failed_check == "shape on a tiny case"
+    assert "adam_in_place_correct changed its input m in place" in str(report)
+    assert "do not modify the inputs" in str(report)
 
 
 def test_a_diverging_intermediate_is_named():
@@ -829,3 +837,138 @@ def test_outputs_of_another_kind_are_reported_not_crashed():
     assert "output: returned list, expected a tensor" in str(r)
     r = check(lambda x, dim=-1: None, "softmax")
     assert "returned NoneType, expected a tensor" in str(r)
+
+
+# ------------------------------------------------- the grader never loses or mislabels a report
+
+SOFTMAX = "import torch\n\ndef softmax(x, dim=-1):\n    return torch.softmax(x, dim)\n"
+LOG_SOFTMAX = "import torch\n\ndef log_softmax(x, dim=-1):\n    return torch.log_softmax(x, dim)\n"
+# holds the GIL (PyDLL does not release it) for 10 minutes: no thread-level time limit can stop it
+HOLDS_THE_GIL = "import ctypes\n\ndef broadcast_shape(a, b):\n    ctypes.PyDLL(None).sleep(600)\n"
+
+
+def test_finished_reports_are_kept_when_a_later_exercise_overruns(tmp_path, monkeypatch, capsys):
+    from dlref.practice import _files
+
+    monkeypatch.setattr(_files, "SLACK_SECONDS", 2.0)  # the bound past the per-call limits
+    f = tmp_path / "many.py"
+    f.write_text(SOFTMAX + LOG_SOFTMAX + HOLDS_THE_GIL)
+    t0 = time.monotonic()
+    assert main(["check", str(f), "--timeout", "0.2"]) == 1
+    assert time.monotonic() - t0 < 60
+    out = capsys.readouterr().out
+    assert "softmax: all 9 checks passed" in out and "log_softmax: all" in out
+    assert "broadcast_shape: FAILED" in out
+    assert "did not finish within" in out and "was stopped" in out
+    assert "signal" not in out and "a crash" not in out
+
+
+def test_each_exercise_has_its_own_limit(tmp_path, monkeypatch):
+    from dlref.practice import _files
+
+    monkeypatch.setattr(_files, "SLACK_SECONDS", 2.0)
+    # four solutions each taking ~2 s in all: together far more than one exercise's bound
+    slow = "import time\n\n_sleep = time.sleep\n"
+    body = "".join(
+        s.replace("    return", "    _sleep(0.05)\n    return") for s in (SOFTMAX, LOG_SOFTMAX)
+    )
+    f = tmp_path / "slow.py"
+    f.write_text(slow + body)
+    reports = check_file_isolated(str(f), timeout=1.0)
+    assert [passed for _, passed in reports] == [True, True], reports
+
+
+@pytest.mark.parametrize(
+    "body, says",
+    [
+        ("import sys\nsys.exit(0)\n", "called sys.exit(0)"),
+        ("import sys\nsys.exit()\n", "called sys.exit(None)"),
+        ("import os\nos._exit(0)\n", "ended (exit code 0) without a report"),
+    ],
+    ids=["sys.exit(0)", "sys.exit()", "os._exit(0)"],
+)
+def test_an_exit_of_the_learners_code_is_named(tmp_path, capfd, body, says):
+    f = tmp_path / "softmax.py"
+    f.write_text(SOFTMAX + body)
+    t0 = time.monotonic()
+    assert main(["check", str(f)]) == 1
+    out = capfd.readouterr().out
+    assert says in out and "did not finish" not in out, out
+    assert time.monotonic() - t0 < 30
+
+
+def test_sys_exit_inside_a_solution_is_a_failed_check():
+    def softmax(x, dim=-1):
+        raise SystemExit(3)
+
+    report = check(softmax, "softmax")
+    assert not report.passed and "called sys.exit(3)" in str(report)
+
+
+def test_pep_263_coding_line_is_honoured(tmp_path):
+    f = tmp_path / "softmax.py"
+    f.write_bytes(b"# -*- coding: latin-1 -*-\n# caf\xe9\n" + SOFTMAX.encode())
+    (report,) = check_file(str(f))
+    assert report.passed, str(report)
+    assert [p for _, p in check_file_isolated(str(f))] == [True]
+
+
+def test_a_null_byte_is_named_not_line_none(tmp_path):
+    f = tmp_path / "softmax.py"
+    f.write_bytes(SOFTMAX.encode() + b"\x00\n")
+    (report,) = check_file(str(f))
+    assert "null byte" in str(report) and "line None" not in str(report), str(report)
+
+
+def test_a_helper_module_next_to_the_file_is_importable(tmp_path, monkeypatch):
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "helper_for_dlref_test.py").write_text(
+        "import torch\n\ndef sm(x, dim):\n    return torch.softmax(x, dim)\n"
+    )
+    f = tmp_path / "mine" / "softmax.py"
+    f.write_text(
+        "from helper_for_dlref_test import sm\n\ndef softmax(x, dim=-1):\n    return sm(x, dim)\n"
+    )
+    monkeypatch.chdir(tmp_path)
+    (report,) = check_file(str(f))
+    assert report.passed, str(report)
+    assert [p for _, p in check_file_isolated(str(f))] == [True]
+
+
+def test_start_into_a_directory_that_cannot_be_written(tmp_path, capsys):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("")
+    assert main(["start", "softmax", str(blocker / "sub")]) == 1
+    err = capsys.readouterr().err
+    assert "cannot write" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "0", "-1", "ten"])
+def test_bad_timeout_is_refused_with_a_clear_message(value, tmp_path, capsys):
+    f = tmp_path / "softmax.py"
+    f.write_text(SOFTMAX)
+    with pytest.raises(SystemExit) as info:
+        main(["check", str(f), "--timeout", value])
+    assert info.value.code == 2
+    assert "--timeout must be a finite number of seconds > 0" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("timeout", [math.nan, math.inf, 0.0, -1.0, "10"])
+def test_bad_timeout_of_the_functions_names_timeout(timeout, tmp_path):
+    f = tmp_path / "softmax.py"
+    f.write_text(SOFTMAX)
+    for fn in (check_file, check_file_isolated):
+        with pytest.raises((TypeError, ValueError), match="timeout"):
+            fn(str(f), timeout=timeout)
+    with pytest.raises((TypeError, ValueError), match="timeout"):
+        check(lambda x, dim=-1: x, "softmax", timeout=timeout)
+
+
+def test_check_of_an_exercise_name_gives_a_hint(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert main(["check", "softmax"]) == 1
+    out = capsys.readouterr().out
+    assert "cannot read softmax" in out and "softmax.py" in out and "start softmax" in out
+    (tmp_path / "softmax.py").write_text(SOFTMAX)
+    assert main(["check", "softmax"]) == 1
+    assert "did you mean softmax.py?" in capsys.readouterr().out

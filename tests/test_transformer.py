@@ -247,8 +247,10 @@ def test_config_errors(kw, message):
 
 def test_forward_errors():
     model = Transformer(small())
-    with pytest.raises(ValueError, match=r"tokens must be an integer tensor of shape \(B, T\)"):
+    with pytest.raises(TypeError, match=r"tokens must be an integer tensor"):
         model(torch.zeros(2, 3))
+    with pytest.raises(ValueError, match=r"tokens must have shape \(B, T\)"):
+        model(torch.zeros(3, dtype=torch.long))
     with pytest.raises(ValueError, match=r"positions 0..24 exceed max_seq_len=24"):
         model(torch.zeros(1, 25, dtype=torch.long))
     cache = KVCache(2, 1, 4, 24, 4)

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import math
 import numbers
+import operator
 
+import numpy as np
+import torch
 from torch import Tensor
 
 
@@ -25,12 +29,16 @@ def is_int(x: object) -> bool:
     return isinstance(x, numbers.Integral) and not isinstance(x, bool)
 
 
-def check_int(name: str, x: object, minimum: int = 1) -> None:
-    """Raise naming ``name`` unless ``x`` is an int (Python or NumPy, not bool) >= ``minimum``."""
+def check_int(name: str, x: object, minimum: int = 1) -> int:
+    """Raise naming ``name`` unless ``x`` is an int (Python or NumPy, not bool) >= ``minimum``.
+
+    Returns ``x`` as a Python int: NumPy integers overflow silently in arithmetic.
+    """
     if not is_int(x):
         raise TypeError(f"{name} must be an int, got {type(x).__name__} {x!r}")
     if x < minimum:
         raise ValueError(f"{name} must be at least {minimum}, got {x}")
+    return operator.index(x)
 
 
 def check_real(name: str, x: object) -> None:
@@ -75,3 +83,89 @@ def check_same_dtype(**tensors: Tensor) -> None:
             f"{', '.join(first)} and {last} must have the same dtype, got "
             f"{', '.join(map(str, dtypes[:-1]))} and {dtypes[-1]}"
         )
+
+
+def check_index(name: str, i: object, n: int, of: str) -> int:
+    """Raise naming ``name`` unless ``i`` is an int in ``[0, n)``; return it as a Python int.
+
+    Negative values are refused, not counted from the end: ``of`` says what is indexed.
+    """
+    if not is_int(i):
+        raise TypeError(f"{name} must be an int, got {type(i).__name__} {i!r}")
+    if not 0 <= i < n:
+        raise ValueError(f"{name}={i} is out of range for {of}: it must lie in [0, {n})")
+    return operator.index(i)
+
+
+def check_index_tensor(name: str, t: object, n: int, of: str) -> None:
+    """Raise naming ``name`` unless ``t`` is an integer tensor (not bool) of values in ``[0, n)``.
+
+    A uint8 or bool tensor is a mask to torch's indexing, not indices, so bool is refused here
+    and callers convert other integer dtypes to int64 before they index. The values are checked
+    on the CPU only: on an accelerator reading them would cost a host sync on every call, and
+    torch's own kernels assert there.
+    """
+    check_tensor(name, t)
+    if t.dtype == torch.bool or t.is_floating_point() or t.is_complex():
+        raise TypeError(f"{name} must be an integer tensor of indices, got dtype {t.dtype}")
+    if t.numel() and t.device.type == "cpu":
+        lo, hi = (int(v) for v in torch.aminmax(t))
+        if lo < 0 or hi >= n:
+            raise ValueError(
+                f"{name} holds {lo if lo < 0 else hi}, out of range for {of}: indices must lie "
+                f"in [0, {n})"
+            )
+
+
+def check_bool(name: str, x: object) -> bool:
+    """Raise ``TypeError`` naming ``name`` unless ``x`` is a bool (Python or NumPy); return it."""
+    if not isinstance(x, (bool, np.bool_)):
+        raise TypeError(f"{name} must be a bool, got {type(x).__name__} {x!r}")
+    return bool(x)
+
+
+def check_positive_finite(name: str, x: object) -> float:
+    """Raise naming ``name`` unless ``x`` is a real number, finite and > 0; return it as float."""
+    check_real(name, x)
+    if not (math.isfinite(x) and x > 0):
+        raise ValueError(f"{name} must be a finite number > 0, got {x}")
+    return float(x)
+
+
+def check_shape(name: str, t: Tensor, shape: tuple, text: str) -> None:
+    """Raise ``ValueError`` naming ``name`` unless ``t.shape`` matches ``shape``.
+
+    ``shape`` holds ints (that size), ``None`` (any size) and, first, an optional ``...`` (any
+    leading dimensions); ``text`` is the expected shape in words, e.g. ``"(B, S, kdim)"``.
+    """
+    fixed = shape[1:] if shape[:1] == (...,) else shape
+    got = tuple(t.shape)
+    ok = len(got) == len(fixed) or (shape[:1] == (...,) and len(got) >= len(fixed))
+    tail = got[len(got) - len(fixed) :] if ok else ()
+    if not ok or any(want is not None and want != n for want, n in zip(fixed, tail, strict=True)):
+        sizes = ", ".join("..." if w is ... else "any" if w is None else str(w) for w in shape)
+        raise ValueError(f"{name} must have shape {text} = ({sizes}), got {got}")
+
+
+def check_optional(name: str, x: object, cls: type) -> None:
+    """Raise ``TypeError`` naming ``name`` unless ``x`` is None or an instance of ``cls``."""
+    if x is not None and not isinstance(x, cls):
+        raise TypeError(f"{name} must be a {cls.__name__} or None, got {type(x).__name__}")
+
+
+def check_dtype_of(name: str, x: Tensor, weight: Tensor) -> None:
+    """Raise ``TypeError`` naming ``name`` unless ``x`` has the dtype of the module's weights."""
+    if x.dtype != weight.dtype:
+        raise TypeError(
+            f"{name} has dtype {x.dtype} but the weights have dtype {weight.dtype}: convert "
+            f"{name} ({name}.to({weight.dtype})) or the module (module.to({x.dtype}))"
+        )
+
+
+def check_broadcast(**shapes: tuple[int, ...]) -> None:
+    """Raise ``ValueError`` naming the keyword arguments unless their shapes broadcast."""
+    try:
+        torch.broadcast_shapes(*shapes.values())
+    except RuntimeError:
+        described = " and ".join(f"{k} of shape {tuple(v)}" for k, v in shapes.items())
+        raise ValueError(f"{described} do not broadcast") from None

@@ -31,6 +31,11 @@ def _minus_abs(x: Tensor) -> Tensor:
     return torch.where(x >= 0, -x, x)
 
 
+def _upcast(x: Tensor) -> Tensor:
+    """float16 and bfloat16 as float32 (torch's kernels compute in float32 and round once)."""
+    return x.float() if x.dtype in (torch.float16, torch.bfloat16) else x
+
+
 def _check_inplace(inplace: bool) -> None:
     if inplace:
         raise ValueError(
@@ -172,7 +177,8 @@ def gelu(input: Tensor, approximate: str = "none") -> Tensor:
     Returns
     -------
     Tensor
-        The same shape as ``input``.
+        The same shape and dtype as ``input``; float16 and bfloat16 are computed in float32
+        and rounded once, as torch does.
 
     Examples
     --------
@@ -184,12 +190,13 @@ def gelu(input: Tensor, approximate: str = "none") -> Tensor:
     tensor([-0.1700,  0.0000,  0.8412])
     """
     check_float("input", input)
+    if approximate not in ("none", "tanh"):
+        raise ValueError(f"approximate must be 'none' or 'tanh', got {approximate!r}")
+    x = _upcast(input)  # float16/bfloat16 computed in float32, as torch does
     if approximate == "none":
-        return input * 0.5 * (1 + torch.erf(input / math.sqrt(2)))  # x Phi(x)
-    if approximate == "tanh":
-        inner = math.sqrt(2 / math.pi) * (input + 0.044715 * input**3)
-        return 0.5 * input * (1 + torch.tanh(inner))
-    raise ValueError(f"approximate must be 'none' or 'tanh', got {approximate!r}")
+        return (x * 0.5 * (1 + torch.erf(x / math.sqrt(2)))).to(input.dtype)  # x Phi(x)
+    inner = math.sqrt(2 / math.pi) * (x + 0.044715 * x**3)
+    return (0.5 * x * (1 + torch.tanh(inner))).to(input.dtype)
 
 
 def silu(input: Tensor, inplace: bool = False) -> Tensor:
@@ -250,7 +257,8 @@ def softplus(input: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tenso
     Returns
     -------
     Tensor
-        The same shape as ``input``.
+        The same shape and dtype as ``input``; float16 and bfloat16 are computed in float32
+        and rounded once, as torch does.
 
     Examples
     --------
@@ -262,8 +270,9 @@ def softplus(input: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tenso
     check_float("input", input)
     check_real("beta", beta)
     check_real("threshold", threshold)
-    z = beta * input  # beta x
+    x = _upcast(input)  # float16/bfloat16 computed in float32, as torch does
+    z = beta * x  # beta x
     linear = z > threshold
     # log(1 + e^z) only where it is used; elsewhere z is clamped so neither branch overflows.
     smooth = torch.log1p(torch.exp(torch.where(linear, torch.zeros_like(z), z))) / beta
-    return torch.where(linear, input, smooth)
+    return torch.where(linear, x, smooth).to(input.dtype)

@@ -23,7 +23,20 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from dlref._checks import check_float, check_real, check_same_dtype, check_tensor, is_int
+from dlref._checks import (
+    check_bool,
+    check_dtype_of,
+    check_float,
+    check_index,
+    check_index_tensor,
+    check_int,
+    check_optional,
+    check_real,
+    check_same_dtype,
+    check_shape,
+    check_tensor,
+    is_int,
+)
 
 __all__ = [
     "causal_mask",
@@ -478,10 +491,14 @@ class RotaryEmbedding(nn.Module):
 
     def forward(self, x: Tensor, offset: int = 0) -> Tensor:
         """Rotate x of shape (..., T, D) as positions ``offset … offset + T - 1``."""
+        check_float("x", x)
+        check_shape("x", x, (..., None, self.head_dim), "(..., T, head_dim)")
+        offset = check_int("offset", offset, minimum=0)
         T = x.shape[-2]
         if offset + T > self.max_seq_len:
             raise ValueError(
-                f"positions {offset}..{offset + T - 1} exceed max_seq_len={self.max_seq_len}"
+                f"offset={offset} and T={T}: positions {offset}..{offset + T - 1} exceed "
+                f"max_seq_len={self.max_seq_len}"
             )
         cos, sin = self.cos[offset : offset + T], self.sin[offset : offset + T]  # (T, D/2)
         return apply_rotary(x, cos.to(x.dtype), sin.to(x.dtype))
@@ -516,10 +533,13 @@ class LearnedPositionalEmbedding(nn.Embedding):
 
     def forward(self, seq_len: int, offset: int = 0) -> Tensor:  # type: ignore[override]
         """The vectors of positions ``offset … offset + seq_len - 1``: (seq_len, embed_dim)."""
+        seq_len = check_int("seq_len", seq_len, minimum=0)
+        offset = check_int("offset", offset, minimum=0)
         if offset + seq_len > self.num_embeddings:
             raise ValueError(
-                f"positions {offset}..{offset + seq_len - 1} exceed the learned table of "
-                f"{self.num_embeddings} positions (max_seq_len)"
+                f"offset={offset} and seq_len={seq_len}: positions {offset}.."
+                f"{offset + seq_len - 1} exceed the learned table of {self.num_embeddings} "
+                "positions (max_seq_len)"
             )
         return self.weight[offset : offset + seq_len]
 
@@ -612,8 +632,11 @@ class KVCache:
 
         The returned views have shape (B, H_kv, seq_len + T, D).
         """
+        layer = check_index("layer", layer, len(self.lengths), "the cache's layers")
+        check_float("k", k)
+        check_float("v", v)
         _, B, H, S_max, D = self.keys.shape
-        start, T = self.lengths[layer], k.shape[-2]
+        start, T = self.lengths[layer], k.shape[-2] if k.dim() >= 2 else 0
         if tuple(k.shape) != (B, H, T, D) or k.shape != v.shape:
             raise ValueError(
                 f"k and v must have shape (batch_size, num_kv_heads, T, head_dim) = "
@@ -630,6 +653,9 @@ class KVCache:
 
     def reorder(self, index: Tensor) -> None:
         """Keep the sequences ``index`` (beam search: each beam's parent), shape (B_new,)."""
+        check_index_tensor("index", index, self.keys.shape[1], "the cache's batch of sequences")
+        check_shape("index", index, (None,), "(B_new,)")
+        index = index.long()  # torch's index_select takes no uint8 or int8
         self.keys = self.keys.index_select(1, index)
         self.values = self.values.index_select(1, index)
 
@@ -773,8 +799,29 @@ class MultiHeadAttention(nn.Module):
             raise ValueError(
                 f"x must have shape (B, T, embed_dim={self.embed_dim}), got {tuple(x.shape)}"
             )
+        B = x.shape[0]
+        check_dtype_of("x", x, self.q_proj.weight)
+        is_causal = check_bool("is_causal", is_causal)
+        check_optional("rotary", rotary, RotaryEmbedding)
+        check_optional("kv_cache", kv_cache, KVCache)
+        if context is None and self.k_proj.in_features != self.embed_dim:
+            raise ValueError(
+                f"context is required: keys and values are projected from kdim="
+                f"{self.k_proj.in_features} features, and x has embed_dim={self.embed_dim}"
+            )
+        if context is not None:
+            check_float("context", context)
+            check_dtype_of("context", context, self.k_proj.weight)
+            check_shape("context", context, (B, None, self.k_proj.in_features), "(B, S, kdim)")
         if context is not None and kv_cache is not None:
             raise ValueError("kv_cache is for self-attention: pass context or kv_cache, not both")
+        if kv_cache is not None:
+            layer = check_index("layer", layer, len(kv_cache.lengths), "kv_cache's layers")
+            if kv_cache.keys.shape[1] != B:
+                raise ValueError(
+                    f"x has shape {tuple(x.shape)}, a batch of {B}, but kv_cache holds "
+                    f"batch_size={kv_cache.keys.shape[1]} sequences"
+                )
         B, T, E = x.shape
         src = x if context is None else context
         q = self._heads(self.q_proj(x), self.num_heads)  # (B, H, T, D)

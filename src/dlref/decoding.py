@@ -24,7 +24,7 @@ from typing import NamedTuple
 import torch
 from torch import Tensor
 
-from dlref._checks import check_callable, check_float, is_real_number
+from dlref._checks import check_callable, check_float, check_positive_finite, is_real_number
 
 __all__ = [
     "WorkCounter",
@@ -138,11 +138,18 @@ def _step(step_fn: StepFn, tokens: Tensor, counter: WorkCounter | None, V: int |
     logp = step_fn(tokens)  # log p(. | tokens[n]), (N, V)
     check_float("step_fn output", logp)
     N = tokens.shape[0]
-    if logp.dim() != 2 or logp.shape[0] != N or (V is not None and logp.shape[1] != V):
+    if (
+        logp.dim() != 2
+        or logp.shape[0] != N
+        or logp.shape[1] == 0
+        or V not in (None, logp.shape[1])
+    ):
         expected = f"({N}, V)" if V is None else f"({N}, {V})"
+        empty = " over at least one token" if logp.shape[-1:] == (0,) else ""
         raise ValueError(
             f"step_fn returned shape {tuple(logp.shape)} for tokens of shape "
-            f"{tuple(tokens.shape)}: expected {expected}, next-token log-probabilities per row"
+            f"{tuple(tokens.shape)}: expected {expected}, next-token log-probabilities per "
+            f"row{empty}"
         )
     if counter is not None:
         counter.model_calls += 1
@@ -427,8 +434,7 @@ def sample(
     _check_prefix(step_fn, prefix)
     _check_int("max_new_tokens", max_new_tokens, 0)
     _check_counter(counter)
-    if not is_real_number(temperature) or not temperature > 0:
-        raise ValueError(f"temperature must be > 0, got {temperature}")
+    check_positive_finite("temperature", temperature)
     if top_k is not None:
         _check_int("top_k", top_k, 1)
     if top_p is not None and (not is_real_number(top_p) or not 0.0 < top_p <= 1.0):

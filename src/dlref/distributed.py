@@ -315,7 +315,7 @@ def run_data_parallel(
     world_size : int, optional
         Number of processes (ranks); must divide ``global_batch``.
     steps : int, optional
-        Adam steps of each training run.
+        Adam steps of each training run, at least 1.
     global_batch : int, optional
         Examples per step, summed over the ranks.
     fsdp : bool, optional
@@ -344,9 +344,9 @@ def run_data_parallel(
     [33808, 33808]
     """
     # Every argument is checked here, before any process is started.
-    check_int("world_size", world_size)
-    check_int("steps", steps, minimum=0)
-    check_int("global_batch", global_batch)
+    world_size = check_int("world_size", world_size)
+    steps = check_int("steps", steps)  # each rank measures its optimizer state after a step
+    global_batch = check_int("global_batch", global_batch)
     if not isinstance(fsdp, bool):
         raise TypeError(f"fsdp must be a bool, got {type(fsdp).__name__} {fsdp!r}")
     if not is_real_number(timeout):

@@ -28,7 +28,7 @@ from collections.abc import Callable, Iterable
 import torch
 from torch import Tensor
 
-from dlref._checks import is_real_number
+from dlref._checks import check_callable, is_real_number
 
 __all__ = ["SGD", "RMSprop", "Adam", "AdamW", "UniformAverage", "warmup_cosine"]
 
@@ -103,6 +103,7 @@ def _buffer_like(optimizer: torch.optim.Optimizer, p: Tensor) -> Tensor:
 def _closure_loss(closure: Callable[[], Tensor] | None) -> Tensor | None:
     if closure is None:
         return None
+    check_callable("closure", closure)
     with torch.enable_grad():
         return closure()
 

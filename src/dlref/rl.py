@@ -18,7 +18,17 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor, nn
 
-from dlref._checks import check_float, is_int, is_real_number
+from dlref._checks import (
+    check_broadcast,
+    check_dtype_of,
+    check_float,
+    check_index_tensor,
+    check_int,
+    check_shape,
+    check_tensor,
+    is_int,
+    is_real_number,
+)
 
 __all__ = [
     "discounted_returns",
@@ -162,7 +172,7 @@ def discounted_returns(rewards: Tensor, dones: Tensor, gamma: float) -> Tensor:
         )
     keep = gamma * (1.0 - dones.to(rewards.dtype))  # gamma (1 - d_t): 0 at an episode's end
     returns = torch.empty_like(rewards)
-    g = torch.zeros_like(rewards[0])  # G_{t+1}, (num_envs,) or ()
+    g = rewards.new_zeros(rewards.shape[1:])  # G_{t+1}, (num_envs,) or ()
     for t in range(rewards.shape[0] - 1, -1, -1):
         g = rewards[t] + keep[t] * g  # G_t
         returns[t] = g
@@ -319,11 +329,6 @@ class CartPole:
         Dtype of the state, float32 by default (Gymnasium's observations); float64 reproduces
         Gymnasium's internal state.
 
-    Attributes
-    ----------
-    steps : Tensor
-        Shape (num_envs,): steps taken in the current episode. May be assigned.
-
     Examples
     --------
     >>> import torch
@@ -412,10 +417,22 @@ class CartPole:
         s = torch.empty(4, n, device=self.device, dtype=self.dtype)
         return s.uniform_(-0.05, 0.05, generator=self.generator)
 
+    @property
+    def steps(self) -> Tensor:
+        """Steps taken in the current episode, (num_envs,) int64; may be assigned."""
+        return self._steps
+
+    @steps.setter
+    def steps(self, value: Tensor) -> None:
+        check_index_tensor("steps", value, self.max_episode_steps, "an episode")
+        if tuple(value.shape) != (self.num_envs,):
+            raise ValueError(f"steps must have shape ({self.num_envs},), got {tuple(value.shape)}")
+        self._steps = value.to(self.device, torch.int64)
+
     def reset(self) -> Tensor:
         """Start a new episode in every environment; returns the state, (num_envs, 4)."""
         self._state = self._final_state = self._initial_states(self.num_envs)
-        self.steps = torch.zeros(self.num_envs, dtype=torch.int64, device=self.device)
+        self._steps = torch.zeros(self.num_envs, dtype=torch.int64, device=self.device)
         return self.state
 
     def step(self, action: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
@@ -438,8 +455,8 @@ class CartPole:
             (num_envs,) bool: the episode reached 500 steps on this step.
         """
         _check_actions(action, self.num_envs, self.num_actions)
-        if action.dtype == torch.bool:
-            action = action.long()
+        if action.dtype != torch.int64:
+            action = action.long()  # a uint8 or bool index would be a mask to torch
         x, x_dot, theta, theta_dot = self._state  # rows, each (N,)
         cos, sin = theta.cos(), theta.sin()
         # h = (F + m_p l θ̇² sinθ) / M
@@ -454,13 +471,13 @@ class CartPole:
         terminated = (state[0].abs() > self.x_threshold) | (  # |x| > 2.4
             state[2].abs() > self.theta_threshold_radians  # |θ| > 12°
         )
-        self.steps = self.steps + 1
-        truncated = self.steps >= self.max_episode_steps
+        self._steps = self._steps + 1
+        truncated = self._steps >= self.max_episode_steps
         done = terminated | truncated
         self._final_state = state
         # restart the finished environments (drawing for all is cheaper than selecting)
         self._state = torch.where(done, self._initial_states(self.num_envs), state)
-        self.steps = self.steps.masked_fill(done, 0)
+        self._steps = self._steps.masked_fill(done, 0)
         reward = torch.ones(self.num_envs, dtype=self.dtype, device=self.device)
         return self.state, reward, terminated, truncated
 
@@ -512,11 +529,18 @@ class MLPPolicy(nn.Module):
 
     def forward(self, obs: Tensor) -> Tensor:
         """Logits, shape (..., num_actions), for states of shape (..., observation_size)."""
+        self._check_obs(obs)
         return self.net(obs)
+
+    def _check_obs(self, obs: object) -> None:
+        check_float("obs", obs)
+        check_shape("obs", obs, (..., self.net[0].in_features), "(..., observation_size)")
+        check_dtype_of("obs", obs, self.net[0].weight)
 
     @torch.no_grad()
     def sample(self, obs: Tensor, generator: torch.Generator | None = None) -> Tensor:
         """Draw :math:`a \\sim \\pi(\\cdot \\mid s)` for a batch of states (N, obs) → (N,)."""
+        _check_generator(generator)
         cdf = self(obs).softmax(-1).cumsum(-1)  # P(a' <= a | s), (N, A)
         u = torch.rand(cdf.shape[:-1] + (1,), generator=generator, device=cdf.device)
         a = (u > cdf).sum(-1)  # inverse CDF: the first a with u <= P(a' <= a)
@@ -524,8 +548,15 @@ class MLPPolicy(nn.Module):
 
     def log_prob(self, obs: Tensor, action: Tensor) -> Tensor:
         r""":math:`\log \pi(a \mid s)` for states (N, obs) and actions (N,) → (N,)."""
+        self._check_obs(obs)
+        check_tensor("action", action)
+        action = action.long()  # as torch.distributions.Categorical: bool and float too
+        check_index_tensor("action", action, self.net[-1].out_features, "the actions")
+        check_broadcast(action=action.shape, obs=obs.shape[:-1])
         logp = self(obs).log_softmax(-1)  # (N, A)
-        return logp.gather(-1, action.long().unsqueeze(-1)).squeeze(-1)
+        # broadcast the actions against the batch of states, as torch.distributions does
+        index, logp = torch.broadcast_tensors(action.unsqueeze(-1), logp)  # (N, A) each
+        return logp.gather(-1, index[..., :1]).squeeze(-1)
 
 
 @dataclass
@@ -704,6 +735,7 @@ class History:
 
     def last_mean(self, n: int = 100) -> float:
         """Mean return of the last ``n`` episodes."""
+        n = check_int("n", n)
         last = self.episode_returns[-n:]
         return sum(last) / max(len(last), 1)
 

@@ -475,6 +475,10 @@ class _RNNBase(nn.Module):
         layout = "(batch, seq, input_size)" if self.batch_first else "(seq, batch, input_size)"
         _check_input(input, self.input_size, (2, 3), layout)
         _check_dtype(input, self.weight_ih_l0)
+        if input.shape[1 if self.batch_first and input.dim() == 3 else 0] == 0:
+            raise ValueError(
+                f"input has shape {tuple(input.shape)}: the sequence length must be > 0"
+            )
         batched = input.dim() == 3
         if not batched:
             x = input.unsqueeze(1)  # (T, 1, I)

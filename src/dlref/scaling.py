@@ -21,7 +21,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from dlref._checks import check_int, is_real_number
+from dlref._checks import check_index, check_int, is_real_number
 
 __all__ = [
     "PowerLaw",
@@ -422,12 +422,11 @@ def flops_per_token(
     >>> 2 * 12 * 48 * 1600**2  # 2N alone: attention adds 5%
     2949120000
     """
-    for name, v in (("n_layer", n_layer), ("d_model", d_model), ("n_ctx", n_ctx)):
-        check_int(name, v)
-    d_attn = d_model if d_attn is None else d_attn
-    d_ff = 4 * d_model if d_ff is None else d_ff
-    check_int("d_attn", d_attn)
-    check_int("d_ff", d_ff)
+    n_layer = check_int("n_layer", n_layer)
+    d_model = check_int("d_model", d_model)
+    n_ctx = check_int("n_ctx", n_ctx)
+    d_attn = check_int("d_attn", d_model if d_attn is None else d_attn)
+    d_ff = check_int("d_ff", 4 * d_model if d_ff is None else d_ff)
     N = 2 * d_model * n_layer * (2 * d_attn + d_ff)  # non-embedding parameters
     attention = (2 if causal else 4) * n_layer * n_ctx * d_attn  # QK^T and AV per token
     forward = 2 * N + attention
@@ -499,14 +498,13 @@ def transformer_parameters(
     ...                        norm="rmsnorm", bias=False, tie_embeddings=False)  # Llama 3 8B
     8030261248
     """
-    for name, v in (("n_layer", n_layer), ("d_model", d_model), ("n_head", n_head)):
-        check_int(name, v)
-    check_int("vocab_size", vocab_size)
-    check_int("n_positions", n_positions, minimum=0)
-    d_ff = 4 * d_model if d_ff is None else d_ff
-    n_kv_head = n_head if n_kv_head is None else n_kv_head
-    check_int("d_ff", d_ff)
-    check_int("n_kv_head", n_kv_head)
+    n_layer = check_int("n_layer", n_layer)
+    d_model = check_int("d_model", d_model)
+    n_head = check_int("n_head", n_head)
+    vocab_size = check_int("vocab_size", vocab_size)
+    n_positions = check_int("n_positions", n_positions, minimum=0)
+    d_ff = check_int("d_ff", 4 * d_model if d_ff is None else d_ff)
+    n_kv_head = check_int("n_kv_head", n_head if n_kv_head is None else n_kv_head)
     if d_model % n_head:
         raise ValueError(f"d_model={d_model} must be divisible by n_head={n_head}")
     if n_head % n_kv_head:
@@ -641,9 +639,8 @@ def zero_memory(
     >>> [round(zero_memory(7.5e9, 64, s) / 1e9, 1) for s in range(4)]
     [120.0, 31.4, 16.6, 1.9]
     """
-    check_int("num_devices", num_devices)
-    if stage not in (0, 1, 2, 3) or isinstance(stage, bool):
-        raise ValueError(f"stage must be 0, 1, 2 or 3, got {stage!r}")
+    num_devices = check_int("num_devices", num_devices)
+    stage = check_index("stage", stage, 4, "ZeRO's stages")
     w, g, o = model_state_bytes(num_params, k, weight_bytes, grad_bytes)
     n = num_devices
     shared = ((0, 0, 0), (0, 0, 1), (0, 1, 1), (1, 1, 1))[stage]  # which of (w, g, o) is split
@@ -686,10 +683,10 @@ def activation_bytes_per_layer(
     >>> activation_bytes_per_layer(2048, 1, 4096, 32, attention_scores=False) / 2**20
     272.0
     """
-    for name, v in (("seq_len", seq_len), ("batch_size", batch_size), ("d_model", d_model)):
-        check_int(name, v)
-    check_int("n_head", n_head)
-    s, b, h, a = seq_len, batch_size, d_model, n_head
+    s = check_int("seq_len", seq_len)
+    b = check_int("batch_size", batch_size)
+    h = check_int("d_model", d_model)
+    a = check_int("n_head", n_head)
     return 34 * s * b * h + (5 * a * s * s * b if attention_scores else 0)  # sbh(34 + 5as/h)
 
 
@@ -733,15 +730,12 @@ def kv_cache_bytes(
     >>> kv_cache_bytes(32, 8, 128, seq_len=8192) / 2**30  # GiB per sequence
     1.0
     """
-    for name, v in (
-        ("n_layer", n_layer),
-        ("n_kv_head", n_kv_head),
-        ("head_dim", head_dim),
-        ("seq_len", seq_len),
-        ("batch_size", batch_size),
-        ("bytes_per_element", bytes_per_element),
-    ):
-        check_int(name, v)
+    n_layer = check_int("n_layer", n_layer)
+    n_kv_head = check_int("n_kv_head", n_kv_head)
+    head_dim = check_int("head_dim", head_dim)
+    seq_len = check_int("seq_len", seq_len)
+    batch_size = check_int("batch_size", batch_size)
+    bytes_per_element = check_int("bytes_per_element", bytes_per_element)
     return 2 * n_layer * n_kv_head * head_dim * seq_len * batch_size * bytes_per_element
 
 
@@ -772,8 +766,8 @@ def matmul_intensity(m: int, k: int, n: int, bytes_per_element: int = 2) -> floa
     >>> round(matmul_intensity(4096, 4096, 4096), 1), round(matmul_intensity(1, 4096, 4096), 4)
     (1365.3, 0.9995)
     """
-    for name, v in (("m", m), ("k", k), ("n", n), ("bytes_per_element", bytes_per_element)):
-        check_int(name, v)
+    m, k, n = check_int("m", m), check_int("k", k), check_int("n", n)
+    bytes_per_element = check_int("bytes_per_element", bytes_per_element)
     return 2 * m * k * n / ((m * k + k * n + m * n) * bytes_per_element)
 
 

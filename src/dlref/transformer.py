@@ -26,7 +26,15 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from dlref._checks import check_real
+from dlref._checks import (
+    check_bool,
+    check_dtype_of,
+    check_float,
+    check_index_tensor,
+    check_int,
+    check_real,
+    check_shape,
+)
 from dlref.attention import (
     KVCache,
     LearnedPositionalEmbedding,
@@ -56,6 +64,17 @@ _NORM = ("layernorm", "rmsnorm")
 # ---------------------------------------------------------------------------------------------
 # Configuration and closed forms
 # ---------------------------------------------------------------------------------------------
+
+
+def _check_hidden(name: str, h: object, weight: Tensor) -> None:
+    check_float(name, h)
+    check_shape(name, h, (None, None, weight.shape[0]), "(B, T, d_model)")
+    check_dtype_of(name, h, weight)
+
+
+def _check_cache(kv_cache: object) -> None:
+    if kv_cache is not None and not isinstance(kv_cache, KVCache):
+        raise TypeError(f"kv_cache must be a KVCache or None, got {type(kv_cache).__name__}")
 
 
 def _check_config(config: object) -> None:
@@ -308,6 +327,7 @@ class MLP(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         """(B, T, d) -> (B, T, d), each position on its own."""
+        _check_hidden("x", x, self.down_proj.weight)
         if self.swiglu:
             h = F.silu(self.gate_proj(x)) * self.up_proj(x)  # (B, T, d_ff)
         else:
@@ -358,6 +378,7 @@ class Block(nn.Module):
         layer: int = 0,
     ) -> Tensor:
         """(B, T, d) -> (B, T, d)."""
+        _check_hidden("h", h, self.mlp.down_proj.weight)
         a = self.attn(self.norm1(h), is_causal=True, rotary=rotary, kv_cache=kv_cache, layer=layer)
         h = h + self.dropout(a)  # residual around attention
         return h + self.mlp(self.norm2(h))  # residual around the MLP
@@ -442,11 +463,10 @@ class Transformer(nn.Module):
         Tensor
             (B, T, V).
         """
-        if tokens.dim() != 2 or tokens.is_floating_point():
-            raise ValueError(
-                f"tokens must be an integer tensor of shape (B, T), got {tuple(tokens.shape)} "
-                f"of dtype {tokens.dtype}"
-            )
+        check_index_tensor("tokens", tokens, self.config.vocab_size, "the vocabulary")
+        check_shape("tokens", tokens, (None, None), "(B, T)")
+        _check_cache(kv_cache)
+        tokens = tokens.long()  # torch's embedding takes no uint8 or int8 indices
         T = tokens.shape[1]
         offset = kv_cache.seq_len if kv_cache is not None else 0  # position of tokens[:, 0]
         if offset + T > self.config.max_seq_len:
@@ -466,11 +486,13 @@ class Transformer(nn.Module):
     def new_kv_cache(self, batch_size: int, max_seq_len: int | None = None) -> KVCache:
         """An empty :class:`~dlref.attention.KVCache` for this model (its dtype and device)."""
         c, w = self.config, self.tok_emb.weight
+        if max_seq_len is not None:
+            check_int("max_seq_len", max_seq_len, minimum=0)
         return KVCache(
             c.num_layers,
             batch_size,
             c.num_kv_heads,
-            max_seq_len or c.max_seq_len,
+            c.max_seq_len if max_seq_len is None else max_seq_len,
             c.head_dim,
             dtype=w.dtype,
             device=w.device,
@@ -509,6 +531,9 @@ class Transformer(nn.Module):
         >>> log_p.shape, f"{log_p.exp().sum():.6f}"  # a distribution over the 10 tokens
         (torch.Size([1, 10]), '1.000000')
         """
+        check_index_tensor("tokens", tokens, self.config.vocab_size, "the vocabulary")
+        check_shape("tokens", tokens, (None, None), "(N, T)")
+        _check_cache(kv_cache)
         new = tokens if kv_cache is None else tokens[:, kv_cache.seq_len :]
         if new.shape[1] == 0:
             raise ValueError(
@@ -547,6 +572,13 @@ class Transformer(nn.Module):
         >>> torch.equal(model.generate(prompt, 8), model.generate(prompt, 8, use_cache=False))
         True
         """
+        check_index_tensor("tokens", tokens, self.config.vocab_size, "the vocabulary")
+        check_shape("tokens", tokens, (None, None), "(B, T)")
+        if tokens.shape[1] == 0:
+            raise ValueError("tokens must hold a prompt of at least one token, got shape (B, 0)")
+        max_new_tokens = check_int("max_new_tokens", max_new_tokens, minimum=0)
+        check_bool("use_cache", use_cache)
+        tokens = tokens.long()
         cache = (
             self.new_kv_cache(tokens.shape[0], tokens.shape[1] + max_new_tokens)
             if use_cache

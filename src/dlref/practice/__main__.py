@@ -8,10 +8,24 @@ check failed, the file could not be loaded, or ``start`` would overwrite a file;
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 
 from dlref.practice import REGISTRY, check_file_isolated, start
+
+
+def _seconds(text: str) -> float:
+    """``--timeout``: a finite number of seconds > 0 (argparse prints the message and exits 2)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(
+            f"--timeout must be a finite number of seconds > 0, got {text!r}"
+        )
+    return value
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -27,7 +41,7 @@ def main(argv: list[str] | None = None) -> int:
     p_start.add_argument("dir", nargs="?", default=".")
     p_check = sub.add_parser("check", help="run the checks on FILE and print the report")
     p_check.add_argument("file")
-    p_check.add_argument("--timeout", type=float, default=10.0, help="seconds per call")
+    p_check.add_argument("--timeout", type=_seconds, default=10.0, help="seconds per call")
     args = parser.parse_args(argv)
 
     if args.command == "list":
@@ -46,6 +60,10 @@ def main(argv: list[str] | None = None) -> int:
         except FileExistsError:
             path = os.path.join(args.dir, f"{args.name}.py")
             print(f"{path} exists; not overwriting it", file=sys.stderr)
+            return 1
+        except OSError as err:
+            path = os.path.join(args.dir, f"{args.name}.py")
+            print(f"cannot write {path}: {err.strerror}", file=sys.stderr)
             return 1
         print(f"wrote {path}; when it is written: python -m dlref.practice check {path}")
         return 0

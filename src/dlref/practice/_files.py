@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
+import signal
+import sys
 import traceback
+from collections.abc import Callable
 
+from dlref._checks import check_positive_finite
 from dlref.practice._grader import (
     REGISTRY,
     Failure,
@@ -14,6 +19,10 @@ from dlref.practice._grader import (
     call_with_timeout,
     run_exercise,
 )
+
+# Seconds allowed past the time limits of an exercise's calls (the reference's and the known
+# mistakes' calls, and starting the process) before the process checking it is stopped.
+SLACK_SECONDS = 30.0
 
 
 def exercises() -> list[tuple[str, str, str, str]]:
@@ -71,11 +80,84 @@ def _load_failure(path: str, message: str) -> Report:
     return Report(os.path.basename(path), [], [], Failure("load the file", "load", message))
 
 
+def _missing_file_hint(path: str) -> str:
+    """What the learner probably meant when ``path`` cannot be read."""
+    if not path.endswith(".py") and os.path.exists(path + ".py"):
+        return f"; did you mean {path}.py?"
+    name = os.path.basename(path)
+    if name in REGISTRY:
+        return (
+            f"; check takes the file of your solution, e.g. {name}.py (write its stub with: "
+            f"python -m dlref.practice start {name})"
+        )
+    return ""
+
+
+def _load(path: str, timeout: float) -> list[tuple[str, Callable]] | Report:
+    """Run the file ``path``; its exercise functions in the file's order, or a failed report."""
+    try:
+        with open(path, "rb") as f:  # bytes: compile() honours a PEP 263 coding line
+            source = f.read()
+    except OSError as err:
+        return _load_failure(path, f"cannot read {path}: {err.strerror}{_missing_file_hint(path)}")
+    try:
+        code = compile(source, path, "exec")
+    except (SyntaxError, ValueError) as err:  # ValueError: a null byte, on older Pythons
+        if b"\0" in source:
+            offset = source.index(b"\0")
+            return _load_failure(
+                path,
+                f"{path} contains a null byte (\\x00) at byte {offset}: it is not a Python "
+                "source file, or it was saved in an encoding such as UTF-16",
+            )
+        line = (getattr(err, "text", None) or "").rstrip("\n")
+        where = f"line {err.lineno}" + (f", column {err.offset}" if err.offset else "")
+        return _load_failure(path, f"{type(err).__name__} at {where}: {err.msg}\n    {line}")
+    namespace = {"__name__": "__practice__", "__file__": path}
+    try:
+        call_with_timeout(lambda: exec(code, namespace), {}, timeout)
+    except _NotReturned as err:
+        return _load_failure(path, f"running {path} {err}")
+    except SystemExit as err:
+        return _load_failure(
+            path,
+            f"running {path} called sys.exit({err.code!r}) at the top level: put the code that "
+            'runs your file under `if __name__ == "__main__":`',
+        )
+    except Exception as err:  # noqa: BLE001 - the learner's module may raise anything
+        tb = [fr for fr in traceback.extract_tb(err.__traceback__) if fr.filename == path]
+        where = f" at line {tb[-1].lineno}: {tb[-1].line}" if tb else ""
+        return _load_failure(path, f"running {path} raised {type(err).__name__}: {err}{where}")
+    found = [
+        (name, fn)
+        for name, fn in namespace.items()
+        if name in REGISTRY and callable(fn) and getattr(fn, "__module__", None) == "__practice__"
+    ]
+    if not found:
+        return _load_failure(
+            path, f"{path} defines no function named after an exercise ({', '.join(REGISTRY)})"
+        )
+    return found
+
+
+@contextlib.contextmanager
+def _importable_next_to(path: str):
+    """The file's folder first on ``sys.path``: it may import a helper module next to it."""
+    folder = os.path.dirname(os.path.abspath(path))
+    sys.path.insert(0, folder)
+    try:
+        yield
+    finally:
+        if folder in sys.path:
+            sys.path.remove(folder)
+
+
 def check_file(path: str, timeout: float = 10.0) -> list[Report]:
     r"""Check every function of the file ``path`` named after an exercise; one report each.
 
     A file that cannot be read, compiled (a syntax error: its line is given) or run, or that
-    defines no exercise function, gives one failed report saying so.
+    defines no exercise function, gives one failed report saying so. The file may import a
+    module next to it, as it can when run with ``python path``.
 
     Parameters
     ----------
@@ -103,45 +185,33 @@ def check_file(path: str, timeout: float = 10.0) -> list[Report]:
     SyntaxError at line 2, column 15: invalid syntax
         return x +
     """
-    try:
-        with open(path, encoding="utf-8") as f:
-            source = f.read()
-    except OSError as err:
-        return [_load_failure(path, f"cannot read {path}: {err.strerror}")]
-    try:
-        code = compile(source, path, "exec")
-    except SyntaxError as err:
-        line = (err.text or "").rstrip("\n")
-        where = f"line {err.lineno}" + (f", column {err.offset}" if err.offset else "")
-        return [_load_failure(path, f"{type(err).__name__} at {where}: {err.msg}\n    {line}")]
-    namespace = {"__name__": "__practice__", "__file__": path}
-    try:
-        call_with_timeout(lambda: exec(code, namespace), {}, timeout)
-    except _NotReturned as err:
-        return [_load_failure(path, f"running {path} {err}")]
-    except Exception as err:  # noqa: BLE001 - the learner's module may raise anything
-        tb = [fr for fr in traceback.extract_tb(err.__traceback__) if fr.filename == path]
-        where = f" at line {tb[-1].lineno}: {tb[-1].line}" if tb else ""
-        return [_load_failure(path, f"running {path} raised {type(err).__name__}: {err}{where}")]
-    found = [
-        (name, fn)
-        for name, fn in namespace.items()
-        if name in REGISTRY and callable(fn) and getattr(fn, "__module__", None) == "__practice__"
-    ]
-    if not found:
-        return [
-            _load_failure(
-                path,
-                f"{path} defines no function named after an exercise ({', '.join(REGISTRY)})",
-            )
-        ]
-    return [run_exercise(REGISTRY[name], fn, timeout) for name, fn in found]
+    check_positive_finite("timeout", timeout)
+    with _importable_next_to(path):
+        loaded = _load(path, timeout)
+        if isinstance(loaded, Report):
+            return [loaded]
+        return [run_exercise(REGISTRY[name], fn, timeout) for name, fn in loaded]
+
+
+def _calls(ex) -> int:
+    """How many timed calls of the learner's function checking ``ex`` makes at most."""
+    return sum(len(list(c.cases())) for c in ex.checks)
 
 
 def _child(path: str, timeout: float, conn) -> None:
+    """Send each report as soon as it is ready: ("start", name, calls), ("report", text, passed),
+    and ("done",) at the end; a crash or a kill loses none already sent."""
     try:
-        reports = check_file(path, timeout)
-        conn.send([(str(r), r.passed) for r in reports])
+        with _importable_next_to(path):
+            loaded = _load(path, timeout)
+            if isinstance(loaded, Report):
+                conn.send(("report", str(loaded), False))
+            else:
+                for name, fn in loaded:
+                    conn.send(("start", name, _calls(REGISTRY[name])))
+                    report = run_exercise(REGISTRY[name], fn, timeout)
+                    conn.send(("report", str(report), report.passed))
+        conn.send(("done",))
     finally:
         conn.close()
         os._exit(0)  # leaves behind any call of the learner's that never returned
@@ -162,7 +232,9 @@ def check_file_isolated(path: str, timeout: float = 10.0) -> list[tuple[str, boo
 
     The learner's code cannot take the grader down with it: a crash of the interpreter (a
     segfault, ``os._exit``, the kernel killing it for memory) or a call that blocks forever
-    without releasing the GIL becomes a failed report. The command line ``check`` uses this.
+    without releasing the GIL becomes a failed report that says which of these happened. Each
+    exercise of the file has its own bound, and its report is sent as soon as it is ready, so
+    the reports before a crash or an overrun are kept. The command line ``check`` uses this.
 
     Parameters
     ----------
@@ -184,38 +256,56 @@ def check_file_isolated(path: str, timeout: float = 10.0) -> list[tuple[str, boo
     >>> passed, text.splitlines()[-1]
     (False, 'not implemented yet: rope raises NotImplementedError')
     """
+    check_positive_finite("timeout", timeout)
     ctx = _context()
     receive, send = ctx.Pipe(duplex=False)
     proc = ctx.Process(target=_child, args=(path, timeout, send), daemon=True)
     proc.start()
     send.close()
+    results: list[tuple[str, bool]] = []
+    current, limit = None, timeout + SLACK_SECONDS  # first: running the file itself
+    overran = False
     try:
-        with open(path, encoding="utf-8") as f:
-            n_functions = sum(f"def {name}(" in f.read() for name in REGISTRY)
-    except OSError:
-        n_functions = 0
-    most_checks = max(len(e.checks) for e in REGISTRY.values())
-    limit = timeout * (most_checks + 2) * max(n_functions, 1) + 60  # a generous bound
-    result = None
-    if receive.poll(limit):
-        try:
-            result = receive.recv()
-        except EOFError:  # the child died before sending its reports
-            result = None
-    proc.join(5)
-    if proc.is_alive():
-        proc.kill()
+        while True:
+            if not receive.poll(limit):  # the child's pipe closes when it dies: poll is True
+                overran = True
+                break
+            try:
+                message = receive.recv()
+            except EOFError:  # the child ended without a word more
+                break
+            if message[0] == "done":
+                return results
+            if message[0] == "start":
+                current, calls = message[1], message[2]
+                limit = timeout * (calls + 2) + SLACK_SECONDS  # this exercise's own bound
+            else:
+                results.append((message[1], message[2]))
+                current, limit = None, SLACK_SECONDS
+    finally:
+        if proc.is_alive() and not overran:
+            proc.join(5)
+        if proc.is_alive():
+            proc.kill()
         proc.join()
-    if result is not None:
-        return result
-    if proc.exitcode is not None and proc.exitcode < 0:
-        why = f"was killed by signal {-proc.exitcode}"
-    elif proc.exitcode not in (None, 0):
-        why = f"exited with code {proc.exitcode}"
+        receive.close()
+    what = f"checking {current}" if current else f"checking {path}"
+    if overran:
+        why = (
+            f"did not finish within {limit:g} s and was stopped (a call that never returns and "
+            "holds the interpreter, e.g. a long computation in C, or far too much work)"
+        )
+    elif proc.exitcode is not None and proc.exitcode < 0:
+        sig = -proc.exitcode
+        name = signal.Signals(sig).name if sig in signal.valid_signals() else str(sig)
+        cause = "memory exhausted?" if sig == signal.SIGKILL else "a crash"
+        why = f"was killed by signal {sig} ({name}: {cause})"
+    elif proc.exitcode:
+        why = f"exited with code {proc.exitcode} (sys.exit or os._exit in your code?)"
     else:
-        why = f"did not finish within {limit:g} s"
-    message = (
-        f"checking {path} failed: the Python process running your code {why} "
-        "(a crash, os._exit or sys.exit at the top level, or memory exhausted)"
-    )
-    return [(str(_load_failure(path, message)), False)]
+        why = "ended (exit code 0) without a report: your code called os._exit(0)"
+    message = f"{what} failed: the Python process running your code {why}"
+    if results or current:
+        message += "; the exercises after it were not checked"
+    failed = Report(current or os.path.basename(path), [], [], Failure("run", "load", message))
+    return [*results, (str(failed), False)]

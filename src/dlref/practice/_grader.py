@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor
 
+from dlref._checks import check_positive_finite
+
 DT = torch.float64
 
 
@@ -351,6 +353,26 @@ def clone_inputs(obj):
     return obj
 
 
+def _same(a, b) -> bool:
+    """``a`` and ``b`` hold the same values (nan equal to nan), tensors compared by value."""
+    if isinstance(a, Tensor):
+        if not isinstance(b, Tensor) or a.shape != b.shape or a.dtype != b.dtype:
+            return False
+        if a.is_floating_point() or a.is_complex():
+            return bool(((a == b) | (a.isnan() & b.isnan())).all())
+        return torch.equal(a, b)
+    if isinstance(a, (list, tuple)):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
+    if isinstance(a, dict):
+        return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
+    return True  # not a tensor: nothing a solution could change in place that matters here
+
+
+def _changed_input(kwargs: dict, after: dict) -> str | None:
+    """The first argument whose tensors a call changed in place (``after`` was passed to it)."""
+    return next((k for k in kwargs if not _same(kwargs[k], after[k])), None)
+
+
 class _NotReturned(Exception):
     pass
 
@@ -525,6 +547,7 @@ def _diagnose(ex: Exercise, check: Check, kwargs: dict, got: dict) -> Mistake | 
 
 def run_exercise(ex: Exercise, fn: Callable, timeout: float = 10.0) -> Report:
     """Run ``fn`` through the checks of ``ex``; stop at the first failing one."""
+    check_positive_finite("timeout", timeout)
     passed: list[str] = []
     names = [c.name for c in ex.checks]
     for i, check in enumerate(ex.checks):
@@ -540,6 +563,8 @@ def _error_failure(check: Check, kwargs: dict, err: BaseException, fn: Callable)
     if isinstance(err, NotImplementedError):
         msg = f"not implemented yet: {fname} raises NotImplementedError"
         kwargs = {}  # nothing to learn from the input
+    elif isinstance(err, SystemExit):
+        msg = f"{fname} called sys.exit({err.code!r}): return the result instead"
     elif isinstance(err, (_NotReturned, _ShapeOfResult)):
         msg = f"{fname} {err}"
     else:
@@ -579,7 +604,7 @@ def _run_check(ex: Exercise, check: Check, fn: Callable, timeout: float) -> Fail
                 value = call_with_timeout(fn, clone_inputs(kwargs), timeout)
             except NotImplementedError as err:
                 return _error_failure(check, kwargs, err, fn)
-            except _NotReturned as err:
+            except (_NotReturned, SystemExit) as err:
                 return _error_failure(check, kwargs, err, fn)
             except Exception:  # noqa: BLE001 - any clear error is a pass
                 continue
@@ -602,7 +627,18 @@ def _run_check(ex: Exercise, check: Check, fn: Callable, timeout: float) -> Fail
                 got = _grad_outputs(fn, kwargs, check, ex.outputs, timeout)
             else:
                 expected = as_outputs(ex.reference(**clone_inputs(kwargs)), ex.outputs)
-                got = as_outputs(call_with_timeout(fn, clone_inputs(kwargs), timeout), ex.outputs)
+                given = clone_inputs(kwargs)
+                got = as_outputs(call_with_timeout(fn, given, timeout), ex.outputs)
+                changed = _changed_input(kwargs, given)
+                if changed is not None:
+                    return Failure(
+                        check.name,
+                        check.kind,
+                        f"{fname} changed its input {changed} in place: do not modify the inputs "
+                        f"(compute new tensors, e.g. {changed} * 2 rather than {changed}.mul_(2), "
+                        f"or work on {changed}.clone())",
+                        inputs=kwargs,
+                    )
         except _Detached as err:
             return Failure(
                 check.name,
