@@ -649,7 +649,10 @@ def policy_gradient_loss(
         \qquad \hat A_t = G_t - b_t,
 
     whose gradient is the policy-gradient estimate; :math:`G_t` is the reward-to-go
-    (:func:`discounted_returns`) and :math:`b_t` the baseline.
+    (:func:`discounted_returns`) and :math:`b_t` the baseline. As usual, step :math:`t` is not
+    weighted by :math:`\gamma^t`: for :math:`\gamma < 1` this is a biased approximation of the
+    gradient of the discounted return :math:`\mathbb{E}[\sum_t \gamma^t r_t]`, which it matches for
+    :math:`\gamma = 1` (the policy-gradient page shows the size of the bias).
 
     Parameters
     ----------
@@ -762,7 +765,10 @@ def reinforce(
     .. math::
 
         \nabla_\theta J \approx \frac1{|\mathcal D|}\sum_{t}
-            \nabla_\theta \log \pi_\theta(a_t \mid s_t)\,(G_t - b_t).
+            \nabla_\theta \log \pi_\theta(a_t \mid s_t)\,(G_t - b_t),
+
+    without the factor :math:`\gamma^t` of the exact gradient of the discounted return: the
+    usual, biased approximation when :math:`\gamma < 1` (see :func:`policy_gradient_loss`).
 
     Parameters
     ----------

@@ -10,7 +10,7 @@ r"""A small decoder-only transformer (GPT), readable top to bottom, and its arit
 Pre-norm blocks with residual connections (GPT-2, Llama). :class:`TransformerConfig` chooses the
 positional encoding (learned, sinusoidal, rotary or none), the MLP (GELU or SwiGLU), the norm
 (LayerNorm or RMSNorm), grouped-query attention and tied embeddings, so the same class describes
-a 27k-parameter toy and Llama 3 8B. :func:`count_parameters`, :func:`kv_cache_bytes_per_token`
+a 25,568-parameter toy and Llama 3 8B. :func:`count_parameters`, :func:`kv_cache_bytes_per_token`
 and :func:`forward_flops` give the closed forms.
 
 For decoding: :meth:`Transformer.next_token_log_probs` is a ``step_fn(tokens (N, T)) -> (N, V)``
