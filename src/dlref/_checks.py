@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numbers
 
+import torch
 from torch import Tensor
 
 
@@ -74,4 +75,25 @@ def check_same_dtype(**tensors: Tensor) -> None:
         raise TypeError(
             f"{', '.join(first)} and {last} must have the same dtype, got "
             f"{', '.join(map(str, dtypes[:-1]))} and {dtypes[-1]}"
+        )
+
+
+def check_generator(generator: object, device: torch.device) -> None:
+    """Raise naming ``generator`` unless it is None or a ``torch.Generator`` on ``device``'s type.
+
+    torch draws the random numbers of a tensor on a device with a generator of that device
+    (``torch.Generator(device=x.device)``): a CPU generator cannot drive CUDA kernels, and
+    torch's own message for it does not name the argument.
+    """
+    if generator is None:
+        return
+    if not isinstance(generator, torch.Generator):
+        raise TypeError(
+            f"generator must be a torch.Generator or None, got {type(generator).__name__}"
+        )
+    if generator.device.type != torch.device(device).type:
+        raise ValueError(
+            f"generator is on {generator.device.type} but the tensors are on {device}: "
+            f"the generator lives on the tensors' device, "
+            f"torch.Generator(device={str(device)!r})"
         )

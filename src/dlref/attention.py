@@ -629,7 +629,11 @@ class KVCache:
         return self.keys[layer, :, :, : start + T], self.values[layer, :, :, : start + T]
 
     def reorder(self, index: Tensor) -> None:
-        """Keep the sequences ``index`` (beam search: each beam's parent), shape (B_new,)."""
+        """Keep the sequences ``index`` (beam search: each beam's parent), shape (B_new,).
+
+        ``index`` may live on another device than the cache (it is moved to the cache's).
+        """
+        index = index.to(self.keys.device)
         self.keys = self.keys.index_select(1, index)
         self.values = self.values.index_select(1, index)
 
