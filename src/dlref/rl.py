@@ -520,8 +520,8 @@ class MLPPolicy(nn.Module):
 
         ``generator``, if given, lives on the device of ``obs``.
         """
-        check_generator(generator, obs.device)
         cdf = self(obs).softmax(-1).cumsum(-1)  # P(a' <= a | s), (N, A)
+        check_generator(generator, cdf.device)
         u = torch.rand(cdf.shape[:-1] + (1,), generator=generator, device=cdf.device)
         a = (u > cdf).sum(-1)  # inverse CDF: the first a with u <= P(a' <= a)
         return a.clamp_(max=cdf.shape[-1] - 1)  # u above a rounded-down cdf[-1]
