@@ -15,7 +15,7 @@ MATHJAX     := docs/_static/mathjax/tex-mml-chtml.js
 export OMP_NUM_THREADS = 1
 export PYTHONHASHSEED = 0
 
-.PHONY: help install site-assets html html-noplot doctest pytest test check-site doctest-audit doctest-cpus gallery-repro bench lint format serve clean
+.PHONY: help install site-assets html html-noplot doctest pytest test check-site doctest-audit doctest-cpus gallery-repro device-check bench lint format serve clean
 
 help:
 	@echo "make html      build the site in docs/_build/html (gallery executed, warnings are errors)"
@@ -25,6 +25,7 @@ help:
 	@echo "make doctest-audit  flag printed numbers another CPU could round differently"
 	@echo "make doctest-cpus   run every example under each CPU kernel choice (default, avx2, avx512)"
 	@echo "make gallery-repro  run every gallery script under each CPU kernel choice: same numbers"
+	@echo "make device-check   gallery + public API on a virtual GPU: CUDA's device rules, host syncs"
 	@echo "make bench     time dlref against the torch built-ins (ratio in one run)"
 	@echo "make lint      ruff check + ruff format --check"
 	@echo "make serve     serve the built site on http://localhost:$(PORT)"
@@ -83,6 +84,12 @@ gallery-repro: $(STAMP)
 check-site: html node_modules/.package-lock.json
 	command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium)
 	node tools/check_site.mjs
+
+# The gallery and every public function that takes tensors or a device, on a virtual GPU
+# (tools/vgpu.py) that enforces CUDA's placement and generator rules; no GPU needed. Fails on any
+# violation; prints the host syncs of each gallery script.
+device-check: $(STAMP)
+	$(BIN)/python tools/device_check.py
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run.py

@@ -7,6 +7,11 @@ load; the median of each is reported. A module may also define ``EXTRA()``, retu
 (figures that are not a ratio against a built-in, e.g. tokens per second), printed and put on the
 page. Run with ``make bench`` (one thread, OMP_NUM_THREADS=1): the full run rewrites
 ``docs/performance.md``; ``python benchmarks/run.py <topic>`` runs one topic and writes nothing.
+
+Every case makes its inputs on the CPU, so the times are CPU times. Warm-up calls come first
+(first calls pay for allocations and kernel selection). Once CUDA is in use, each timed call is
+followed by ``torch.cuda.synchronize()``: CUDA kernels run asynchronously, and without it the
+clock would stop when the work is launched, not when it is done.
 """
 
 import datetime
@@ -24,16 +29,24 @@ HERE = pathlib.Path(__file__).parent
 PAGE = HERE.parent / "docs" / "performance.md"
 
 
+def wait_for_device() -> None:
+    """Block until queued CUDA work is done (nothing to wait for on the CPU)."""
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        torch.cuda.synchronize()
+
+
 def median_seconds(fn_a, fn_b, args, repeats=30, warmup=3):
-    """Median wall time of fn_a(*args) and fn_b(*args), calls interleaved."""
+    """Median wall time of fn_a(*args) and fn_b(*args), calls interleaved, after warm-up."""
     for _ in range(warmup):
         fn_a(*args)
         fn_b(*args)
+    wait_for_device()
     times_a, times_b = [], []
     for _ in range(repeats):
         for fn, times in ((fn_a, times_a), (fn_b, times_b)):
             t0 = time.perf_counter()
             fn(*args)
+            wait_for_device()
             times.append(time.perf_counter() - t0)
     return statistics.median(times_a), statistics.median(times_b)
 

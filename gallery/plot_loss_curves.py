@@ -64,7 +64,11 @@ initial_weights = {width: mlp(width).state_dict() for width in (64, 128)}
 
 
 def train(width, X, y, *, lr, batch_size, steps, shuffle=True, weight_decay=0.0, val=False):
-    """Minibatch SGD; the loss on all of X after every step (and on X_val, if asked)."""
+    """Minibatch SGD; the loss on all of X after every step (and on X_val, if asked).
+
+    The losses stay on the device until the run ends: reading each one at once would make the
+    host wait for the device at every step. The order is drawn on the CPU and moved, so a GPU
+    run sees the same batches."""
     model = mlp(width)
     model.load_state_dict(initial_weights[width])
     params = list(model.parameters())
@@ -72,7 +76,7 @@ def train(width, X, y, *, lr, batch_size, steps, shuffle=True, weight_decay=0.0,
     order, i = torch.arange(len(X), device=device), len(X)
     for _ in range(steps):
         if i >= len(X):  # a new epoch: a new order, or the same one again
-            order = torch.randperm(len(X), device=device) if shuffle else order
+            order = torch.randperm(len(X)).to(device) if shuffle else order
             i = 0
         batch, i = order[i : i + batch_size], i + batch_size
         for p in params:  # zero_grad
@@ -84,10 +88,10 @@ def train(width, X, y, *, lr, batch_size, steps, shuffle=True, weight_decay=0.0,
                 if weight_decay:
                     p.grad.add_(p, alpha=weight_decay)
                 p.add_(p.grad, alpha=-lr)
-            train_loss.append(F.cross_entropy(model(X), y).item())
+            train_loss.append(F.cross_entropy(model(X), y))
             if val:
-                val_loss.append(F.cross_entropy(model(X_val), y_val).item())
-    return torch.tensor(train_loss), torch.tensor(val_loss)
+                val_loss.append(F.cross_entropy(model(X_val), y_val))
+    return (torch.stack(c).cpu() if c else torch.tensor([]) for c in (train_loss, val_loss))
 
 
 # %%

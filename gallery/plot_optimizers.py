@@ -53,7 +53,8 @@ optimizers = {
 # Training
 # --------
 # The five lines of the loop; AdamW also steps a ``LambdaLR`` schedule built from
-# :func:`dlref.optim.warmup_cosine`.
+# :func:`dlref.optim.warmup_cosine`. The losses stay on the device until a run ends: reading
+# each one at once (``loss.item()``) would make the host wait for the device at every step.
 curves = {}
 for name, make in optimizers.items():
     model.load_state_dict(init)
@@ -69,8 +70,8 @@ for name, make in optimizers.items():
         opt.step()  # the update rule of this optimizer
         if schedule is not None:
             schedule.step()
-        losses.append(loss.item())
-    curves[name] = losses
+        losses.append(loss.detach())
+    curves[name] = losses = torch.stack(losses).tolist()  # one copy to the host per run
     print(f"{name:>22}: loss after {STEPS} steps {losses[-1]:.3f}")
 
 # %%

@@ -25,7 +25,9 @@ device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
 # Data
 # ----
 # The task is a fixed random "teacher" network on 4 inputs; fresh inputs every step, so data is
-# unlimited: what limits the loss is the model size (and the fixed number of steps).
+# unlimited: what limits the loss is the model size (and the fixed number of steps). Every
+# random number is drawn on the CPU and then moved, so a GPU run trains on the same data as the
+# numbers printed below.
 d_in = 4
 teacher = nn.Sequential(
     nn.Linear(d_in, 64), nn.Tanh(), nn.Linear(64, 64), nn.Tanh(), nn.Linear(64, 1)
@@ -33,7 +35,7 @@ teacher = nn.Sequential(
 teacher.requires_grad_(False)
 with torch.no_grad():
     teacher[0].weight.mul_(2.0)  # a wigglier function
-X_test = torch.randn(8192, d_in, device=device)
+X_test = torch.randn(8192, d_in).to(device)
 y_test = teacher(X_test).squeeze(1)  # (8192,)
 
 # %%
@@ -49,10 +51,11 @@ n_init = 5
 student_widths = [w for w in widths for _ in range(n_init)]
 n_students, hidden = len(student_widths), sum(student_widths)
 owner = torch.repeat_interleave(torch.arange(n_students), torch.tensor(student_widths))
-owner = owner.to(device)  # (hidden,): unit j -> its student
+# (hidden,): unit j -> its student
 
 layer1 = nn.Linear(d_in, hidden).to(device)  # every student's first layer
-w2 = nn.Parameter(torch.randn(hidden, device=device) / torch.tensor(student_widths).sqrt()[owner])
+w2 = torch.randn(hidden) / torch.tensor(student_widths).sqrt()[owner]  # 1/sqrt(width) scale
+w2, owner = nn.Parameter(w2.to(device)), owner.to(device)
 b2 = nn.Parameter(torch.zeros(n_students, device=device))
 N = np.array([w * (d_in + 1) + w + 1 for w in widths])  # parameters per student
 
@@ -71,7 +74,7 @@ steps, batch = 800, 128
 optimizer = torch.optim.Adam([*layer1.parameters(), w2, b2], lr=1e-2)
 schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, steps)
 for _ in range(steps):
-    X = torch.randn(batch, d_in, device=device)
+    X = torch.randn(batch, d_in).to(device)
     loss = ((students(X) - teacher(X)) ** 2).mean(0).sum()  # sum of the 35 students' MSEs
     optimizer.zero_grad()
     loss.backward()
@@ -86,7 +89,8 @@ test_loss = test_loss.cpu().double().numpy().reshape(len(widths), n_init)  # (wi
 # Results
 # -------
 # One fit per initialisation gives the spread of the exponent; the line drawn is the fit of the
-# mean loss.
+# mean loss. On a GPU, ``index_add`` sums with atomic additions in no fixed order, so the last
+# digits of the losses (and of the fit) can differ from the CPU numbers below and between runs.
 exponents = [fit_power_law(N, test_loss[:, i]).b for i in range(n_init)]
 fit = fit_power_law(N, test_loss.mean(1))
 print(

@@ -69,7 +69,8 @@ print(f"after zero_grad, .grad is {w.grad}")
 # %%
 # Training
 # --------
-# The five lines, full batch, 600 steps.
+# The five lines, full batch, 600 steps. Each loss stays on the device until the loop ends:
+# ``loss.item()`` at every step would make the host wait for the device (a GPU) every time.
 losses = []
 for _ in range(600):
     optimizer.zero_grad()  # forget the last step's gradients
@@ -77,7 +78,8 @@ for _ in range(600):
     loss = cross_entropy(logits, y)  # mean of -log softmax(logits)[y]
     loss.backward()  # d loss / d parameter, into each .grad
     optimizer.step()  # parameter update from .grad
-    losses.append(loss.item())
+    losses.append(loss.detach())
+losses = torch.stack(losses).tolist()  # one copy to the host
 
 with torch.no_grad():
     accuracy = (model(X).argmax(dim=1) == y).float().mean().item()

@@ -169,3 +169,24 @@ def check_broadcast(**shapes: tuple[int, ...]) -> None:
     except RuntimeError:
         described = " and ".join(f"{k} of shape {tuple(v)}" for k, v in shapes.items())
         raise ValueError(f"{described} do not broadcast") from None
+
+
+def check_generator(generator: object, device: torch.device) -> None:
+    """Raise naming ``generator`` unless it is None or a ``torch.Generator`` on ``device``'s type.
+
+    torch draws the random numbers of a tensor on a device with a generator of that device
+    (``torch.Generator(device=x.device)``): a CPU generator cannot drive CUDA kernels, and
+    torch's own message for it does not name the argument.
+    """
+    if generator is None:
+        return
+    if not isinstance(generator, torch.Generator):
+        raise TypeError(
+            f"generator must be a torch.Generator or None, got {type(generator).__name__}"
+        )
+    if generator.device.type != torch.device(device).type:
+        raise ValueError(
+            f"generator is on {generator.device.type} but the tensors are on {device}: "
+            f"the generator lives on the tensors' device, "
+            f"torch.Generator(device={str(device)!r})"
+        )

@@ -652,10 +652,13 @@ class KVCache:
         return self.keys[layer, :, :, : start + T], self.values[layer, :, :, : start + T]
 
     def reorder(self, index: Tensor) -> None:
-        """Keep the sequences ``index`` (beam search: each beam's parent), shape (B_new,)."""
+        """Keep the sequences ``index`` (beam search: each beam's parent), shape (B_new,).
+
+        ``index`` may live on another device than the cache (it is moved to the cache's).
+        """
         check_index_tensor("index", index, self.keys.shape[1], "the cache's batch of sequences")
         check_shape("index", index, (None,), "(B_new,)")
-        index = index.long()  # torch's index_select takes no uint8 or int8
+        index = index.to(self.keys.device).long()  # torch's index_select takes no uint8 or int8
         self.keys = self.keys.index_select(1, index)
         self.values = self.values.index_select(1, index)
 

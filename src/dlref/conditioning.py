@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from dlref._checks import check_float, check_real, is_int
+from dlref._checks import check_float, check_generator, check_real, is_int
 
 __all__ = [
     "condition_number",
@@ -420,7 +420,8 @@ def minibatch_gradient_variance(
     num_draws : int, optional
         Minibatches drawn to estimate the variance.
     generator : torch.Generator, optional
-        Source of randomness.
+        Source of randomness, on the device of ``per_example_grads`` (the indices are drawn
+        there).
 
     Returns
     -------
@@ -444,10 +445,7 @@ def minibatch_gradient_variance(
             raise TypeError(f"{name} must be an int, got {type(value).__name__} {value!r}")
         if value < 1:
             raise ValueError(f"{name} must be >= 1, got {value}")
-    if generator is not None and not isinstance(generator, torch.Generator):
-        raise TypeError(
-            f"generator must be a torch.Generator or None, got {type(generator).__name__}"
-        )
+    check_generator(generator, per_example_grads.device)
     if per_example_grads.dim() != 2:
         raise ValueError(
             f"per_example_grads must have shape (N, P), got {tuple(per_example_grads.shape)}"
@@ -455,7 +453,9 @@ def minibatch_gradient_variance(
     N = per_example_grads.shape[0]
     if N == 0:
         raise ValueError("per_example_grads has no examples (shape (0, P)): need N >= 1")
-    idx = torch.randint(0, N, (num_draws, batch_size), generator=generator)  # (draws, B)
+    idx = torch.randint(
+        0, N, (num_draws, batch_size), generator=generator, device=per_example_grads.device
+    )  # (draws, B)
     g_hat = per_example_grads[idx].mean(dim=1)  # (draws, P)
     g_bar = per_example_grads.mean(dim=0)  # (P,)
     return float(((g_hat - g_bar) ** 2).sum(dim=1).mean())

@@ -24,7 +24,13 @@ from typing import NamedTuple
 import torch
 from torch import Tensor
 
-from dlref._checks import check_callable, check_float, check_positive_finite, is_real_number
+from dlref._checks import (
+    check_callable,
+    check_float,
+    check_generator,
+    check_positive_finite,
+    is_real_number,
+)
 
 __all__ = [
     "WorkCounter",
@@ -259,7 +265,8 @@ def markov_step_fn(transition: Tensor) -> StepFn:
     Returns
     -------
     callable
-        ``step_fn(tokens)`` mapping ``(N, T)`` token ids (``T >= 1``) to ``(N, V)`` log-probs.
+        ``step_fn(tokens)`` mapping ``(N, T)`` token ids (``T >= 1``) to ``(N, V)`` log-probs,
+        on the device of ``tokens`` (the table is copied there once, on first use).
 
     Examples
     --------
@@ -276,10 +283,12 @@ def markov_step_fn(transition: Tensor) -> StepFn:
     row_sums = transition.sum(-1)
     if (transition < 0).any() or not torch.allclose(row_sums, torch.ones_like(row_sums)):
         raise ValueError("transition must be row-stochastic: entries >= 0, each row summing to 1")
-    log_P = transition.log()  # log P, (V, V)
+    log_P = {transition.device: transition.log()}  # log P, (V, V), on each device it is used
 
     def step_fn(tokens: Tensor) -> Tensor:
-        return log_P[tokens[:, -1]]  # log P[y_{t-1}], (N, V)
+        if tokens.device not in log_P:
+            log_P[tokens.device] = log_P[transition.device].to(tokens.device)
+        return log_P[tokens.device][tokens[:, -1]]  # log P[y_{t-1}], (N, V)
 
     return step_fn
 
@@ -407,7 +416,8 @@ def sample(
     top_p : float, optional
         Keep the smallest set of most likely tokens with probability ``>= top_p``, in (0, 1].
     generator : torch.Generator, optional
-        Source of randomness for :func:`torch.multinomial`.
+        Source of randomness for :func:`torch.multinomial`; it lives on the tensors' device
+        (``torch.Generator(device=prefix.device)``).
     eos_id : int, optional
         End-of-sequence token: a row that emits it is padded with it, at log-probability 0.
     counter : WorkCounter, optional
@@ -439,6 +449,7 @@ def sample(
         _check_int("top_k", top_k, 1)
     if top_p is not None and (not is_real_number(top_p) or not 0.0 < top_p <= 1.0):
         raise ValueError(f"top_p must be in (0, 1], got {top_p}")
+    check_generator(generator, prefix.device)
 
     def choose(logp: Tensor) -> Tensor:
         z = logp / temperature  # z / tau

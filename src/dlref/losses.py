@@ -84,6 +84,10 @@ def _check_class_target(input: Tensor, target: Tensor, ignore_index: int) -> Non
             f"must have shape {tuple(expected)}, got {tuple(target.shape)}"
         )
     bad = (target != ignore_index) & ((target < 0) | (target >= C))
+    if target.device.type != "cpu":  # checked on the device, as torch's kernels do: no host sync
+        message = f"target holds class indices outside [0, {C}) other than ignore_index"
+        torch._assert_async(~bad.any(), message)  # raises at the device's next sync
+        return
     if bad.any():
         value = target[bad].flatten()[0].item()
         raise ValueError(
@@ -266,6 +270,8 @@ def nll_loss(
         Log-probabilities, shape (C,), (N, C) or (N, C, d1, ...).
     target : Tensor
         Integer class indices, shape (), (N,) or (N, d1, ...), each in [0, C) or ``ignore_index``.
+        An index out of range raises ``ValueError`` on the CPU; on an accelerator it is checked
+        on the device without waiting for it, and fails there, as torch's kernels do.
     weight : Tensor, optional
         Per-class weights, shape (C,).
     ignore_index : int, default -100
@@ -325,7 +331,8 @@ def cross_entropy(
         Logits (unnormalised), shape (C,), (N, C) or (N, C, d1, ...).
     target : Tensor
         Either integer class indices of shape (), (N,) or (N, d1, ...), or floating class
-        probabilities with the shape of ``input``.
+        probabilities with the shape of ``input``. An index out of range raises ``ValueError``
+        on the CPU; on an accelerator it is checked on the device, as torch's kernels do.
     weight : Tensor, optional
         Per-class weights, shape (C,).
     ignore_index : int, default -100

@@ -22,6 +22,7 @@ from dlref._checks import (
     check_broadcast,
     check_dtype_of,
     check_float,
+    check_generator,
     check_index_tensor,
     check_int,
     check_shape,
@@ -63,13 +64,6 @@ def _check_positive_int(name: str, x: object) -> None:
         raise ValueError(f"{name} must be a positive int, got {x!r}")
 
 
-def _check_generator(generator: object) -> None:
-    if generator is not None and not isinstance(generator, torch.Generator):
-        raise TypeError(
-            f"generator must be a torch.Generator or None, got {type(generator).__name__}"
-        )
-
-
 def _check_optional_number(name: str, x: object) -> None:
     if x is not None and not is_real_number(x):
         raise TypeError(f"{name} must be a real number or None, got {type(x).__name__} {x!r}")
@@ -108,6 +102,11 @@ def _check_actions(action: Tensor, num_envs: int, num_actions: int) -> None:
         )
     if action.dtype == torch.bool or action.numel() == 0:
         return  # False/True are actions 0/1
+    if action.device.type != "cpu":  # checked on the device: no host sync per step
+        in_range = ((action >= 0) & (action < num_actions)).all()
+        message = f"action outside the action space {{0, ..., {num_actions - 1}}}"
+        torch._assert_async(in_range, message)  # raises at the device's next sync if False
+        return
     lo, hi = (v.item() for v in torch.aminmax(action))  # one call: checks stay cheap per step
     if lo < 0 or hi >= num_actions:
         value = lo if lo < 0 else hi
@@ -248,7 +247,7 @@ def score_function_samples(
     baseline : float or Tensor, optional
         The constant :math:`b` subtracted from the reward.
     generator : torch.Generator, optional
-        Source of randomness for the actions.
+        Source of randomness for the actions, on the device of ``logits``.
 
     Returns
     -------
@@ -272,7 +271,7 @@ def score_function_samples(
             f"baseline must be a real number or a tensor, got {type(baseline).__name__} "
             f"{baseline!r}"
         )
-    _check_generator(generator)
+    check_generator(generator, logits.device)
     pi = logits.softmax(-1)  # (k,)
     a = torch.multinomial(pi.expand(num_samples, -1), 1, generator=generator).squeeze(1)  # (n,)
     score = nn.functional.one_hot(a, pi.shape[0]).to(pi.dtype) - pi  # e_A - pi, (n, k)
@@ -324,7 +323,7 @@ class CartPole:
     device : torch.device or str, optional
         Where the state lives (CUDA works).
     generator : torch.Generator, optional
-        Source of the initial states; on ``device``.
+        Source of the initial states; it lives on ``device`` (``torch.Generator(device)``).
     dtype : torch.dtype, optional
         Dtype of the state, float32 by default (Gymnasium's observations); float64 reproduces
         Gymnasium's internal state.
@@ -367,13 +366,13 @@ class CartPole:
             raise ValueError(f"num_envs must be a positive int, got {num_envs!r}")
         if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
             raise TypeError(f"dtype must be a floating-point torch.dtype, got {dtype!r}")
-        _check_generator(generator)
         try:
             self.device = torch.device(device) if device is not None else torch.device("cpu")
         except (RuntimeError, TypeError):
             raise ValueError(
                 f"device must name a torch device such as 'cpu', got {device!r}"
             ) from None
+        check_generator(generator, self.device)
         self.num_envs = num_envs
         self.generator = generator
         self.dtype = dtype
@@ -441,7 +440,9 @@ class CartPole:
         Parameters
         ----------
         action : Tensor
-            Integer or bool, shape (num_envs,): 0 pushes the cart left, 1 right.
+            Integer or bool, shape (num_envs,): 0 pushes the cart left, 1 right. An action
+            out of range raises ``ValueError`` on the CPU; on an accelerator it is checked on
+            the device without a host sync per step, and fails there.
 
         Returns
         -------
@@ -539,9 +540,12 @@ class MLPPolicy(nn.Module):
 
     @torch.no_grad()
     def sample(self, obs: Tensor, generator: torch.Generator | None = None) -> Tensor:
-        """Draw :math:`a \\sim \\pi(\\cdot \\mid s)` for a batch of states (N, obs) → (N,)."""
-        _check_generator(generator)
+        """Draw :math:`a \\sim \\pi(\\cdot \\mid s)` for a batch of states (N, obs) → (N,).
+
+        ``generator``, if given, lives on the device of ``obs``.
+        """
         cdf = self(obs).softmax(-1).cumsum(-1)  # P(a' <= a | s), (N, A)
+        check_generator(generator, cdf.device)
         u = torch.rand(cdf.shape[:-1] + (1,), generator=generator, device=cdf.device)
         a = (u > cdf).sum(-1)  # inverse CDF: the first a with u <= P(a' <= a)
         return a.clamp_(max=cdf.shape[-1] - 1)  # u above a rounded-down cdf[-1]
@@ -596,7 +600,7 @@ def rollout(env: CartPole, policy: MLPPolicy, generator: torch.Generator | None 
     policy : MLPPolicy
         Samples the actions.
     generator : torch.Generator, optional
-        Source of the action samples.
+        Source of the action samples, on ``env.device``.
 
     Returns
     -------
@@ -614,7 +618,7 @@ def rollout(env: CartPole, policy: MLPPolicy, generator: torch.Generator | None 
     tensor([36, 13, 11, 38])
     """
     _check_env_policy(env, policy)
-    _check_generator(generator)
+    check_generator(generator, env.device)
     obs = env.reset()
     running = torch.ones(env.num_envs, dtype=torch.bool, device=env.device)
     trajectory = []
@@ -698,14 +702,15 @@ def policy_gradient_loss(
     if baseline == "time":
         n_t = m.sum(1, keepdim=True).clamp(min=1)  # episodes running at step t, (T, 1)
         G = G - (G * m).sum(1, keepdim=True) / n_t  # G_t - b_t
-    A = G[m]  # (|D|,)
+    steps = m.nonzero(as_tuple=True)  # (t, n) of the steps that count: one host sync, not three
+    A = G[steps]  # (|D|,)
     if baseline == "mean":
         A = A - A.mean()
     if normalize_advantages and A.numel() > 1:
         A = (A - A.mean()) / (A.std() + 1e-8)
-    logits = policy(batch.obs[m])  # one forward pass for every step of the batch, (|D|, A)
+    logits = policy(batch.obs[steps])  # one forward pass for every step of the batch, (|D|, A)
     logp = logits.log_softmax(-1)
-    logp_a = logp.gather(-1, batch.actions[m].unsqueeze(-1)).squeeze(-1)  # log pi(a_t | s_t)
+    logp_a = logp.gather(-1, batch.actions[steps].unsqueeze(-1)).squeeze(-1)  # log pi(a_t | s_t)
     loss = -(logp_a * A).mean()
     if entropy_coef:
         entropy = -(logp.exp() * logp).sum(-1).mean()  # H[pi(.|s_t)]
@@ -789,7 +794,7 @@ def reinforce(
     max_env_steps : int, optional
         Stop after this many environment steps (a budget in samples).
     generator : torch.Generator, optional
-        Source of the action samples.
+        Source of the action samples, on ``env.device``.
 
     Returns
     -------
@@ -824,7 +829,7 @@ def reinforce(
         ("max_env_steps", max_env_steps),
     ):
         _check_optional_number(name, v)
-    _check_generator(generator)
+    check_generator(generator, env.device)
     history = History()
     steps, start = 0, time.perf_counter()
     for update in range(num_updates):
@@ -838,10 +843,15 @@ def reinforce(
 
         lengths = batch.mask.sum(0)  # reward 1 per step, so return = length
         returns = (batch.rewards * batch.mask).sum(0)
-        steps += int(lengths.sum())
-        history.episode_returns += returns.tolist()
-        history.mean_returns.append(returns.mean().item())
-        history.losses.append(loss.item())
+        # one copy to the host per update (on a GPU each copy waits for the device)
+        numbers = (returns, returns.mean(), loss.detach(), lengths.sum())
+        *episode_returns, mean_return, loss_value, new_steps = torch.cat(
+            [x.double().reshape(-1) for x in numbers]
+        ).tolist()
+        steps += int(new_steps)
+        history.episode_returns += episode_returns
+        history.mean_returns.append(mean_return)
+        history.losses.append(loss_value)
         history.env_steps.append(steps)
         history.seconds.append(time.perf_counter() - start)
         if target_return is not None and history.last_mean(100) >= target_return:

@@ -20,6 +20,7 @@ import math
 from typing import NamedTuple
 
 import numpy as np
+from torch import Tensor
 
 from dlref._checks import check_index, check_int, is_real_number
 
@@ -55,12 +56,19 @@ CHINCHILLA_BETA = 0.28
 # ---------------------------------------------------------------------------------------------
 
 
+def _check_on_host(name: str, x: object) -> None:
+    """NumPy reads host memory only: a tensor on another device gets a message that says so."""
+    if isinstance(x, Tensor) and x.device.type != "cpu":
+        raise TypeError(f"{name} is a tensor on {x.device}: NumPy needs it on the CPU, .cpu()")
+
+
 def _check_positive(name: str, x: object) -> None:
     """A positive real number, or an array-like of them."""
     if is_real_number(x):
         if not x > 0 or not math.isfinite(x):
             raise ValueError(f"{name} must be positive and finite, got {x}")
         return
+    _check_on_host(name, x)
     try:
         arr = np.asarray(x, dtype=np.float64)
     except (TypeError, ValueError):
@@ -83,6 +91,7 @@ def _as_float(x: object) -> float | np.ndarray:
 
 
 def _as_positive_1d(name: str, x: object) -> np.ndarray:
+    _check_on_host(name, x)
     try:
         arr = np.asarray(x, dtype=np.float64)
     except (TypeError, ValueError):
