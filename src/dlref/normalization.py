@@ -12,6 +12,8 @@ either way.
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import Tensor, nn
 
@@ -161,7 +163,7 @@ def batch_norm(
     if not training and (running_mean is None or running_var is None):
         raise ValueError("running_mean and running_var are required when training=False")
     dims = [0] + list(range(2, input.dim()))  # every axis but the channel's
-    n = input.numel() // max(C, 1)  # values per channel
+    n = input.shape[0] * math.prod(input.shape[2:])  # values per channel
     if training:
         if n <= 1:
             raise ValueError(
@@ -169,7 +171,7 @@ def batch_norm(
                 f"{tuple(input.shape)}"
             )
         mu = input.mean(dims)  # mu_c, (C,)
-        var = input.var(dims, correction=0)  # sigma_c^2, biased, (C,)
+        var = (input - _per_channel(mu, input.dim())).square().mean(dims)  # sigma_c^2, (C,)
         with torch.no_grad():
             if running_mean is not None:
                 # mu_hat <- (1 - m) mu_hat + m mu
@@ -237,7 +239,7 @@ def layer_norm(
     _check_eps(eps)
     dims = tuple(range(-len(shape), 0))  # the normalised axes
     mu = input.mean(dims, keepdim=True)  # mu, (*, 1, ..., 1)
-    var = input.var(dims, correction=0, keepdim=True)  # sigma^2, biased
+    var = (input - mu).square().mean(dims, keepdim=True)  # sigma^2 (biased)
     y = (input - mu) * (var + eps).rsqrt()  # (x - mu) / sqrt(sigma^2 + eps)
     if weight is not None:
         y = y * weight  # gamma_i y_i
@@ -352,7 +354,7 @@ def group_norm(
     N = input.shape[0]
     xg = input.reshape(N, num_groups, -1)  # (N, G, C/G * S)
     mu = xg.mean(-1, keepdim=True)  # mu_bg, (N, G, 1)
-    var = xg.var(-1, correction=0, keepdim=True)  # sigma^2_bg, biased
+    var = (xg - mu).square().mean(-1, keepdim=True)  # sigma^2_bg (biased)
     y = ((xg - mu) * (var + eps).rsqrt()).reshape(input.shape)  # (N, C, *)
     if weight is not None:
         y = y * _per_channel(weight, input.dim())  # gamma_c y
@@ -378,6 +380,8 @@ class _BatchNorm(nn.Module):
         track_running_stats: bool = True,
         device=None,
         dtype=None,
+        *,
+        bias: bool = True,
     ) -> None:
         super().__init__()
         check_int("num_features", num_features, minimum=1)
@@ -386,9 +390,9 @@ class _BatchNorm(nn.Module):
             check_real("momentum", momentum)
         kw = {"device": device, "dtype": dtype}
         self.num_features, self.eps, self.momentum = num_features, eps, momentum
-        self.affine, self.track_running_stats = affine, track_running_stats
+        self.affine, self.track_running_stats, self._bias = affine, track_running_stats, bias
         self.weight = nn.Parameter(torch.ones(num_features, **kw)) if affine else None
-        self.bias = nn.Parameter(torch.zeros(num_features, **kw)) if affine else None
+        self.bias = nn.Parameter(torch.zeros(num_features, **kw)) if affine and bias else None
         if track_running_stats:
             self.register_buffer("running_mean", torch.zeros(num_features, **kw))
             self.register_buffer("running_var", torch.ones(num_features, **kw))
@@ -403,7 +407,8 @@ class _BatchNorm(nn.Module):
     def extra_repr(self) -> str:
         return (
             f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, "
-            f"affine={self.affine}, track_running_stats={self.track_running_stats}"
+            f"affine={self.affine}, bias={self._bias}, "
+            f"track_running_stats={self.track_running_stats}"
         )
 
     def forward(self, input: Tensor) -> Tensor:
@@ -449,6 +454,8 @@ class BatchNorm1d(_BatchNorm):
         Keep the buffers ``running_mean``, ``running_var`` and ``num_batches_tracked``.
     device, dtype : optional
         Of the parameters and buffers.
+    bias : bool, default True
+        Keyword-only: learn ``bias`` too, when ``affine``.
 
     Examples
     --------
@@ -478,7 +485,7 @@ class BatchNorm2d(_BatchNorm):
     ----------
     num_features : int
         C.
-    eps, momentum, affine, track_running_stats, device, dtype
+    eps, momentum, affine, track_running_stats, device, dtype, bias
         As for :class:`BatchNorm1d`.
 
     Examples
@@ -615,6 +622,8 @@ class GroupNorm(nn.Module):
     affine : bool, default True
         Learn ``weight`` (ones) and ``bias`` (zeros), shape (C,).
     device, dtype : optional
+    bias : bool, default True
+        Keyword-only: learn ``bias`` too, when ``affine``.
 
     Examples
     --------
@@ -632,6 +641,8 @@ class GroupNorm(nn.Module):
         affine: bool = True,
         device=None,
         dtype=None,
+        *,
+        bias: bool = True,
     ) -> None:
         super().__init__()
         check_int("num_groups", num_groups, minimum=1)
@@ -642,14 +653,17 @@ class GroupNorm(nn.Module):
             )
         _check_eps(eps)
         kw = {"device": device, "dtype": dtype}
-        self.num_groups, self.num_channels, self.eps, self.affine = (
-            num_groups, num_channels, eps, affine,
+        self.num_groups, self.num_channels, self.eps, self.affine, self._bias = (
+            num_groups, num_channels, eps, affine, bias,
         )  # fmt: skip
         self.weight = nn.Parameter(torch.ones(num_channels, **kw)) if affine else None
-        self.bias = nn.Parameter(torch.zeros(num_channels, **kw)) if affine else None
+        self.bias = nn.Parameter(torch.zeros(num_channels, **kw)) if affine and bias else None
 
     def extra_repr(self) -> str:
-        return f"{self.num_groups}, {self.num_channels}, eps={self.eps}, affine={self.affine}"
+        return (
+            f"{self.num_groups}, {self.num_channels}, eps={self.eps}, affine={self.affine}, "
+            f"bias={self._bias}"
+        )
 
     def forward(self, input: Tensor) -> Tensor:
         return group_norm(input, self.num_groups, self.weight, self.bias, self.eps)
