@@ -262,8 +262,11 @@ MODULES = [
     (lambda: N.RMSNorm(4), lambda: torch.nn.RMSNorm(4), (5, 4)),
     (lambda: N.GroupNorm(2, 6), lambda: torch.nn.GroupNorm(2, 6), (3, 6, 5)),
     (lambda: N.BatchNorm1d(3, bias=False), lambda: torch.nn.BatchNorm1d(3, bias=False), (5, 3)),
-    (lambda: N.GroupNorm(3, 6, affine=False), lambda: torch.nn.GroupNorm(3, 6, affine=False),
-     (3, 6)),
+    (
+        lambda: N.GroupNorm(3, 6, affine=False),
+        lambda: torch.nn.GroupNorm(3, 6, affine=False),
+        (3, 6),
+    ),
 ]
 IDS = ["bn1d", "bn1d-3d", "bn2d", "ln", "ln-nobias", "rms", "gn", "bn-nobias", "gn-noaffine"]
 

@@ -164,7 +164,9 @@ def xavier_normal_(
 ) -> Tensor:
     r"""Fill ``tensor`` in place from Xavier's (Glorot's) normal distribution.
 
-    .. math:: W \sim \mathcal N\!\left(0,\ \text{gain}^2\,\frac{2}{n_\text{in} + n_\text{out}}\right)
+    .. math::
+
+        W \sim \mathcal N\!\left(0,\ \text{gain}^2\,\frac{2}{n_\text{in} + n_\text{out}}\right)
 
     Parameters
     ----------

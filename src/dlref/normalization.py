@@ -549,8 +549,7 @@ class LayerNorm(nn.Module):
 
     def extra_repr(self) -> str:
         return (
-            f"{self.normalized_shape}, eps={self.eps}, "
-            f"elementwise_affine={self.elementwise_affine}"
+            f"{self.normalized_shape}, eps={self.eps}, elementwise_affine={self.elementwise_affine}"
         )
 
     def forward(self, input: Tensor) -> Tensor:
@@ -599,8 +598,7 @@ class RMSNorm(nn.Module):
 
     def extra_repr(self) -> str:
         return (
-            f"{self.normalized_shape}, eps={self.eps}, "
-            f"elementwise_affine={self.elementwise_affine}"
+            f"{self.normalized_shape}, eps={self.eps}, elementwise_affine={self.elementwise_affine}"
         )
 
     def forward(self, input: Tensor) -> Tensor:
@@ -648,9 +646,7 @@ class GroupNorm(nn.Module):
         check_int("num_groups", num_groups, minimum=1)
         check_int("num_channels", num_channels, minimum=1)
         if num_channels % num_groups:
-            raise ValueError(
-                f"num_groups={num_groups} must divide num_channels={num_channels}"
-            )
+            raise ValueError(f"num_groups={num_groups} must divide num_channels={num_channels}")
         _check_eps(eps)
         kw = {"device": device, "dtype": dtype}
         self.num_groups, self.num_channels, self.eps, self.affine, self._bias = (
@@ -667,4 +663,3 @@ class GroupNorm(nn.Module):
 
     def forward(self, input: Tensor) -> Tensor:
         return group_norm(input, self.num_groups, self.weight, self.bias, self.eps)
-
