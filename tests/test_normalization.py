@@ -122,6 +122,7 @@ def test_batch_norm_empty_channels():
         ({"bias": torch.ones(3, 1, dtype=DT)}, ValueError, r"bias must have shape \(3,\)"),
         ({"momentum": "0.1"}, TypeError, "momentum must be a real number"),
         ({"eps": -1.0}, ValueError, "eps must be >= 0"),
+        ({"eps": 0.0}, ValueError, "eps must be positive in training mode"),
         ({"running_mean": None, "training": False}, ValueError, "running_mean and running_var"),
     ],
 )

@@ -160,6 +160,8 @@ def batch_norm(
     _check_param("bias", bias, (C,))
     check_real("momentum", momentum)
     _check_eps(eps)
+    if training and eps == 0:  # torch refuses: a constant channel would give 0 / 0
+        raise ValueError("eps must be positive in training mode, got 0")
     if not training and (running_mean is None or running_var is None):
         raise ValueError("running_mean and running_var are required when training=False")
     dims = [0] + list(range(2, input.dim()))  # every axis but the channel's
