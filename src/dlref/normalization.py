@@ -1,13 +1,9 @@
 r"""Batch, layer, RMS and group normalisation, as functions and as modules.
 
-Each normalisation subtracts a mean and divides by a standard deviation computed over some axes
-of the input, then applies a learned per-feature scale :math:`\gamma` and shift :math:`\beta`.
-They differ only in the axes (batch norm: the batch and the spatial positions, per channel; layer
-norm: the features of one sample; group norm: the channels of one group of one sample; RMS norm:
-like layer norm without the mean). The functions have the names, arguments and defaults of
-:mod:`torch.nn.functional`; the modules have torch's parameter and buffer names (``weight``,
-``bias``, ``running_mean``, ``running_var``, ``num_batches_tracked``), so state dicts load
-either way.
+Each subtracts a mean, divides by a standard deviation taken over some axes of the input, then
+applies a learned scale :math:`\gamma` and shift :math:`\beta`; they differ only in the axes.
+The functions have the names, arguments and defaults of :mod:`torch.nn.functional`; the modules
+have torch's parameter and buffer names, so state dicts load either way.
 """
 
 from __future__ import annotations
@@ -17,38 +13,15 @@ import math
 import torch
 from torch import Tensor, nn
 
-from dlref._checks import check_float, check_int, check_real, is_int
+from dlref._checks import as_shape, check_float, check_int, check_nonnegative, check_real
 
-__all__ = [
-    "batch_norm",
-    "layer_norm",
-    "rms_norm",
-    "group_norm",
-    "BatchNorm1d",
-    "BatchNorm2d",
-    "LayerNorm",
-    "RMSNorm",
-    "GroupNorm",
-]
+__all__ = ["batch_norm", "layer_norm", "rms_norm", "group_norm"]
+__all__ += ["BatchNorm1d", "BatchNorm2d", "LayerNorm", "RMSNorm", "GroupNorm"]
 
 
 # ---------------------------------------------------------------------------------------------
 # Helpers: argument checks that name the argument and the shapes.
 # ---------------------------------------------------------------------------------------------
-
-
-def _as_shape(normalized_shape: object) -> tuple[int, ...]:
-    """``normalized_shape`` as a tuple of ints (an int means a 1-tuple), as torch accepts it."""
-    if is_int(normalized_shape):
-        return (int(normalized_shape),)
-    if isinstance(normalized_shape, (tuple, list, torch.Size)) and all(
-        is_int(s) for s in normalized_shape
-    ):
-        return tuple(int(s) for s in normalized_shape)
-    raise TypeError(
-        f"normalized_shape must be an int or a sequence of ints, got "
-        f"{type(normalized_shape).__name__} {normalized_shape!r}"
-    )
 
 
 def _check_trailing(input: Tensor, shape: tuple[int, ...]) -> None:
@@ -76,10 +49,9 @@ def _check_channels(input: Tensor) -> int:
     return input.shape[1]
 
 
-def _check_eps(eps: object) -> None:
-    check_real("eps", eps)
-    if not eps >= 0:
-        raise ValueError(f"eps must be >= 0, got {eps}")
+def _param(on: bool, fill, shape, device, dtype) -> nn.Parameter | None:
+    """A parameter filled by ``torch.ones``/``torch.zeros`` when ``on``, else ``None``."""
+    return nn.Parameter(fill(shape, device=device, dtype=dtype)) if on else None
 
 
 def _per_channel(t: Tensor, ndim: int) -> Tensor:
@@ -159,7 +131,7 @@ def batch_norm(
     _check_param("weight", weight, (C,))
     _check_param("bias", bias, (C,))
     check_real("momentum", momentum)
-    _check_eps(eps)
+    check_nonnegative("eps", eps)
     if training and eps == 0:  # torch refuses: a constant channel would give 0 / 0
         raise ValueError("eps must be positive in training mode, got 0")
     if not training and (running_mean is None or running_var is None):
@@ -234,11 +206,11 @@ def layer_norm(
             [-1.2247,  0.0000,  1.2247]])
     """
     check_float("input", input)
-    shape = _as_shape(normalized_shape)
+    shape = as_shape("normalized_shape", normalized_shape)
     _check_trailing(input, shape)
     _check_param("weight", weight, shape)
     _check_param("bias", bias, shape)
-    _check_eps(eps)
+    check_nonnegative("eps", eps)
     dims = tuple(range(-len(shape), 0))  # the normalised axes
     mu = input.mean(dims, keepdim=True)  # mu, (*, 1, ..., 1)
     var = (input - mu).square().mean(dims, keepdim=True)  # sigma^2 (biased)
@@ -287,12 +259,12 @@ def rms_norm(
             [-1.0000,  1.0000]])
     """
     check_float("input", input)
-    shape = _as_shape(normalized_shape)
+    shape = as_shape("normalized_shape", normalized_shape)
     _check_trailing(input, shape)
     _check_param("weight", weight, shape)
     if eps is None:
         eps = torch.finfo(input.dtype).eps  # torch's default
-    _check_eps(eps)
+    check_nonnegative("eps", eps)
     dims = tuple(range(-len(shape), 0))
     ms = input.square().mean(dims, keepdim=True)  # (1/D) sum_j x_j^2, (*, 1, ..., 1)
     y = input * (ms + eps).rsqrt()  # x_i / sqrt(ms + eps)
@@ -352,7 +324,7 @@ def group_norm(
         )
     _check_param("weight", weight, (C,))
     _check_param("bias", bias, (C,))
-    _check_eps(eps)
+    check_nonnegative("eps", eps)
     N = input.shape[0]
     xg = input.reshape(N, num_groups, -1)  # (N, G, C/G * S)
     mu = xg.mean(-1, keepdim=True)  # mu_bg, (N, G, 1)
@@ -373,38 +345,26 @@ def group_norm(
 class _BatchNorm(nn.Module):
     _dims: tuple[int, ...] = ()
 
-    def __init__(
-        self,
-        num_features: int,
-        eps: float = 1e-5,
-        momentum: float | None = 0.1,
-        affine: bool = True,
-        track_running_stats: bool = True,
-        device=None,
-        dtype=None,
-        *,
-        bias: bool = True,
-    ) -> None:
+    def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=True,
+                 track_running_stats=True, device=None, dtype=None, *,
+                 bias=True) -> None:  # fmt: skip
         super().__init__()
         check_int("num_features", num_features, minimum=1)
-        _check_eps(eps)
+        check_nonnegative("eps", eps)
         if momentum is not None:
             check_real("momentum", momentum)
         kw = {"device": device, "dtype": dtype}
         self.num_features, self.eps, self.momentum = num_features, eps, momentum
         self.affine, self.track_running_stats, self._bias = affine, track_running_stats, bias
-        self.weight = nn.Parameter(torch.ones(num_features, **kw)) if affine else None
-        self.bias = nn.Parameter(torch.zeros(num_features, **kw)) if affine and bias else None
+        self.weight = _param(affine, torch.ones, num_features, device, dtype)
+        self.bias = _param(affine and bias, torch.zeros, num_features, device, dtype)
         if track_running_stats:
             self.register_buffer("running_mean", torch.zeros(num_features, **kw))
             self.register_buffer("running_var", torch.ones(num_features, **kw))
-            self.register_buffer(
-                "num_batches_tracked", torch.tensor(0, dtype=torch.long, device=device)
-            )
-        else:
-            self.register_buffer("running_mean", None)
-            self.register_buffer("running_var", None)
-            self.register_buffer("num_batches_tracked", None)
+            self.register_buffer("num_batches_tracked", torch.tensor(0, device=device))  # int64
+        else:  # registered as None, as torch does
+            for name in ("running_mean", "running_var", "num_batches_tracked"):
+                self.register_buffer(name, None)
 
     def extra_repr(self) -> str:
         return (
@@ -427,10 +387,8 @@ class _BatchNorm(nn.Module):
                 m = 1.0 / float(self.num_batches_tracked)
         # without running estimates, the batch's statistics are used in eval mode too (as torch)
         use_batch = self.training or self.running_mean is None
-        return batch_norm(
-            input, self.running_mean, self.running_var, self.weight, self.bias, use_batch, m,
-            self.eps,
-        )  # fmt: skip
+        stats_and_affine = (self.running_mean, self.running_var, self.weight, self.bias)
+        return batch_norm(input, *stats_and_affine, use_batch, m, self.eps)
 
 
 class BatchNorm1d(_BatchNorm):
@@ -485,9 +443,7 @@ class BatchNorm2d(_BatchNorm):
 
     Parameters
     ----------
-    num_features : int
-        C.
-    eps, momentum, affine, track_running_stats, device, dtype, bias
+    num_features, eps, momentum, affine, track_running_stats, device, dtype, bias
         As for :class:`BatchNorm1d`.
 
     Examples
@@ -529,25 +485,14 @@ class LayerNorm(nn.Module):
     <All keys matched successfully>
     """
 
-    def __init__(
-        self,
-        normalized_shape: int | tuple[int, ...],
-        eps: float = 1e-5,
-        elementwise_affine: bool = True,
-        bias: bool = True,
-        device=None,
-        dtype=None,
-    ) -> None:
+    def __init__(self, normalized_shape, eps=1e-5, elementwise_affine=True, bias=True,
+                 device=None, dtype=None) -> None:  # fmt: skip
         super().__init__()
-        self.normalized_shape = _as_shape(normalized_shape)
-        _check_eps(eps)
+        self.normalized_shape = shape = as_shape("normalized_shape", normalized_shape)
+        check_nonnegative("eps", eps)
         self.eps, self.elementwise_affine = eps, elementwise_affine
-        kw = {"device": device, "dtype": dtype}
-        affine_bias = elementwise_affine and bias
-        self.weight = (
-            nn.Parameter(torch.ones(self.normalized_shape, **kw)) if elementwise_affine else None
-        )
-        self.bias = nn.Parameter(torch.zeros(self.normalized_shape, **kw)) if affine_bias else None
+        self.weight = _param(elementwise_affine, torch.ones, shape, device, dtype)
+        self.bias = _param(elementwise_affine and bias, torch.zeros, shape, device, dtype)
 
     def extra_repr(self) -> str:
         return (
@@ -581,22 +526,14 @@ class RMSNorm(nn.Module):
     """
 
     def __init__(
-        self,
-        normalized_shape: int | tuple[int, ...],
-        eps: float | None = None,
-        elementwise_affine: bool = True,
-        device=None,
-        dtype=None,
+        self, normalized_shape, eps=None, elementwise_affine=True, device=None, dtype=None
     ) -> None:
         super().__init__()
-        self.normalized_shape = _as_shape(normalized_shape)
+        self.normalized_shape = shape = as_shape("normalized_shape", normalized_shape)
         if eps is not None:
-            _check_eps(eps)
+            check_nonnegative("eps", eps)
         self.eps, self.elementwise_affine = eps, elementwise_affine
-        kw = {"device": device, "dtype": dtype}
-        self.weight = (
-            nn.Parameter(torch.ones(self.normalized_shape, **kw)) if elementwise_affine else None
-        )
+        self.weight = _param(elementwise_affine, torch.ones, shape, device, dtype)
 
     def extra_repr(self) -> str:
         return (
@@ -634,28 +571,18 @@ class GroupNorm(nn.Module):
     """
 
     def __init__(
-        self,
-        num_groups: int,
-        num_channels: int,
-        eps: float = 1e-5,
-        affine: bool = True,
-        device=None,
-        dtype=None,
-        *,
-        bias: bool = True,
+        self, num_groups, num_channels, eps=1e-5, affine=True, device=None, dtype=None, *, bias=True
     ) -> None:
         super().__init__()
         check_int("num_groups", num_groups, minimum=1)
         check_int("num_channels", num_channels, minimum=1)
         if num_channels % num_groups:
             raise ValueError(f"num_groups={num_groups} must divide num_channels={num_channels}")
-        _check_eps(eps)
-        kw = {"device": device, "dtype": dtype}
-        self.num_groups, self.num_channels, self.eps, self.affine, self._bias = (
-            num_groups, num_channels, eps, affine, bias,
-        )  # fmt: skip
-        self.weight = nn.Parameter(torch.ones(num_channels, **kw)) if affine else None
-        self.bias = nn.Parameter(torch.zeros(num_channels, **kw)) if affine and bias else None
+        check_nonnegative("eps", eps)
+        self.num_groups, self.num_channels, self.eps = num_groups, num_channels, eps
+        self.affine, self._bias = affine, bias
+        self.weight = _param(affine, torch.ones, num_channels, device, dtype)
+        self.bias = _param(affine and bias, torch.zeros, num_channels, device, dtype)
 
     def extra_repr(self) -> str:
         return (
