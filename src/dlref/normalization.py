@@ -101,8 +101,8 @@ def batch_norm(
         Shape (C,). Updated in place in training mode; required in evaluation mode.
     weight, bias : Tensor, optional
         :math:`\gamma, \beta`, shape (C,).
-    training : bool, default False
-        Normalise with the batch's statistics (and update the running ones).
+    training : bool, optional
+        Normalise with the batch's statistics (and update the running ones). Default False.
     momentum : float, default 0.1
         :math:`m` in the running update (torch's convention: the weight of the new batch).
     eps : float, default 1e-5
@@ -177,9 +177,6 @@ def layer_norm(
 
         \mu = \frac{1}{D}\sum_i x_i,\quad \sigma^2 = \frac{1}{D}\sum_i (x_i - \mu)^2,\quad
         y_i = \gamma_i\,\frac{x_i - \mu}{\sqrt{\sigma^2 + \epsilon}} + \beta_i
-
-    The statistics of each sample are its own: no running estimates, the same in training and
-    evaluation, and a batch of one is fine.
 
     Parameters
     ----------
@@ -374,6 +371,7 @@ class _BatchNorm(nn.Module):
         )
 
     def forward(self, input: Tensor) -> Tensor:
+        """Normalise ``input``; see :func:`batch_norm`."""
         check_float("input", input)
         if input.dim() not in self._dims:
             raise ValueError(
@@ -408,14 +406,16 @@ class BatchNorm1d(_BatchNorm):
     eps : float, default 1e-5
     momentum : float or None, default 0.1
         Weight of the new batch in the running estimates; ``None`` for a cumulative average.
-    affine : bool, default True
-        Learn ``weight`` (:math:`\gamma`, ones) and ``bias`` (:math:`\beta`, zeros), shape (C,).
-    track_running_stats : bool, default True
+    affine : bool, optional
+        Learn ``weight`` (:math:`\gamma`, ones) and ``bias`` (:math:`\beta`, zeros), shape
+        (C,). Default True.
+    track_running_stats : bool, optional
         Keep the buffers ``running_mean``, ``running_var`` and ``num_batches_tracked``.
+        Default True.
     device, dtype : optional
         Of the parameters and buffers.
-    bias : bool, default True
-        Keyword-only: learn ``bias`` too, when ``affine``.
+    bias : bool, optional
+        Keyword-only: learn ``bias`` too, when ``affine``. Default True.
 
     Examples
     --------
@@ -468,10 +468,10 @@ class LayerNorm(nn.Module):
     ----------
     normalized_shape : int or tuple of int
     eps : float, default 1e-5
-    elementwise_affine : bool, default True
-        Learn ``weight`` (ones), shape ``normalized_shape``.
-    bias : bool, default True
-        Learn ``bias`` (zeros) too, when ``elementwise_affine``.
+    elementwise_affine : bool, optional
+        Learn ``weight`` (ones), shape ``normalized_shape``. Default True.
+    bias : bool, optional
+        Learn ``bias`` (zeros) too, when ``elementwise_affine``. Default True.
     device, dtype : optional
 
     Examples
@@ -500,6 +500,7 @@ class LayerNorm(nn.Module):
         )
 
     def forward(self, input: Tensor) -> Tensor:
+        """Normalise ``input``; see :func:`layer_norm`."""
         return layer_norm(input, self.normalized_shape, self.weight, self.bias, self.eps)
 
 
@@ -513,8 +514,8 @@ class RMSNorm(nn.Module):
     normalized_shape : int or tuple of int
     eps : float, optional
         ``None`` means ``torch.finfo(input.dtype).eps``, as in torch.
-    elementwise_affine : bool, default True
-        Learn ``weight`` (ones), shape ``normalized_shape``.
+    elementwise_affine : bool, optional
+        Learn ``weight`` (ones), shape ``normalized_shape``. Default True.
     device, dtype : optional
 
     Examples
@@ -541,6 +542,7 @@ class RMSNorm(nn.Module):
         )
 
     def forward(self, input: Tensor) -> Tensor:
+        """Normalise ``input``; see :func:`rms_norm`."""
         return rms_norm(input, self.normalized_shape, self.weight, self.eps)
 
 
@@ -556,11 +558,11 @@ class GroupNorm(nn.Module):
     num_channels : int
         C.
     eps : float, default 1e-5
-    affine : bool, default True
-        Learn ``weight`` (ones) and ``bias`` (zeros), shape (C,).
+    affine : bool, optional
+        Learn ``weight`` (ones) and ``bias`` (zeros), shape (C,). Default True.
     device, dtype : optional
-    bias : bool, default True
-        Keyword-only: learn ``bias`` too, when ``affine``.
+    bias : bool, optional
+        Keyword-only: learn ``bias`` too, when ``affine``. Default True.
 
     Examples
     --------
@@ -591,4 +593,5 @@ class GroupNorm(nn.Module):
         )
 
     def forward(self, input: Tensor) -> Tensor:
+        """Normalise ``input``; see :func:`group_norm`."""
         return group_norm(input, self.num_groups, self.weight, self.bias, self.eps)

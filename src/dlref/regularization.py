@@ -46,8 +46,8 @@ def dropout(
         Any shape.
     p : float, default 0.5
         Probability of dropping an element.
-    training : bool, default True
-        Apply dropout; otherwise return the input unchanged.
+    training : bool, optional
+        Apply dropout; otherwise return the input unchanged. Default True.
     generator : torch.Generator, optional
         The source of the mask, on the input's device; the default generator when ``None``.
 
@@ -116,4 +116,5 @@ class Dropout(nn.Module):
         return f"p={self.p}"
 
     def forward(self, input: Tensor) -> Tensor:
+        """Dropout in training mode, the identity in evaluation mode; see :func:`dropout`."""
         return dropout(input, self.p, self.training)

@@ -69,8 +69,8 @@ def batch_norm_reference(
         Shape (C,); not modified (the new values are returned).
     weight, bias : Tensor
         Shape (C,).
-    training : bool, default True
-    momentum : float, default 0.1
+    training : bool, optional
+    momentum : float, default 0.1 Default True.
     eps : float, default 1e-5
 
     Returns
@@ -104,8 +104,8 @@ def dropout_reference(x: Tensor, keep: Tensor, p: float = 0.5, training: bool = 
         Bool, shaped like ``x``: True where the element is kept (drawn with probability 1 - p).
     p : float, default 0.5
         The drop probability, in [0, 1].
-    training : bool, default True
-        In evaluation mode the output is ``x``.
+    training : bool, optional
+        In evaluation mode the output is ``x``. Default True.
 
     Returns
     -------
