@@ -443,8 +443,8 @@ class BatchNorm2d(_BatchNorm):
 
     Parameters
     ----------
-    num_features, eps, momentum, affine, track_running_stats, device, dtype, bias
-        As for :class:`BatchNorm1d`.
+    num_features : int
+        C; the other arguments are those of :class:`BatchNorm1d`.
 
     Examples
     --------
