@@ -20,6 +20,7 @@ import time
 import pytest
 import torch
 import torch.nn.functional as F
+from test_practice_normalization import WRONG as WRONG_NORMALIZATION
 
 from dlref.practice import REGISTRY, check, check_file, check_file_isolated, exercises, get, start
 from dlref.practice import attention as pa
@@ -493,6 +494,7 @@ WRONG = [
     ("chinchilla_optimal", chin_20, "values on a hand-sized case", "tokens_20_per_param"),
     ("chinchilla_optimal", chin_no_6, "values on a hand-sized case", "no_factor_6"),
 ]
+WRONG += WRONG_NORMALIZATION
 
 
 def test_two_wrong_implementations_per_exercise():

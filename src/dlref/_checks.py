@@ -190,3 +190,21 @@ def check_generator(generator: object, device: torch.device) -> None:
             f"the generator lives on the tensors' device, "
             f"torch.Generator(device={str(device)!r})"
         )
+
+
+def check_nonnegative(name: str, x: object) -> None:
+    """Raise naming ``name`` unless ``x`` is a real number >= 0 (``nan`` is not)."""
+    check_real(name, x)
+    if not x >= 0:
+        raise ValueError(f"{name} must be >= 0, got {x}")
+
+
+def as_shape(name: str, shape: object) -> tuple[int, ...]:
+    """``shape`` as a tuple of ints (an int means a 1-tuple), raising naming ``name`` otherwise."""
+    if is_int(shape):
+        return (int(shape),)
+    if isinstance(shape, (tuple, list)) and all(is_int(s) for s in shape):  # torch.Size too
+        return tuple(int(s) for s in shape)
+    raise TypeError(
+        f"{name} must be an int or a sequence of ints, got {type(shape).__name__} {shape!r}"
+    )
