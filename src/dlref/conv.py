@@ -523,7 +523,8 @@ def avg_pool2d(
 
     .. math::
 
-        y[n, c, i, j] = \frac{1}{|\mathcal{W}_{ij}|} \sum_{(h, w) \in \mathcal{W}_{ij}} x[n, c, h, w]
+        y[n, c, i, j] = \frac{1}{|\mathcal{W}_{ij}|}
+            \sum_{(h, w) \in \mathcal{W}_{ij}} x[n, c, h, w]
 
     :math:`|\mathcal{W}_{ij}|` counts the window's cells inside the padded input with
     ``count_include_pad=True`` (the zeros of the padding pull the mean towards 0 at the border),
@@ -574,7 +575,7 @@ def avg_pool2d(
     )
     N, C, H, W = x.shape
     xp = F.pad(x, (p[1], p[1] + ew, p[0], p[0] + eh))  # zeros add nothing to a sum
-    sums = F.unfold(xp, k, stride=s).view(N, C, k[0] * k[1], -1).sum(2)  # (N, C, L)
+    sums = F.unfold(xp, k, stride=s).view(N, C, k[0] * k[1], H_out * W_out).sum(2)  # (N, C, L)
     if divisor_override is not None:
         count = torch.tensor(float(divisor_override), dtype=x.dtype)
     else:
@@ -595,8 +596,10 @@ def avg_pool2d(
 class Conv2d(nn.Module):
     r"""A 2-d convolution layer, a drop-in replacement for :class:`torch.nn.Conv2d`.
 
-    .. math:: y = \mathrm{conv2d}(x, W) + b,\qquad
-        W, b \sim \mathcal{U}\!\left(-\tfrac{1}{\sqrt{C_g k_h k_w}}, \tfrac{1}{\sqrt{C_g k_h k_w}}\right)
+    .. math::
+
+        y = \mathrm{conv2d}(x, W) + b,\qquad
+        W, b \sim \mathcal{U}(-B, B),\quad B = 1 / \sqrt{C_g k_h k_w}
 
     The same parameters (``weight`` (C_out, C_in / groups, kH, kW), ``bias`` (C_out,)), the same
     initialisation and the same state dict as torch's; ``padding_mode`` other than ``'zeros'``
