@@ -1,17 +1,10 @@
 r"""Convolution and pooling, written as im2col (unfold) and one matrix product.
 
-.. math::
-
-    y[n, o, i, j] = b_o + \sum_{c \in \text{group}(o)} \sum_{u, v}
-        w[o, c, u, v]\; x[n, c,\; s_h i + d_h u - p_h,\; s_w j + d_w v - p_w]
-
-Every function has the name, arguments and defaults of its counterpart in
-:mod:`torch.nn.functional` and equals it in float64, values and gradients. :func:`conv2d`
-unfolds each receptive field of the padded input into a column (``F.unfold``, im2col) and
-multiplies by the weight reshaped to a matrix; :func:`conv_transpose2d` does the reverse (a
-matrix product, then ``F.fold``, col2im), which is why it is the gradient of :func:`conv2d` with
-respect to its input. :class:`Conv2d` and :class:`MaxPool2d` are drop-in replacements for
-:class:`torch.nn.Conv2d` and :class:`torch.nn.MaxPool2d`: the same state dict loads both ways.
+Names, arguments and defaults are those of :mod:`torch.nn.functional`, and so are the values
+and gradients (float64). :func:`conv2d` unfolds each receptive field into a column (im2col) and
+multiplies by the weight as a matrix; :func:`conv_transpose2d` does the reverse (a product, then
+col2im), the gradient of :func:`conv2d` with respect to its input. :class:`Conv2d` and
+:class:`MaxPool2d` share torch's state dicts.
 """
 
 from __future__ import annotations
@@ -38,9 +31,7 @@ __all__ = [
 _PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
 
 
-# ---------------------------------------------------------------------------------------------
-# Helpers: an int or a tuple per spatial dimension, padding, shapes.
-# ---------------------------------------------------------------------------------------------
+# -------- Helpers: an int or a tuple per spatial dimension, padding, shapes.
 
 
 def _tuple(name: str, value: object, n: int, minimum: int) -> tuple[int, ...]:
@@ -74,10 +65,7 @@ def _out_size(size: int, k: int, s: int, before: int, after: int, d: int, name: 
     """The output-size formula, floor((H + p_before + p_after - d (k - 1) - 1) / s) + 1."""
     span = d * (k - 1) + 1  # the dilated kernel's extent
     if size + before + after < span:
-        raise ValueError(
-            f"{name} has size {size} (padded: {size + before + after}), smaller than the "
-            f"kernel's extent d (k - 1) + 1 = {span}"
-        )
+        raise ValueError(f"{name} has size {size} (padded), less than d (k - 1) + 1 = {span}")
     return (size + before + after - span) // s + 1
 
 
@@ -100,24 +88,16 @@ def _check_conv_weight(input: Tensor, weight: Tensor, bias, groups: int, spatial
     check_int("groups", groups, 1)
     if weight.dim() != spatial + 2:
         raise ValueError(f"weight must have {spatial + 2} dimensions, got {tuple(weight.shape)}")
-    C_in = input.shape[1]
+    C_in, (a, b) = input.shape[1], weight.shape[:2]
     # conv: (C_out, C_in / g, k...); transposed: (C_in, C_out / g, k...)
-    C_out, per_group = (weight.shape[1] * groups, None) if t else weight.shape[:2]
-    if t and weight.shape[0] != C_in:
-        raise ValueError(
-            f"input has {C_in} channels but weight of shape {tuple(weight.shape)} expects "
-            f"{weight.shape[0]} (weight is (C_in, C_out / groups, k...) for a transposed conv)"
-        )
-    if not t and per_group * groups != C_in:
+    C_out, expects = (b * groups, a) if t else (a, b * groups)
+    if expects != C_in:
         raise ValueError(
             f"input has {C_in} channels but weight of shape {tuple(weight.shape)} with "
-            f"groups={groups} expects {per_group * groups} = weight.shape[1] * groups"
+            f"groups={groups} expects {expects}"
         )
     if C_in % groups or C_out % groups:
-        raise ValueError(
-            f"groups={groups} must divide the input channels ({C_in}) and the output channels "
-            f"({C_out})"
-        )
+        raise ValueError(f"groups={groups} must divide the channels, in ({C_in}) and out ({C_out})")
     if bias is not None:
         check_float("bias", bias)
         if tuple(bias.shape) != (C_out,):
@@ -144,9 +124,7 @@ def _conv2d(x: Tensor, weight: Tensor, bias, stride, pads, dilation, groups: int
     return y
 
 
-# ---------------------------------------------------------------------------------------------
-# Convolution
-# ---------------------------------------------------------------------------------------------
+# -------- Convolution
 
 
 def conv2d_output_shape(
@@ -161,16 +139,9 @@ def conv2d_output_shape(
     Parameters
     ----------
     input_size : int or tuple of 2 ints
-        Input height and width (H, W).
-    kernel_size, stride, dilation : int or tuple of 2 ints
+        Input height and width (H, W); the result is (H_out, W_out).
+    kernel_size, stride, padding, dilation
         As in :func:`conv2d`.
-    padding : int, tuple of 2 ints, 'valid' or 'same'
-        Zeros on each side (``'same'``: as many as keep the size, stride 1 only).
-
-    Returns
-    -------
-    tuple of 2 ints
-        (H_out, W_out).
 
     Examples
     --------
@@ -191,15 +162,7 @@ def conv2d_output_shape(
     )
 
 
-def conv2d(
-    input: Tensor,
-    weight: Tensor,
-    bias: Tensor | None = None,
-    stride=1,
-    padding=0,
-    dilation=1,
-    groups: int = 1,
-) -> Tensor:
+def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1) -> Tensor:
     r"""2-d convolution (cross-correlation, as in every deep-learning library) by im2col.
 
     .. math::
@@ -216,18 +179,14 @@ def conv2d(
     ----------
     input : Tensor
         (N, C_in, H, W), or (C_in, H, W) unbatched.
-    weight : Tensor
-        (C_out, C_in / groups, kH, kW).
-    bias : Tensor, optional
-        (C_out,).
+    weight, bias : Tensor
+        (C_out, C_in / groups, kH, kW) and (C_out,); bias optional.
     stride, dilation : int or tuple of 2 ints, default 1
         Step between windows; spacing between kernel taps.
     padding : int, tuple of 2 ints, 'valid' or 'same', default 0
-        Zeros added on each side. ``'same'`` (stride 1 only) adds :math:`d(k-1)` in all, the odd
-        one after (bottom, right), as torch does.
+        Zeros on each side; ``'same'`` (stride 1) adds :math:`d(k-1)`, the odd one after.
     groups : int, default 1
-        Channels split into this many independent convolutions; ``groups = C_in`` is a
-        depthwise convolution.
+        Independent convolutions of C_in / groups channels; ``groups = C_in``: depthwise.
 
     Returns
     -------
@@ -257,15 +216,7 @@ def conv2d(
     return y if batched else y.squeeze(0)
 
 
-def conv1d(
-    input: Tensor,
-    weight: Tensor,
-    bias: Tensor | None = None,
-    stride=1,
-    padding=0,
-    dilation=1,
-    groups: int = 1,
-) -> Tensor:
+def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1) -> Tensor:
     r"""1-d convolution: :func:`conv2d` on a height-1 image.
 
     .. math::
@@ -275,19 +226,11 @@ def conv1d(
     Parameters
     ----------
     input : Tensor
-        (N, C_in, L), or (C_in, L) unbatched.
-    weight : Tensor
-        (C_out, C_in / groups, k).
-    bias : Tensor, optional
-        (C_out,).
-    stride, dilation : int or tuple of 1 int, default 1
-    padding : int, tuple of 1 int, 'valid' or 'same', default 0
-    groups : int, default 1
-
-    Returns
-    -------
-    Tensor
-        (N, C_out, L_out), or (C_out, L_out) for unbatched input.
+        (N, C_in, L), or (C_in, L) unbatched; the output likewise, with C_out and L_out.
+    weight, bias : Tensor
+        (C_out, C_in / groups, k) and (C_out,); bias optional.
+    stride, padding, dilation, groups
+        As in :func:`conv2d`, one int (or a tuple of one) each.
 
     Examples
     --------
@@ -314,14 +257,7 @@ def conv1d(
 
 
 def conv_transpose2d(
-    input: Tensor,
-    weight: Tensor,
-    bias: Tensor | None = None,
-    stride=1,
-    padding=0,
-    output_padding=0,
-    groups: int = 1,
-    dilation=1,
+    input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1
 ) -> Tensor:
     r"""2-d transposed convolution: the gradient of :func:`conv2d` with respect to its input.
 
@@ -339,23 +275,16 @@ def conv_transpose2d(
     Parameters
     ----------
     input : Tensor
-        (N, C_in, H, W), or (C_in, H, W) unbatched.
-    weight : Tensor
-        (C_in, C_out / groups, kH, kW): the weight of the :func:`conv2d` it transposes.
-    bias : Tensor, optional
-        (C_out,).
-    stride, dilation : int or tuple of 2 ints, default 1
+        (N, C_in, H, W), or (C_in, H, W) unbatched; the output likewise, with C_out.
+    weight, bias : Tensor
+        (C_in, C_out / groups, kH, kW), the weight of the conv it transposes, and (C_out,).
+    stride, dilation, groups
+        As in :func:`conv2d`.
     padding : int or tuple of 2 ints, default 0
         Removed from each side of the output (the padding of the conv it transposes).
     output_padding : int or tuple of 2 ints, default 0
-        Extra rows and columns at the bottom and right, smaller than stride or dilation: a
-        strided conv maps several input sizes to one output size; this picks one.
-    groups : int, default 1
-
-    Returns
-    -------
-    Tensor
-        (N, C_out, H_out, W_out), or (C_out, H_out, W_out) for unbatched input.
+        Extra rows/columns at the bottom/right (< stride or dilation): a strided conv maps
+        several input sizes to one output size; this picks one.
 
     Examples
     --------
@@ -404,9 +333,7 @@ def conv_transpose2d(
     return y if batched else y.squeeze(0)
 
 
-# ---------------------------------------------------------------------------------------------
-# Pooling
-# ---------------------------------------------------------------------------------------------
+# -------- Pooling
 
 
 def _pool_geometry(x, kernel_size, stride, padding, dilation, ceil_mode):
@@ -422,11 +349,7 @@ def _pool_geometry(x, kernel_size, stride, padding, dilation, ceil_mode):
     out, extra = [], []
     for n, k, s, p, d in zip(x.shape[2:], kernel, stride, padding, dilation, strict=True):
         span = d * (k - 1) + 1
-        if n + 2 * p < span:
-            raise ValueError(
-                f"input of shape {tuple(x.shape)} padded by {p} is smaller than the window's "
-                f"extent d (k - 1) + 1 = {span}"
-            )
+        _out_size(n, k, s, p, p, d, "input")  # raises if the window does not fit
         # floor (or ceil) of (H + 2p - d (k - 1) - 1) / s, plus 1
         o = (n + 2 * p - span + (s - 1 if ceil_mode else 0)) // s + 1
         if ceil_mode and (o - 1) * s >= n + p:  # the last window must start inside the input
@@ -437,13 +360,7 @@ def _pool_geometry(x, kernel_size, stride, padding, dilation, ceil_mode):
 
 
 def max_pool2d(
-    input: Tensor,
-    kernel_size,
-    stride=None,
-    padding=0,
-    dilation=1,
-    ceil_mode: bool = False,
-    return_indices: bool = False,
+    input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False
 ):
     r"""2-d max pooling: the largest value of each window.
 
@@ -459,12 +376,8 @@ def max_pool2d(
     ----------
     input : Tensor
         (N, C, H, W), or (C, H, W) unbatched.
-    kernel_size : int or tuple of 2 ints
-    stride : int or tuple of 2 ints, optional
-        Defaults to ``kernel_size`` (non-overlapping windows).
-    padding : int or tuple of 2 ints, default 0
-        At most half the kernel size.
-    dilation : int or tuple of 2 ints, default 1
+    kernel_size, stride, padding, dilation : int or tuple of 2 ints
+        ``stride`` defaults to ``kernel_size``; ``padding`` (of -inf) is at most half of it.
     ceil_mode : bool, default False
         Round the output size up: a last, partial window (starting inside the input) is kept.
     return_indices : bool, default False
@@ -473,7 +386,7 @@ def max_pool2d(
     Returns
     -------
     Tensor, or (Tensor, Tensor)
-        (N, C, H_out, W_out) (no N for unbatched input), and the int64 indices if asked.
+        (N, C, H_out, W_out) (no N if unbatched), and the int64 indices if asked.
 
     Examples
     --------
@@ -511,14 +424,9 @@ def max_pool2d(
 
 
 def avg_pool2d(
-    input: Tensor,
-    kernel_size,
-    stride=None,
-    padding=0,
-    ceil_mode: bool = False,
-    count_include_pad: bool = True,
-    divisor_override: int | None = None,
-) -> Tensor:
+    input, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
+    divisor_override=None,
+) -> Tensor:  # fmt: skip
     r"""2-d average pooling: the mean of each window.
 
     .. math::
@@ -534,21 +442,12 @@ def avg_pool2d(
     Parameters
     ----------
     input : Tensor
-        (N, C, H, W), or (C, H, W) unbatched.
-    kernel_size : int or tuple of 2 ints
-    stride : int or tuple of 2 ints, optional
-        Defaults to ``kernel_size``.
-    padding : int or tuple of 2 ints, default 0
-        Zeros, at most half the kernel size.
-    ceil_mode : bool, default False
+        (N, C, H, W), or (C, H, W) unbatched; the output likewise.
+    kernel_size, stride, padding, ceil_mode
+        As in :func:`max_pool2d`; the padding holds zeros.
     count_include_pad : bool, default True
     divisor_override : int, optional
         Divide every window's sum by this instead.
-
-    Returns
-    -------
-    Tensor
-        (N, C, H_out, W_out), or (C, H_out, W_out) for unbatched input.
 
     Examples
     --------
@@ -588,9 +487,7 @@ def avg_pool2d(
     return y if batched else y.squeeze(0)
 
 
-# ---------------------------------------------------------------------------------------------
-# Modules: torch's names, arguments, defaults and parameter names
-# ---------------------------------------------------------------------------------------------
+# -------- Modules: torch's names, arguments, defaults and parameter names
 
 
 class Conv2d(nn.Module):
@@ -601,20 +498,14 @@ class Conv2d(nn.Module):
         y = \mathrm{conv2d}(x, W) + b,\qquad
         W, b \sim \mathcal{U}(-B, B),\quad B = 1 / \sqrt{C_g k_h k_w}
 
-    The same parameters (``weight`` (C_out, C_in / groups, kH, kW), ``bias`` (C_out,)), the same
-    initialisation and the same state dict as torch's; ``padding_mode`` other than ``'zeros'``
-    pads with :func:`torch.nn.functional.pad` first.
+    torch's parameters (``weight`` (C_out, C_in / groups, kH, kW), ``bias`` (C_out,)),
+    initialisation and state dict; a ``padding_mode`` other than ``'zeros'`` pads first.
 
     Parameters
     ----------
-    in_channels, out_channels : int
-    kernel_size : int or tuple of 2 ints
-    stride, padding, dilation, groups
-        As in :func:`conv2d`.
-    bias : bool, default True
+    in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias, device, dtype
+        As in :class:`torch.nn.Conv2d` and :func:`conv2d`.
     padding_mode : {'zeros', 'reflect', 'replicate', 'circular'}, default 'zeros'
-    device, dtype : optional
-        Of the parameters.
 
     Examples
     --------
@@ -629,19 +520,9 @@ class Conv2d(nn.Module):
     """
 
     def __init__(
-        self,
-        in_channels: int,
-        out_channels: int,
-        kernel_size,
-        stride=1,
-        padding=0,
-        dilation=1,
-        groups: int = 1,
-        bias: bool = True,
-        padding_mode: str = "zeros",
-        device=None,
-        dtype=None,
-    ):
+        self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1, groups=1,
+        bias=True, padding_mode="zeros", device=None, dtype=None,
+    ):  # fmt: skip
         super().__init__()
         check_int("in_channels", in_channels, 1)
         check_int("out_channels", out_channels, 1)
@@ -673,13 +554,6 @@ class Conv2d(nn.Module):
         if self.bias is not None:
             bound = 1 / math.sqrt(self.weight[0].numel())  # fan_in = C_in / groups kH kW
             nn.init.uniform_(self.bias, -bound, bound)
-
-    def extra_repr(self) -> str:
-        return (
-            f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
-            f"stride={self.stride}, padding={self.padding}, groups={self.groups}, "
-            f"bias={self.bias is not None}, padding_mode={self.padding_mode!r}"
-        )
 
     def forward(self, input: Tensor) -> Tensor:
         check_float("input", input)
@@ -713,23 +587,11 @@ class MaxPool2d(nn.Module):
     """
 
     def __init__(
-        self,
-        kernel_size,
-        stride=None,
-        padding=0,
-        dilation=1,
-        return_indices: bool = False,
-        ceil_mode: bool = False,
+        self, kernel_size, stride=None, padding=0, dilation=1, return_indices=False, ceil_mode=False
     ):
         super().__init__()
         self.kernel_size, self.stride, self.padding = kernel_size, stride or kernel_size, padding
         self.dilation, self.return_indices, self.ceil_mode = dilation, return_indices, ceil_mode
-
-    def extra_repr(self) -> str:
-        return (
-            f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}, "
-            f"dilation={self.dilation}, ceil_mode={self.ceil_mode}"
-        )
 
     def forward(self, input: Tensor):
         return max_pool2d(
