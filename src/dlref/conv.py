@@ -405,11 +405,11 @@ def max_pool2d(
     N, C, H, W = x.shape
     xp = F.pad(x, (p[1], p[1] + ew, p[0], p[0] + eh), value=-math.inf)  # -inf never wins
     cols = F.unfold(xp, k, dilation=d, stride=s)  # (N, C kH kW, L)
-    cols = cols.view(N, C, k[0] * k[1], H_out * W_out)  # (N, C, kH kW, L)
-    # arg max over the window: argmax returns the first maximum (and a nan, like torch)
-    arg = cols.argmax(dim=2, keepdim=True)  # (N, C, 1, L)
+    # one window per row, contiguous: a reduction over the last dimension is the fast one
+    win = cols.view(N, C, k[0] * k[1], H_out * W_out).transpose(2, 3).contiguous()  # (N, C, L, kk)
+    arg = win.argmax(dim=3, keepdim=True)  # (N, C, L, 1): the first maximum (a nan, like torch)
     # y = x at the arg-max; gather's gradient goes there and nowhere else
-    y = cols.gather(2, arg).view(N, C, H_out, W_out)
+    y = win.gather(3, arg).view(N, C, H_out, W_out)
     if not batched:
         y = y.squeeze(0)
     if not return_indices:
