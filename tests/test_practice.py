@@ -20,6 +20,7 @@ import time
 import pytest
 import torch
 import torch.nn.functional as F
+from test_practice_conv import WRONG_CONV
 
 from dlref.practice import REGISTRY, check, check_file, exercises, get, start
 from dlref.practice import attention as pa
@@ -487,6 +488,7 @@ WRONG = [
     ("reinforce_loss", rf_sign, "values on a hand-sized case", "sign"),
     ("chinchilla_optimal", chin_20, "values on a hand-sized case", "tokens_20_per_param"),
     ("chinchilla_optimal", chin_no_6, "values on a hand-sized case", "no_factor_6"),
+    *WRONG_CONV,  # tests/test_practice_conv.py
 ]
 
 
