@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numbers
 
+import torch
 from torch import Tensor
 
 
@@ -75,3 +76,15 @@ def check_same_dtype(**tensors: Tensor) -> None:
             f"{', '.join(first)} and {last} must have the same dtype, got "
             f"{', '.join(map(str, dtypes[:-1]))} and {dtypes[-1]}"
         )
+
+
+def check_factory(device: object, dtype: object) -> None:
+    """Raise naming ``device`` or ``dtype`` unless ``torch.empty`` takes them (None passes)."""
+    if device is not None:
+        try:
+            torch.device(device)
+        except (RuntimeError, TypeError) as e:
+            msg = f"device must be None, a torch.device, a string or an index, got {device!r}"
+            raise ValueError(f"{msg}: {e}") from None
+    if dtype is not None and not (isinstance(dtype, torch.dtype) and dtype.is_floating_point):
+        raise TypeError(f"dtype must be None or a floating-point torch.dtype, got {dtype!r}")

@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from dlref._checks import check_float, check_int, check_same_dtype, is_int
+from dlref._checks import check_factory, check_float, check_int, check_same_dtype, is_int
 
 __all__ = [
     "conv2d_output_shape",
@@ -76,9 +76,7 @@ def _batched(input: Tensor, spatial: int, name: str = "input") -> tuple[Tensor, 
         raise ValueError(
             f"{name} must have shape (N, C, {dims}) or (C, {dims}), got {tuple(input.shape)}"
         )
-    if input.dim() == spatial + 2:
-        return input, True
-    return input.unsqueeze(0), False
+    return (input, True) if input.dim() == spatial + 2 else (input.unsqueeze(0), False)
 
 
 def _check_conv_weight(input: Tensor, weight: Tensor, bias, groups: int, spatial: int, t=False):
@@ -116,7 +114,7 @@ def _conv2d(x: Tensor, weight: Tensor, bias, stride, pads, dilation, groups: int
     cols = F.unfold(x, (kH, kW), dilation=dilation, stride=stride)  # (N, C_in kH kW, L)
     L = H_out * W_out
     cols = cols.view(N, groups, C_in // groups * kH * kW, L)  # (N, g, C_in/g kH kW, L)
-    w = weight.reshape(groups, C_out // groups, -1)  # (g, C_out/g, C_in/g kH kW)
+    w = weight.reshape(groups, C_out // groups, cols.shape[2])  # (g, C_out/g, C_in/g kH kW)
     # y = W_mat @ cols: the one matrix product, per group
     y = (w @ cols).view(N, C_out, H_out, W_out)  # (N, g, C_out/g, L) -> (N, C_out, H_out, W_out)
     if bias is not None:
@@ -138,7 +136,7 @@ def conv2d_output_shape(
 
     Parameters
     ----------
-    input_size : int or tuple of 2 ints
+    input_size : int or tuple
         Input height and width (H, W); the result is (H_out, W_out).
     kernel_size, stride, padding, dilation
         As in :func:`conv2d`.
@@ -181,9 +179,9 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1) 
         (N, C_in, H, W), or (C_in, H, W) unbatched.
     weight, bias : Tensor
         (C_out, C_in / groups, kH, kW) and (C_out,); bias optional.
-    stride, dilation : int or tuple of 2 ints, default 1
+    stride, dilation : int or tuple, default 1
         Step between windows; spacing between kernel taps.
-    padding : int, tuple of 2 ints, 'valid' or 'same', default 0
+    padding : int, tuple or str, default 0
         Zeros on each side; ``'same'`` (stride 1) adds :math:`d(k-1)`, the odd one after.
     groups : int, default 1
         Independent convolutions of C_in / groups channels; ``groups = C_in``: depthwise.
@@ -280,9 +278,9 @@ def conv_transpose2d(
         (C_in, C_out / groups, kH, kW), the weight of the conv it transposes, and (C_out,).
     stride, dilation, groups
         As in :func:`conv2d`.
-    padding : int or tuple of 2 ints, default 0
+    padding : int or tuple, default 0
         Removed from each side of the output (the padding of the conv it transposes).
-    output_padding : int or tuple of 2 ints, default 0
+    output_padding : int or tuple, default 0
         Extra rows/columns at the bottom/right (< stride or dilation): a strided conv maps
         several input sizes to one output size; this picks one.
 
@@ -376,16 +374,16 @@ def max_pool2d(
     ----------
     input : Tensor
         (N, C, H, W), or (C, H, W) unbatched.
-    kernel_size, stride, padding, dilation : int or tuple of 2 ints
+    kernel_size, stride, padding, dilation : int or tuple
         ``stride`` defaults to ``kernel_size``; ``padding`` (of -inf) is at most half of it.
-    ceil_mode : bool, default False
+    ceil_mode : bool, optional
         Round the output size up: a last, partial window (starting inside the input) is kept.
-    return_indices : bool, default False
+    return_indices : bool, optional
         Also return the arg-max of each window as a flat index into H * W, as torch does.
 
     Returns
     -------
-    Tensor, or (Tensor, Tensor)
+    Tensor or tuple
         (N, C, H_out, W_out) (no N if unbatched), and the int64 indices if asked.
 
     Examples
@@ -410,8 +408,7 @@ def max_pool2d(
     arg = win.argmax(dim=3, keepdim=True)  # (N, C, L, 1): the first maximum (a nan, like torch)
     # y = x at the arg-max; gather's gradient goes there and nowhere else
     y = win.gather(3, arg).view(N, C, H_out, W_out)
-    if not batched:
-        y = y.squeeze(0)
+    y = y if batched else y.squeeze(0)
     if not return_indices:
         return y
     # the arg-max's position in the input: row s_h i + d_h u - p_h, column s_w j + d_w v - p_w
@@ -445,7 +442,7 @@ def avg_pool2d(
         (N, C, H, W), or (C, H, W) unbatched; the output likewise.
     kernel_size, stride, padding, ceil_mode
         As in :func:`max_pool2d`; the padding holds zeros.
-    count_include_pad : bool, default True
+    count_include_pad : bool, optional
     divisor_override : int, optional
         Divide every window's sum by this instead.
 
@@ -527,6 +524,7 @@ class Conv2d(nn.Module):
         check_int("in_channels", in_channels, 1)
         check_int("out_channels", out_channels, 1)
         check_int("groups", groups, 1)
+        check_factory(device, dtype)
         if in_channels % groups or out_channels % groups:
             raise ValueError(
                 f"groups={groups} must divide in_channels={in_channels} and "
@@ -540,8 +538,7 @@ class Conv2d(nn.Module):
         self.dilation = _tuple("dilation", dilation, 2, 1)
         self.padding = padding if isinstance(padding, str) else _tuple("padding", padding, 2, 0)
         self._pads = _conv_padding(padding, self.kernel_size, self.stride, self.dilation)
-        self.padding_mode = padding_mode
-        factory = {"device": device, "dtype": dtype}
+        self.padding_mode, factory = padding_mode, {"device": device, "dtype": dtype}
         shape = (out_channels, in_channels // groups, *self.kernel_size)
         self.weight = nn.Parameter(torch.empty(shape, **factory))
         self.bias = nn.Parameter(torch.empty(out_channels, **factory)) if bias else None
@@ -556,6 +553,7 @@ class Conv2d(nn.Module):
             nn.init.uniform_(self.bias, -bound, bound)
 
     def forward(self, input: Tensor) -> Tensor:
+        """The convolution of ``input`` (N, C_in, H, W) or (C_in, H, W)."""
         check_float("input", input)
         x, batched = _batched(input, 2)
         _check_conv_weight(x, self.weight, self.bias, self.groups, 2)
@@ -594,6 +592,7 @@ class MaxPool2d(nn.Module):
         self.dilation, self.return_indices, self.ceil_mode = dilation, return_indices, ceil_mode
 
     def forward(self, input: Tensor):
+        """The pooled ``input``, and the arg-max indices if ``return_indices``."""
         return max_pool2d(
             input, self.kernel_size, self.stride, self.padding, self.dilation,
             ceil_mode=self.ceil_mode, return_indices=self.return_indices,
