@@ -138,7 +138,7 @@ def conv2d_output_shape(
     ----------
     input_size : int or tuple
         Input height and width (H, W); the result is (H_out, W_out).
-    kernel_size, stride, padding, dilation
+    kernel_size, stride, padding, dilation : int, tuple or str
         As in :func:`conv2d`.
 
     Examples
@@ -227,7 +227,7 @@ def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1) 
         (N, C_in, L), or (C_in, L) unbatched; the output likewise, with C_out and L_out.
     weight, bias : Tensor
         (C_out, C_in / groups, k) and (C_out,); bias optional.
-    stride, padding, dilation, groups
+    stride, padding, dilation, groups : int, tuple or str
         As in :func:`conv2d`, one int (or a tuple of one) each.
 
     Examples
@@ -276,7 +276,7 @@ def conv_transpose2d(
         (N, C_in, H, W), or (C_in, H, W) unbatched; the output likewise, with C_out.
     weight, bias : Tensor
         (C_in, C_out / groups, kH, kW), the weight of the conv it transposes, and (C_out,).
-    stride, dilation, groups
+    stride, dilation, groups : int or tuple
         As in :func:`conv2d`.
     padding : int or tuple, default 0
         Removed from each side of the output (the padding of the conv it transposes).
@@ -440,7 +440,7 @@ def avg_pool2d(
     ----------
     input : Tensor
         (N, C, H, W), or (C, H, W) unbatched; the output likewise.
-    kernel_size, stride, padding, ceil_mode
+    kernel_size, stride, padding, ceil_mode : int, tuple or bool
         As in :func:`max_pool2d`; the padding holds zeros.
     count_include_pad : bool, optional
     divisor_override : int, optional
@@ -500,8 +500,8 @@ class Conv2d(nn.Module):
 
     Parameters
     ----------
-    in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias, device, dtype
-        As in :class:`torch.nn.Conv2d` and :func:`conv2d`.
+    in_channels, out_channels, kernel_size, stride, padding, dilation, groups : int or tuple
+        As in :class:`torch.nn.Conv2d` and :func:`conv2d`; so are ``bias``, ``device``, ``dtype``.
     padding_mode : {'zeros', 'reflect', 'replicate', 'circular'}, default 'zeros'
 
     Examples
@@ -572,7 +572,7 @@ class MaxPool2d(nn.Module):
 
     Parameters
     ----------
-    kernel_size, stride, padding, dilation, return_indices, ceil_mode
+    kernel_size, stride, padding, dilation, return_indices, ceil_mode : int, tuple or bool
         As in :func:`max_pool2d` (the same order as torch's class).
 
     Examples
