@@ -21,6 +21,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 from test_practice_normalization import WRONG as WRONG_NORMALIZATION
+from test_practice_conv import WRONG_CONV
 
 from dlref.practice import REGISTRY, check, check_file, check_file_isolated, exercises, get, start
 from dlref.practice import attention as pa
@@ -493,6 +494,7 @@ WRONG = [
     ("reinforce_loss", rf_sign, "values on a hand-sized case", "sign"),
     ("chinchilla_optimal", chin_20, "values on a hand-sized case", "tokens_20_per_param"),
     ("chinchilla_optimal", chin_no_6, "values on a hand-sized case", "no_factor_6"),
+    *WRONG_CONV,  # tests/test_practice_conv.py
 ]
 WRONG += WRONG_NORMALIZATION
 

@@ -46,6 +46,10 @@ COSTLY_SIZES = {
     "batch_size",  # conditioning.minibatch_gradient_variance draws num_draws * batch_size indices
     "hidden_size",  # rnn: weights of shape (4 * hidden_size, hidden_size), 4e12 bytes for 1e6
     "num_layers",  # rnn: num_layers stacks of weights, each allocated and initialised
+    "padding",  # conv: 10**6 zeros on each side of a 4x4 image are 4 * 10**12 pixels
+    "kernel_size",  # Conv2d: a (C_out, C_in, 10**6, 10**6) weight
+    "stride",  # conv_transpose2d: an output of (H - 1) stride + ... rows, 10**6 a row
+    "dilation",  # conv_transpose2d: likewise, d (k - 1) rows more
 }
 # Functions that start processes: each bad call would spawn workers. Their argument checks run
 # before any process starts and are tested in the topic's own test file.

@@ -208,3 +208,15 @@ def as_shape(name: str, shape: object) -> tuple[int, ...]:
     raise TypeError(
         f"{name} must be an int or a sequence of ints, got {type(shape).__name__} {shape!r}"
     )
+
+
+def check_factory(device: object, dtype: object) -> None:
+    """Raise naming ``device`` or ``dtype`` unless ``torch.empty`` takes them (None passes)."""
+    if device is not None:
+        try:
+            torch.device(device)
+        except (RuntimeError, TypeError) as e:
+            msg = f"device must be None, a torch.device, a string or an index, got {device!r}"
+            raise ValueError(f"{msg}: {e}") from None
+    if dtype is not None and not (isinstance(dtype, torch.dtype) and dtype.is_floating_point):
+        raise TypeError(f"dtype must be None or a floating-point torch.dtype, got {dtype!r}")

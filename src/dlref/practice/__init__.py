@@ -42,6 +42,7 @@ from dlref.practice import (  # noqa: F401
     rl,
     scaling,
     normalization,
+    conv,
 )
 
 # isort: on
