@@ -20,8 +20,8 @@ import time
 import pytest
 import torch
 import torch.nn.functional as F
-from test_practice_normalization import WRONG as WRONG_NORMALIZATION
 from test_practice_conv import WRONG_CONV
+from test_practice_normalization import WRONG as WRONG_NORMALIZATION
 
 from dlref.practice import REGISTRY, check, check_file, check_file_isolated, exercises, get, start
 from dlref.practice import attention as pa
