@@ -19,6 +19,7 @@ from dlref import (
     rnn,
     scaling,
     tensors,
+    tokenization,
     transformer,
 )
 
@@ -36,6 +37,7 @@ __all__ = [
     "rnn",
     "scaling",
     "tensors",
+    "tokenization",
     "transformer",
 ]
 __version__ = "0.1.0"
