@@ -489,6 +489,11 @@ WRONG = [
     ("chinchilla_optimal", chin_no_6, "values on a hand-sized case", "no_factor_6"),
 ]
 
+# the tokenization exercises' wrong implementations live with their tests
+from test_practice_tokenization import WRONG_TOKENIZATION  # noqa: E402
+
+WRONG += WRONG_TOKENIZATION
+
 
 def test_two_wrong_implementations_per_exercise():
     counts = {n: sum(w[0] == n for w in WRONG) for n in NAMES}
