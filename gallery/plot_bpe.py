@@ -70,8 +70,9 @@ for V, a, b in zip(sizes, rho_train, rho_held, strict=True):
 # Sequence length n = bytes / (bytes per token) on the held-out page, and attention's n^2 scores.
 n_bytes = len(held_out.encode("utf-8"))
 n = (n_bytes / torch.tensor(rho_held, dtype=torch.float64)).to(device)  # (len(sizes),)
-scores = (n**2).cpu()
-print(f"V = 2048 vs 256: n is {float(n[0] / n[-1]):.2f}x shorter, n^2 {scores[0] / scores[-1]:.2f}x")
+n, scores = torch.stack([n, n**2]).cpu()  # one transfer to the host
+shorter, fewer = n[0] / n[-1], scores[0] / scores[-1]
+print(f"V = 2048 vs 256: n is {shorter:.2f}x shorter, n^2 is {fewer:.2f}x smaller")
 
 fig, (ax1, ax2, ax3) = plt.subplots(1, 3, figsize=(13, 4))
 ax1.plot(sizes, rho_train, "o-", label="training pages")
