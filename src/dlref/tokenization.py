@@ -22,7 +22,7 @@ from dlref._checks import check_int, is_int
 
 __all__ = ["PATTERN", "pretokenize", "pair_counts", "merge", "train_bpe", "BPETokenizer"]
 
-#: GPT-2's pre-tokenisation pattern written for Python's built-in :mod:`re`. GPT-2 writes it
+#: GPT-2's pre-tokenisation pattern written for Python's built-in ``re``. GPT-2 writes it
 #: with the ``regex`` module's classes: ``'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+|
 #: ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+``. Here letters are ``[^\W\d_]`` (word characters that are
 #: not decimal digits nor ``_``) and numbers are ``\d`` (decimal digits, Unicode category Nd).
@@ -96,7 +96,7 @@ def pair_counts(ids: Sequence[int], counts: dict | None = None, weight: int = 1)
 
     Parameters
     ----------
-    ids : sequence of int
+    ids : list of int
         Token ids, length n.
     counts : dict, optional
         Counts to add to (a new dict by default).
@@ -128,7 +128,7 @@ def merge(ids: Sequence[int], pair: tuple[int, int], new_id: int) -> list[int]:
 
     Parameters
     ----------
-    ids : sequence of int
+    ids : list of int
         Token ids, length n.
     pair : tuple of int
         The pair ``(a, b)`` to replace.
@@ -193,8 +193,9 @@ def train_bpe(text: str, vocab_size: int, special_tokens: Sequence[str] = ()) ->
         The training corpus. Occurrences of the special tokens are cut out of it.
     vocab_size : int
         256 bytes + the merges + the special tokens; at least ``256 + len(special_tokens)``.
-    special_tokens : sequence of str, default ()
-        Strings that always encode to one id of their own (``"<|endoftext|>"``), placed last.
+    special_tokens : list of str, optional
+        Strings that always encode to one id of their own (``"<|endoftext|>"``), placed last
+        (none by default).
 
     Returns
     -------
@@ -279,11 +280,12 @@ class BPETokenizer:
 
     Parameters
     ----------
-    merges : sequence of (int, int)
-        ``merges[r]`` is the pair merged into token ``256 + r``; its ids must already exist
+    merges : list of tuple
+        Pairs ``(a, b)`` of ints: ``merges[r]`` is the pair merged into token ``256 + r``; its ids must already exist
         (each below ``256 + r``), and no pair may repeat.
-    special_tokens : sequence of str, default ()
-        Strings that always encode to one id of their own, ``256 + len(merges) + i``.
+    special_tokens : list of str, optional
+        Strings that always encode to one id of their own, ``256 + len(merges) + i`` (none by
+        default).
 
     Attributes
     ----------
@@ -378,7 +380,7 @@ class BPETokenizer:
 
         Parameters
         ----------
-        ids : sequence of int
+        ids : list of int
             Each in ``[0, len(vocab))``.
 
         Returns
