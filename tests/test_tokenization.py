@@ -6,7 +6,7 @@ whole pre-token; ``decode(encode(s)) == s`` for any string (hypothesis: emoji, c
 NUL, the special tokens); hand-checked merges; every error message.
 
 Hugging Face ``tokenizers`` is not a reference here: its byte-level trainer numbers the 256 bytes
-by the code points of GPT-2's byte-to-character table (the space, 0x20, gets id 188 of 256) so
+by the code points of GPT-2's byte-to-character table (the space, 0x20, is 'Ġ', id 220) so
 equal counts are broken in another order, and its pre-tokenizer is GPT-2's ``regex`` pattern, not
 ours (``²`` is a number there, a letter here).
 """
