@@ -281,8 +281,8 @@ class BPETokenizer:
     Parameters
     ----------
     merges : list of tuple
-        Pairs ``(a, b)`` of ints: ``merges[r]`` is the pair merged into token ``256 + r``; its ids must already exist
-        (each below ``256 + r``), and no pair may repeat.
+        Pairs ``(a, b)`` of ints: ``merges[r]`` is the pair merged into token ``256 + r``; its
+        ids must already exist (each below ``256 + r``), and no pair may repeat.
     special_tokens : list of str, optional
         Strings that always encode to one id of their own, ``256 + len(merges) + i`` (none by
         default).
