@@ -20,14 +20,14 @@ from dlref.tokenization import PATTERN, merge, train_bpe
 
 DOCS = pathlib.Path(__file__).resolve().parent.parent / "docs"
 VOCAB_SIZE = 2000
-TARGET_BYTES = 1_000_000
+TARGET_CHARS = 1_000_000
 
 
 def corpus() -> str:
-    """The site's Markdown, repeated to about 1 MB."""
+    """The site's Markdown, repeated and cut to 1,000,000 characters (about 1 MB)."""
     pages = sorted(p for p in DOCS.rglob("*.md") if "_build" not in p.parts)
     text = "\n".join(p.read_text(encoding="utf-8") for p in pages)
-    return text * max(1, round(TARGET_BYTES / len(text.encode("utf-8"))))
+    return (text * (TARGET_CHARS // len(text) + 1))[:TARGET_CHARS]
 
 
 def naive_train(text: str, vocab_size: int) -> list[tuple[int, int]]:
