@@ -498,6 +498,11 @@ WRONG = [
 ]
 WRONG += WRONG_NORMALIZATION
 
+# the tokenization exercises' wrong implementations live with their tests
+from test_practice_tokenization import WRONG_TOKENIZATION  # noqa: E402
+
+WRONG += WRONG_TOKENIZATION
+
 
 def test_two_wrong_implementations_per_exercise():
     counts = {n: sum(w[0] == n for w in WRONG) for n in NAMES}

@@ -20,6 +20,7 @@ from dlref import (
     rnn,
     scaling,
     tensors,
+    tokenization,
     transformer,
 )
 
@@ -38,6 +39,7 @@ __all__ = [
     "rnn",
     "scaling",
     "tensors",
+    "tokenization",
     "transformer",
 ]
 __version__ = "0.1.0"

@@ -43,6 +43,7 @@ from dlref.practice import (  # noqa: F401
     scaling,
     normalization,
     conv,
+    tokenization,
 )
 
 # isort: on
