@@ -7,3 +7,7 @@ import sys
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent / "tools"))
 import vgpu  # noqa: E402, F401
+
+# Not a module of doctests: with docs/conftest.py beside it, --doctest-modules would import this
+# file a second time under the same name.
+collect_ignore = ["conftest.py"]
