@@ -36,7 +36,7 @@ __all__ = [
 
 D_MODEL, D_HIDDEN = 16, 64  # each MLP block: Linear(16, 64), tanh, Linear(64, 16)
 BATCH = 32
-DELAY = 0.01  # seconds each stage "computes" per micro-batch and pass in the bubble timing
+DELAY = 0.02  # seconds each stage "computes" per micro-batch and pass in the bubble timing
 
 
 # --- Formulas ---
