@@ -1,6 +1,6 @@
 r"""Model parallelism on two processes: Megatron tensor parallelism and pipeline parallelism.
 
-Data parallelism (:mod:`dlref.distributed`) copies the model; these split it. Tensor parallelism
+Data parallelism (``dlref.distributed``) copies the model; these split it. Tensor parallelism
 (Megatron-LM) splits each MLP inside its layers, :class:`MegatronMLP` by hand and DTensor's
 ``parallelize_module``; pipeline parallelism puts whole layers on each rank and streams
 micro-batches through them with ``torch.distributed.pipelining`` (GPipe and 1F1B).
@@ -145,7 +145,7 @@ def megatron_shards(mlp: nn.Sequential, rank: int, world_size: int) -> dict[str,
 
     Parameters
     ----------
-    mlp : nn.Sequential
+    mlp : torch.nn.Sequential
         ``Linear(d, h)``, an activation, ``Linear(h, d)``; ``world_size`` must divide ``h``.
     rank, world_size : int
         This rank and the number of ranks :math:`N`.
@@ -231,7 +231,7 @@ class MegatronMLP(nn.Module):
 
     Parameters
     ----------
-    mlp : nn.Sequential
+    mlp : torch.nn.Sequential
         The full MLP (the same on every rank), see :func:`megatron_shards`.
     rank, world_size : int
         This rank and the number of ranks.
@@ -251,6 +251,7 @@ class MegatronMLP(nn.Module):
             setattr(self, name, nn.Parameter(t))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, d) -> (B, d): this rank's hidden units, then the all-reduce of the outputs."""
         x = _CopyToParallel.apply(x)  # f
         # Y_r = tanh(X A_r + a_r), A_r = W1_r^T
         y = torch.tanh(x @ self.w1.T + self.b1)  # (B, h/N)
@@ -266,7 +267,7 @@ class CollectiveCounter:
 
     Counts ``all_reduce`` (the buffer), ``all_gather_single`` / ``all_gather_into_tensor`` (the
     gathered output) and ``reduce_scatter_single`` / ``reduce_scatter_tensor`` (the input), as
-    ``(family, nbytes)`` in :attr:`calls`.
+    ``(family, nbytes)`` in ``calls``.
 
     Examples
     --------
