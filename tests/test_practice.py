@@ -829,3 +829,9 @@ def test_outputs_of_another_kind_are_reported_not_crashed():
     assert "output: returned list, expected a tensor" in str(r)
     r = check(lambda x, dim=-1: None, "softmax")
     assert "returned NoneType, expected a tensor" in str(r)
+
+
+# Exercises whose wrong implementations are tested in their own file count here too.
+from test_practice_precision import WRONG as _PRECISION_WRONG  # noqa: E402
+
+WRONG = WRONG + _PRECISION_WRONG  # a new list: the parametrized test above keeps its own

@@ -41,6 +41,7 @@ from dlref.practice import (  # noqa: F401
     decoding,
     rl,
     scaling,
+    precision,
 )
 
 # isort: on
