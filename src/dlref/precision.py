@@ -307,14 +307,15 @@ class LossScaler:
             )
         # 1/S, computed as torch does: in float64, then rounded to float32
         inv_scale = torch.tensor(1.0 / self._scale, dtype=torch.float32)
-        found = False
+        finite = [torch.ones((), dtype=torch.bool)]
         for group in optimizer.param_groups:
             for p in group["params"]:
                 if p.grad is None:
                     continue
                 # g <- g / S
                 p.grad.mul_(inv_scale.to(p.grad.device))
-                found = found or not bool(torch.isfinite(p.grad).all())
+                finite.append(torch.isfinite(p.grad).all().cpu())
+        found = not bool(torch.stack(finite).all())  # one host sync per optimizer
         self._found_inf[id(optimizer)] = found
         self.found_inf = found
 
