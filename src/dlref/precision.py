@@ -171,9 +171,9 @@ def round_to(x: Tensor, dtype: torch.dtype) -> Tensor:
     >>> import torch
     >>> from dlref.precision import round_to
     >>> x = torch.tensor([1 + 2**-8, 1 + 3 * 2**-8, 1 + 2**-8 + 2**-20, 70000.0, 2**-25])
-    >>> round_to(x, torch.bfloat16).tolist()  # ties go to the even neighbour: 1 and 1 + 2^-6
+    >>> round_to(x, torch.bfloat16).double().tolist()  # ties to the even one: 1 and 1 + 2^-6
     [1.0, 1.015625, 1.0078125, 70144.0, 2.9802322387695312e-08]
-    >>> round_to(x, torch.float16).tolist()  # 70000 overflows; 2^-25 is half of 2^-24
+    >>> round_to(x, torch.float16).double().tolist()  # 70000 overflows; 2^-25 is half of 2^-24
     [1.00390625, 1.01171875, 1.00390625, inf, 0.0]
     >>> torch.equal(round_to(x, torch.float16), x.to(torch.float16))
     True
@@ -228,7 +228,8 @@ class LossScaler:
 
     Parameters
     ----------
-    init_scale : float, default 2.0**16
+    init_scale : float, default 65536.0
+        The first scale, :math:`2^{16}`.
     growth_factor : float, default 2.0
         Must be > 1.
     backoff_factor : float, default 0.5
@@ -247,11 +248,11 @@ class LossScaler:
     ...     w.grad = scaler.get_scale() * torch.tensor(g)  # what backward of scale(loss) gives
     ...     scaler.step(opt)  # unscales, then steps unless a gradient is inf or nan
     ...     scaler.update()
-    ...     print(scaler.found_inf, scaler.get_scale(), w.detach())
-    False 8.0 tensor([0.9000, 0.8000])
-    True 4.0 tensor([0.9000, 0.8000])
-    False 4.0 tensor([0.8000, 0.7000])
-    False 8.0 tensor([0.7000, 0.6000])
+    ...     print(scaler.found_inf, f"{scaler.get_scale():g}", w.detach())
+    False 8 tensor([0.9000, 0.8000])
+    True 4 tensor([0.9000, 0.8000])
+    False 4 tensor([0.8000, 0.7000])
+    False 8 tensor([0.7000, 0.6000])
     """
 
     def __init__(

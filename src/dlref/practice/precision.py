@@ -36,7 +36,7 @@ def round_to_bfloat16_reference(x: Tensor) -> Tensor:
     >>> import torch
     >>> from dlref.practice.precision import round_to_bfloat16_reference
     >>> x = torch.tensor([1 + 2**-8, 1 + 3 * 2**-8, 3.4e38])
-    >>> round_to_bfloat16_reference(x).tolist()
+    >>> round_to_bfloat16_reference(x).double().tolist()
     [1.0, 1.015625, inf]
     """
     return precision.round_to(x, torch.bfloat16)
@@ -71,8 +71,12 @@ def loss_scaler_update_reference(
     Examples
     --------
     >>> from dlref.practice.precision import loss_scaler_update_reference as update
-    >>> update(65536.0, 5, True), update(65536.0, 1999, False), update(65536.0, 5, False)
-    ((32768.0, 0), (131072.0, 0), (65536.0, 6))
+    >>> for args in [(65536.0, 5, True), (65536.0, 1999, False), (65536.0, 5, False)]:
+    ...     scale, tracker = update(*args)
+    ...     print(f"{scale:g}", tracker)
+    32768 0
+    131072 0
+    65536 6
     """
     if not (isinstance(growth_interval, int) and growth_interval >= 1):
         raise ValueError(f"growth_interval must be an int >= 1, got {growth_interval!r}")
