@@ -22,6 +22,7 @@ import torch
 import torch.nn.functional as F
 from test_practice_conv import WRONG_CONV
 from test_practice_normalization import WRONG as WRONG_NORMALIZATION
+from test_practice_precision import WRONG as WRONG_PRECISION
 
 from dlref.practice import REGISTRY, check, check_file, check_file_isolated, exercises, get, start
 from dlref.practice import attention as pa
@@ -497,6 +498,7 @@ WRONG = [
     *WRONG_CONV,  # tests/test_practice_conv.py
 ]
 WRONG += WRONG_NORMALIZATION
+WRONG += WRONG_PRECISION
 
 # the tokenization exercises' wrong implementations live with their tests
 from test_practice_tokenization import WRONG_TOKENIZATION  # noqa: E402

@@ -44,6 +44,7 @@ from dlref.practice import (  # noqa: F401
     normalization,
     conv,
     tokenization,
+    precision,
 )
 
 # isort: on
