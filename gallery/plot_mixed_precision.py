@@ -91,18 +91,21 @@ runs = {
 # Without scaling, float16 loses the gradients of the first layer (they pass through the small
 # output weights) and more and more of the others as the residuals shrink: the run stalls, its
 # loss flattens above the others. With dynamic loss scaling float16 follows float32.
-for name, (loss, zero) in runs.items():
-    varies = "" if name == "float32" else "  (varies with the machine)"
-    print(
-        f"{name:31} loss: step 0 {loss[0]:.1e}, step {STEPS} {loss[-1]:.0e}; "
-        f"zero gradients at the end {zero[-1]:.0%}{varies}"
-    )
+# The 16-bit runs round differently on CPUs with other vector units, so their last digits move
+# from CPU to CPU: the lines below print what holds on every one.
+loss32, zero32 = runs["float32"]
+print(
+    f"float32 loss: step 0 {loss32[0]:.1e}, step {STEPS} {loss32[-1]:.0e}; "
+    f"zero gradients at the end {zero32[-1]:.0%}"
+)
+for name in ("bfloat16 autocast", "float16 + dynamic loss scaling"):
+    print(f"{name} ends within 4x of float32's loss: {bool(runs[name][0][-1] < 4 * loss32[-1])}")
 loss16, zero16 = runs["float16, no loss scaling"]
 others = [loss[-1] for name, (loss, _) in runs.items() if name != "float16, no loss scaling"]
 print(f"float16 without loss scaling ends above every other run: {bool(loss16[-1] > max(others))}")
 print(f"over 10% of its gradients are 0 at the end: {bool(zero16[-1] > 0.1)}")
 stall = int((zero16[10:] > 0.2).nonzero()[0]) + 10
-print(f"over 20% of its gradients are 0 from step {stall}  (varies with the machine)")
+print(f"over 20% of its gradients are 0 from a step between 100 and 150: {100 <= stall <= 150}")
 
 fig, (ax, az) = plt.subplots(1, 2, figsize=(11, 4.2))
 for name, (loss, zero) in runs.items():
