@@ -103,24 +103,36 @@ def train(model: Recall) -> tuple[dict[int, torch.Tensor], list[float]]:
 
 
 results = {kind: train(make_model(kind)) for kind in ("vanilla RNN", "LSTM")}
-for kind, (accuracies, _) in results.items():
-    for step, accuracy in accuracies.items():
-        line = " ".join(f"{accuracy[lag]:.2f}" for lag in (0, 1, 2, 5, 10, 20, 29))
-        print(f"{kind:>11} after {step:3d} steps, accuracy at lags 0 1 2 5 10 20 29: {line}")
+
+# %%
+# The accuracies themselves depend on the CPU: 150 float32 training steps amplify the last-bit
+# differences of sums, and the vanilla RNN's training in particular takes another course with
+# another summation order, as it does with another seed. So we print what holds with a margin
+# on every CPU; the plot shows the accuracies at every lag.
+lstm, rnn = results["LSTM"][0], results["vanilla RNN"][0]
+solved = all(bool((lstm[step] >= 0.99).all()) for step in (100, 150))
+print(f"LSTM after 100 and 150 steps, accuracy ≥ 99% at every lag: {solved}")
+far = rnn[150][10:]  # lags 10 to 29
+print(
+    f"vanilla RNN after 150 steps, accuracy between 40% and 90% at lags 10 to 29: "
+    f"{bool(((far >= 0.4) & (far <= 0.9)).all())}"
+)
 
 # %%
 # Results
 # -------
 # The LSTM knows the symbol at every lag after 100 steps. The vanilla RNN, with the same budget,
-# learns the short lags first and holds only part of the symbol beyond them (about 50-75%, where
-# chance is 25%). The difference is in training, not in what the network can represent: a tanh
-# RNN with hand-set weights (a saturated unit with self-weight 10 is a latch) solves this task at
-# lags up to 1000, as the topic page shows. Gradient descent finds such weights slowly, because the
-# gradient that teaches the network to keep the symbol through t steps is a product of t
-# Jacobians. The outcome depends on the random seed: with the seed in ``make_model`` (which
-# fixes the initial weights and the training batches) set to 1, 2 and 3 instead (not run here),
-# the LSTM again reached 100% at every lag after 100 steps; after 150 steps the vanilla RNN stayed
-# at about 50% beyond lag 5 twice and reached 98% once.
+# learns the short lags first and holds only part of the symbol beyond them (between 40% and
+# 90% at lags 10 to 29, where chance is 25%). The difference is in training, not in what the
+# network can represent: a tanh RNN with hand-set weights (a saturated unit with self-weight 10
+# is a latch) solves this task at lags up to 1000, as the topic page shows. Gradient descent
+# finds such weights slowly, because the gradient that teaches the network to keep the symbol
+# through t steps is a product of t Jacobians. The outcome depends on the random seed, and on
+# the CPU as a seed would: with the seed in ``make_model`` (which fixes the initial weights and
+# the training batches) set to 1, 2 and 3 instead (not run here), under each of torch's three
+# CPU kernel choices, the LSTM again reached 100% at every lag after 100 steps; after 150 steps
+# the vanilla RNN reached 98% or more at lags 10 to 29 with seed 1 and stayed between 45% and 70%
+# there with seeds 2 and 3.
 fig, axes = plt.subplots(1, 3, figsize=(14, 4))
 for ax, (kind, (accuracies, _)) in zip(axes[:2], results.items(), strict=False):
     for step, accuracy in accuracies.items():

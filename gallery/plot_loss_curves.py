@@ -138,19 +138,27 @@ def repeat(curve, period=30):
     return torch.corrcoef(torch.stack([a, b]))[0, 1].item()
 
 
+# The counts and losses themselves depend on the CPU: a float32 training loop amplifies the
+# last-bit differences of sums (the run at lr 1.0 makes 20 jumps on one CPU and 25 on another),
+# so each line prints what holds with a margin on every CPU.
 best = int(overfit_val.argmin())
-print(f"spikes:   {jumps(spiky)} jumps at lr 1.0, {jumps(spiky_fixed)} at lr 0.1")
 print(
-    f"noisy:    step-to-step change {noise(noisy):.3f} at batch 1, {noise(noisy_fixed):.3f} at 32"
+    f"spikes:   ≥ 10 jumps at lr 1.0: {jumps(spiky) >= 10}, "
+    f"none at lr 0.1: {jumps(spiky_fixed) == 0}"
 )
 print(
-    f"overfit:  train {overfit_train[-1]:.2f}, validation {overfit_val[-1]:.2f} "
-    f"(lowest {overfit_val[best]:.2f} at step {best}); with weight decay "
-    f"train {decay_train[-1]:.2f}, validation {decay_val[-1]:.2f}"
+    f"noisy:    step-to-step change over 3× larger at batch 1 than at 32: "
+    f"{noise(noisy) > 3 * noise(noisy_fixed)}"
 )
 print(
-    f"cyclic:   epoch-to-epoch correlation {repeat(cyclic):.2f}, "
-    f"shuffled {repeat(cyclic_fixed):.2f}"
+    f"overfit:  final validation loss over 3× the training loss: "
+    f"{bool(overfit_val[-1] > 3 * overfit_train[-1])}, over 0.1 above its lowest: "
+    f"{bool(overfit_val[-1] > overfit_val[best] + 0.1)}; "
+    f"weight decay ends over 0.1 lower: {bool(decay_val[-1] < overfit_val[-1] - 0.1)}"
+)
+print(
+    f"cyclic:   epoch-to-epoch correlation over 0.5 unshuffled: {repeat(cyclic) > 0.5}, "
+    f"under 0.3 shuffled: {repeat(cyclic_fixed) < 0.3}"
 )
 
 panels = [
