@@ -35,6 +35,17 @@ torch.manual_seed(0)
 device = torch.device("cuda" if torch.cuda.is_available() else "cpu")  # the workers use the CPU
 
 world_size, microbatches = 2, (2, 4, 8)
+
+# %%
+# Data
+# ----
+# A fixed batch of 32 float64 inputs of width 16 and the targets sin(x), drawn on the CPU inside
+# ``dlref.parallel`` with its own generator, so every process and the reference see the same batch.
+#
+# Model
+# -----
+# One transformer MLP block (Linear(16, 64), tanh, Linear(64, 16)), split by tensor parallelism;
+# the pipeline stacks ``world_size`` such blocks, one per process.
 psi = sum(p.numel() for p in make_mlp().parameters())
 print(f"one MLP block: {psi} parameters, float64; the pipeline stacks {world_size} blocks")
 

@@ -1,11 +1,10 @@
 r"""Model parallelism on two processes: Megatron tensor parallelism and pipeline parallelism.
 
 Data parallelism (``dlref.distributed``) copies the model; these split it. Tensor parallelism
-(Megatron-LM) splits each MLP inside its layers, :class:`MegatronMLP` by hand and DTensor's
-``parallelize_module``; pipeline parallelism puts whole layers on each rank and streams
-micro-batches through them with ``torch.distributed.pipelining`` (GPipe and 1F1B).
-:func:`run_model_parallel` runs them on spawned gloo processes bound to 127.0.0.1, counts the
-bytes each collective moves by wrapping the collectives, and times the pipeline bubble.
+(Megatron-LM) splits each MLP inside its layers (:class:`MegatronMLP` by hand, DTensor's
+``parallelize_module``); pipeline parallelism streams micro-batches through whole layers on each
+rank (``torch.distributed.pipelining``, GPipe and 1F1B). :func:`run_model_parallel` runs them on
+gloo processes on 127.0.0.1, counts the bytes of each collective, and times the bubble.
 """
 
 from __future__ import annotations
@@ -43,13 +42,13 @@ DELAY = 0.02  # seconds each stage "computes" per micro-batch and pass in the bu
 
 
 def bubble_fraction(num_stages: int, num_microbatches: int) -> float:
-    r"""The idle fraction of a GPipe or 1F1B pipeline step, :math:`(p-1)/(m+p-1)`.
+    r"""The idle fraction of a GPipe or plain 1F1B pipeline step, :math:`(p-1)/(m+p-1)`.
 
     .. math::
         \text{bubble} = \frac{(p-1)(t_f + t_b)}{(m + p - 1)(t_f + t_b)} = \frac{p-1}{m+p-1}
 
-    Each of the :math:`p` stages is busy for :math:`m(t_f+t_b)` of the step's
-    :math:`(m+p-1)(t_f+t_b)`: the pipeline fills and drains once per step.
+    With equal :math:`t_f`, :math:`t_b` on all :math:`p` stages, each is busy :math:`m(t_f+t_b)`
+    of the step's :math:`(m+p-1)(t_f+t_b)`; 1F1B reorders the passes (less memory), not this.
 
     Parameters
     ----------
@@ -64,9 +63,8 @@ def bubble_fraction(num_stages: int, num_microbatches: int) -> float:
     >>> [f"{bubble_fraction(4, m):.3f}" for m in (1, 4, 16, 64)]
     ['0.750', '0.429', '0.158', '0.045']
     """
-    check_int("num_stages", num_stages)
-    check_int("num_microbatches", num_microbatches)
-    p, m = num_stages, num_microbatches
+    p = check_int("num_stages", num_stages)
+    m = check_int("num_microbatches", num_microbatches)
     # bubble = (p - 1) / (m + p - 1)
     return (p - 1) / (m + p - 1)
 
@@ -88,7 +86,9 @@ def ring_bytes(collective: str, nbytes: float, world_size: int) -> float:
     ----------
     collective : {"all_reduce", "all_gather", "reduce_scatter"}
     nbytes : float
-        Bytes of the full buffer; world_size : int, ranks :math:`N` in the ring.
+        Bytes of the full buffer.
+    world_size : int
+        Ranks :math:`N` in the ring.
 
     Examples
     --------
