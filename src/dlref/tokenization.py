@@ -26,8 +26,10 @@ __all__ = ["PATTERN", "pretokenize", "pair_counts", "merge", "train_bpe", "BPETo
 #: with the ``regex`` module's classes: ``'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+|
 #: ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+``. Here letters are ``[^\W\d_]`` (word characters that are
 #: not decimal digits nor ``_``) and numbers are ``\d`` (decimal digits, Unicode category Nd).
-#: The one difference: other numeric characters (``²``, ``½``, ``Ⅻ``: categories No and Nl) are
-#: numbers for GPT-2 and letters here. ``_`` is punctuation in both.
+#: The differences: other numeric characters (``²``, ``½``, ``Ⅻ``: categories No and Nl) are
+#: numbers for GPT-2 and letters here; the controls U+001C to U+001F are white space for ``re``
+#: and punctuation for ``regex``; characters newer than Python's ``unicodedata`` are unassigned
+#: (punctuation) for ``re``. ``_`` is punctuation in both.
 PATTERN = r"""'(?:[sdmt]|ll|ve|re)| ?[^\W\d_]+| ?\d+| ?(?:[^\s\w]|_)+|\s+(?!\S)|\s+"""
 
 _PRETOKEN = re.compile(PATTERN)
@@ -84,6 +86,9 @@ def pretokenize(text: str) -> list[str]:
     >>> from dlref.tokenization import pretokenize
     >>> pretokenize("Hello world, it's 2024!  ok")
     ['Hello', ' world', ',', ' it', "'s", ' 2024', '!', ' ', ' ok']
+    >>> s = "x² = ½ · Ⅻ_3\x1f\t東京 👩‍💻"
+    >>> "".join(pretokenize(s)) == s  # every character lands in exactly one piece
+    True
     """
     _check_text("text", text)
     return _PRETOKEN.findall(text)

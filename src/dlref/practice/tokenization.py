@@ -276,7 +276,7 @@ register(
                 "tie_to_first_seen",
                 _merge_once_first_seen,
                 "pairs of equal count go to the smallest pair (compare a, then b), not to the "
-                "one seen first: the order of a dict is not a rule.",
+                "one seen first (what max over a dict of counts gives).",
                 f"{PAGE}#key-equations",
             ),
         ),
@@ -431,7 +431,7 @@ register(
             Mistake(
                 "decode_per_token",
                 _decode_per_token,
-                "a token may hold part of a character (é is 2 bytes, an emoji 4): join the bytes "
+                "a token may hold part of a character (é is 2 bytes, most emoji 4): join the bytes "
                 "of all the tokens, then decode UTF-8 once.",
                 ENCODE,
             ),
