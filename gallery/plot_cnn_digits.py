@@ -65,7 +65,7 @@ schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=1e-2, total_ste
 # --------
 # Minibatches of 128, 12 epochs; the mean loss of each epoch is read once, at its end.
 losses = []
-for epoch in range(epochs):
+for _ in range(epochs):
     perm = torch.randperm(len(y_train)).to(device)
     total = torch.zeros((), device=device)
     for i in range(0, len(perm), batch):
@@ -77,13 +77,15 @@ for epoch in range(epochs):
         schedule.step()
         total += loss.detach() * len(idx)
     losses.append((total / len(perm)).item())  # one host sync per epoch
-    if epoch % 4 == 3:
-        print(f"epoch {epoch + 1:2d}: mean training loss {losses[-1]:.3f}")
 
+# The last digits of a float32 training run change with the CPU's summation order: the lines
+# below print what holds on every CPU (the plot shows the losses themselves).
+print(f"mean training loss below 0.5 after epoch 4: {losses[3] < 0.5}")
+print(f"mean training loss below 0.05 after epoch {epochs}: {losses[-1] < 0.05}")
 with torch.no_grad():
     predicted = model(X_test).argmax(dim=1)
 correct = int((predicted == y_test).sum())
-print(f"held-out accuracy: {correct}/{len(y_test)} = {correct / len(y_test):.1%}")
+print(f"held-out accuracy at least 98% ({len(y_test)} images): {correct / len(y_test) >= 0.98}")
 
 # %%
 # Results
