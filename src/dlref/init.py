@@ -1,13 +1,14 @@
 r"""Weight initialisation: Xavier (Glorot) and Kaiming (He), with torch's fan and gain.
 
 A layer :math:`y = Wx` with :math:`n_\text{in}` inputs of variance :math:`v` gives outputs of
-variance :math:`n_\text{in}\,\mathrm{Var}(W)\,v`; backpropagation multiplies gradients by
-:math:`n_\text{out}\,\mathrm{Var}(W)`. Xavier picks :math:`\mathrm{Var}(W) = 2/(n_\text{in} +
-n_\text{out})`, a compromise that keeps both near 1 for a linear or tanh layer; Kaiming picks
-:math:`\mathrm{Var}(W) = 2/n_\text{in}`, making up for ReLU zeroing half of its inputs. Each
-function has the name, arguments and defaults of its :mod:`torch.nn.init` counterpart, fills the
-tensor in place through the same sampler (``uniform_`` / ``normal_``) with the same bounds, and so
-draws the very same numbers from the same generator state.
+variance :math:`n_\text{in}\,\mathrm{Var}(W)\,v`; backpropagation multiplies the gradients'
+variance by :math:`n_\text{out}\,\mathrm{Var}(W)`. Xavier picks
+:math:`\mathrm{Var}(W) = 2/(n_\text{in} + n_\text{out})`, a compromise that keeps both near 1 for
+a linear or tanh layer; Kaiming picks :math:`\mathrm{Var}(W) = 2/n_\text{in}` for ReLU, making up
+for ReLU zeroing half of its inputs. Each function has the name, arguments and defaults of its
+:mod:`torch.nn.init` counterpart, fills the tensor in place through the same sampler
+(``uniform_`` / ``normal_``) with the same bounds, and so draws the very same numbers from the
+same generator state.
 """
 
 from __future__ import annotations
@@ -234,7 +235,8 @@ def kaiming_uniform_(
     --------
     >>> import torch
     >>> from dlref.init import kaiming_uniform_
-    >>> w = kaiming_uniform_(torch.empty(64, 16, 3, 3), nonlinearity="relu")  # a conv weight
+    >>> g = torch.Generator().manual_seed(0)
+    >>> w = kaiming_uniform_(torch.empty(64, 16, 3, 3), nonlinearity="relu", generator=g)
     >>> f"{w.abs().max():.4f} <= {(2 * 3 / (16 * 9)) ** 0.5:.4f}"  # n_in = 16 x 3 x 3
     '0.2041 <= 0.2041'
     """
