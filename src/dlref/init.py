@@ -70,7 +70,7 @@ def _check_generator(generator: object, tensor: Tensor) -> None:
 
 
 def calculate_gain(nonlinearity: str, param: float | None = None) -> float:
-    r"""The gain that restores a unit variance after ``nonlinearity``.
+    r"""The factor torch recommends on the weights' standard deviation for ``nonlinearity``.
 
     .. math::
 
@@ -79,7 +79,11 @@ def calculate_gain(nonlinearity: str, param: float | None = None) -> float:
         \mathrm{SELU}: \tfrac{3}{4}
 
     :math:`\sqrt 2` for ReLU: it zeroes half of a symmetric input, so
-    :math:`E[\mathrm{ReLU}(x)^2] = \tfrac12 E[x^2]`.
+    :math:`E[\mathrm{ReLU}(x)^2] = \tfrac12 E[x^2]` (and leaky ReLU keeps
+    :math:`\tfrac{1 + a^2}{2}` of it). The others are conventions rather than derivations: the
+    sigmoid's 1 and tanh's :math:`5/3` do not restore a unit variance exactly, and SELU's
+    :math:`3/4` gives up self-normalisation (which needs ``"linear"``, a variance :math:`1/n`) for
+    steadier gradients, as torch's documentation says.
 
     Parameters
     ----------
