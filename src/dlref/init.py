@@ -1,13 +1,14 @@
 r"""Weight initialisation: Xavier (Glorot) and Kaiming (He), with torch's fan and gain.
 
 A layer :math:`y = Wx` with :math:`n_\text{in}` inputs of variance :math:`v` gives outputs of
-variance :math:`n_\text{in}\,\mathrm{Var}(W)\,v`; backpropagation multiplies gradients by
-:math:`n_\text{out}\,\mathrm{Var}(W)`. Xavier picks :math:`\mathrm{Var}(W) = 2/(n_\text{in} +
-n_\text{out})`, a compromise that keeps both near 1 for a linear or tanh layer; Kaiming picks
-:math:`\mathrm{Var}(W) = 2/n_\text{in}`, making up for ReLU zeroing half of its inputs. Each
-function has the name, arguments and defaults of its :mod:`torch.nn.init` counterpart, fills the
-tensor in place through the same sampler (``uniform_`` / ``normal_``) with the same bounds, and so
-draws the very same numbers from the same generator state.
+variance :math:`n_\text{in}\,\mathrm{Var}(W)\,v`; backpropagation multiplies the gradients'
+variance by :math:`n_\text{out}\,\mathrm{Var}(W)`. Xavier picks
+:math:`\mathrm{Var}(W) = 2/(n_\text{in} + n_\text{out})`, a compromise that keeps both near 1 for
+a linear or tanh layer; Kaiming picks :math:`\mathrm{Var}(W) = 2/n_\text{in}` for ReLU, making up
+for ReLU zeroing half of its inputs. Each function has the name, arguments and defaults of its
+:mod:`torch.nn.init` counterpart, fills the tensor in place through the same sampler
+(``uniform_`` / ``normal_``) with the same bounds, and so draws the very same numbers from the
+same generator state.
 """
 
 from __future__ import annotations
@@ -69,7 +70,7 @@ def _check_generator(generator: object, tensor: Tensor) -> None:
 
 
 def calculate_gain(nonlinearity: str, param: float | None = None) -> float:
-    r"""The gain that restores a unit variance after ``nonlinearity``.
+    r"""The factor torch recommends on the weights' standard deviation for ``nonlinearity``.
 
     .. math::
 
@@ -78,7 +79,11 @@ def calculate_gain(nonlinearity: str, param: float | None = None) -> float:
         \mathrm{SELU}: \tfrac{3}{4}
 
     :math:`\sqrt 2` for ReLU: it zeroes half of a symmetric input, so
-    :math:`E[\mathrm{ReLU}(x)^2] = \tfrac12 E[x^2]`.
+    :math:`E[\mathrm{ReLU}(x)^2] = \tfrac12 E[x^2]` (and leaky ReLU keeps
+    :math:`\tfrac{1 + a^2}{2}` of it). The others are conventions rather than derivations: the
+    sigmoid's 1 and tanh's :math:`5/3` do not restore a unit variance exactly, and SELU's
+    :math:`3/4` gives up self-normalisation (which needs ``"linear"``, a variance :math:`1/n`) for
+    steadier gradients, as torch's documentation says.
 
     Parameters
     ----------
@@ -234,7 +239,8 @@ def kaiming_uniform_(
     --------
     >>> import torch
     >>> from dlref.init import kaiming_uniform_
-    >>> w = kaiming_uniform_(torch.empty(64, 16, 3, 3), nonlinearity="relu")  # a conv weight
+    >>> g = torch.Generator().manual_seed(0)
+    >>> w = kaiming_uniform_(torch.empty(64, 16, 3, 3), nonlinearity="relu", generator=g)
     >>> f"{w.abs().max():.4f} <= {(2 * 3 / (16 * 9)) ** 0.5:.4f}"  # n_in = 16 x 3 x 3
     '0.2041 <= 0.2041'
     """

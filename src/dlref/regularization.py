@@ -1,8 +1,9 @@
 r"""Dropout: zero each unit with probability p at training time, and scale the rest by 1/(1-p).
 
 Inverted dropout scales at training time so that the expected output equals the input and
-evaluation is the identity: the network seen at test time is the average of the thinned networks
-seen in training, with nothing to rescale. :func:`dropout` has the name, arguments and defaults of
+evaluation is the identity: the network seen at test time stands in for the average of the
+thinned networks seen in training (exactly through one linear layer, approximately beyond), with
+nothing to rescale. :func:`dropout` has the name, arguments and defaults of
 :func:`torch.nn.functional.dropout`, plus a ``generator``; it does not take ``inplace``.
 """
 
