@@ -267,8 +267,9 @@ def conv_transpose2d(
     Each input pixel scatters ``weight`` times its value into a window of the output (the matrix
     product), and overlapping windows add up (``F.fold``, col2im). This is :func:`conv2d`'s
     product read backwards, so ``conv_transpose2d(g, w, stride=s, padding=p)`` is the gradient
-    with respect to ``x`` of ``<conv2d(x, w, stride=s, padding=p), g>``: a convolution of ``g``,
-    dilated by the stride, with the flipped kernel.
+    with respect to ``x`` of ``<conv2d(x, w, stride=s, padding=p), g>`` (for the smallest ``x``
+    of that output size; ``output_padding`` for a larger one): a convolution of ``g``, dilated
+    by the stride, with the flipped kernel.
 
     Parameters
     ----------
