@@ -737,6 +737,72 @@ METHOD_CASES = {
 METHOD_COSTLY = {"max_new_tokens", "batch_size", "max_seq_len"}
 
 
+# The cases of dlref.conv, dlref.parallel and dlref.tokenization.
+
+
+def _case_conv2d():
+    from dlref.conv import Conv2d
+
+    ours = Conv2d(4, 6, 3, stride=2, padding=1, groups=2, dtype=torch.float64)
+    theirs = torch.nn.Conv2d(4, 6, 3, stride=2, padding=1, groups=2, dtype=torch.float64)
+    theirs.load_state_dict(ours.state_dict())
+    return ours, {"input": torch.randn(2, 4, 5, 5, dtype=torch.float64)}, _observe_result, theirs
+
+
+def _case_max_pool2d():
+    from dlref.conv import MaxPool2d
+
+    kwargs = {"stride": 2, "padding": 1, "return_indices": True, "ceil_mode": True}
+    # torch is no reference here yet: it pools integer inputs, which ours refuses, and the index
+    # of a window holding nan is that of its last nan in torch, of its first one in ours
+    x = torch.randn(2, 3, 6, 6, dtype=torch.float64)
+    return MaxPool2d(3, **kwargs), {"input": x}, _observe_result, None
+
+
+def _case_megatron_mlp():
+    import torch.distributed as dist
+
+    from dlref.parallel import MegatronMLP, make_mlp
+
+    mlp = make_mlp(0)
+    shard = MegatronMLP(mlp, rank=0, world_size=1)
+
+    def forward(x):  # in a process group of one rank, in this process: the full MLP
+        dist.init_process_group("gloo", store=dist.HashStore(), rank=0, world_size=1)
+        try:
+            return shard(x)
+        finally:
+            dist.destroy_process_group()
+
+    x = torch.randn(4, 16, dtype=torch.float64)
+    return forward, {"x": x}, _observe_result, lambda x: mlp(x)
+
+
+def _tokenizer():
+    from dlref.tokenization import BPETokenizer
+
+    return BPETokenizer([(104, 105), (32, 256)], special_tokens=["<|eot|>"])
+
+
+def _case_bpe_encode():
+    return _tokenizer().encode, {"text": "hi hi!<|eot|>"}, _observe_result, None
+
+
+def _case_bpe_decode():
+    return _tokenizer().decode, {"ids": [256, 257, 33, 258]}, _observe_result, None
+
+
+METHOD_CASES.update(
+    {
+        "dlref.conv.Conv2d.forward": _case_conv2d,
+        "dlref.conv.MaxPool2d.forward": _case_max_pool2d,
+        "dlref.parallel.MegatronMLP.forward": _case_megatron_mlp,
+        "dlref.tokenization.BPETokenizer.encode": _case_bpe_encode,
+        "dlref.tokenization.BPETokenizer.decode": _case_bpe_decode,
+    }
+)
+
+
 def _integer_tensor_bad_values(value):
     dtypes = (torch.uint8, torch.int8, torch.int32)  # those that hold the values
     out = [
@@ -819,6 +885,28 @@ def method_bad_values(param, value):
                 ("one wider", wider, "either"),
             ]
         return out + _integer_tensor_bad_values(value)
+    if isinstance(value, str):  # a text
+        return [
+            ("a list", [1, 2], "error"),
+            ("None", None, "error"),
+            ("-1", -1, "error"),
+            ("bytes", value.encode(), "error"),
+            ("lone surrogate", "\ud800", "error"),  # UTF-8 cannot encode it
+            ("empty", "", "either"),
+        ]
+    if isinstance(value, list) and value and all(is_int(v) for v in value):  # token ids
+        return [
+            ("a string", "a string", "error"),
+            ("None", None, "error"),
+            ("-1", -1, "error"),
+            ("with -1", [*value[:-1], -1], "error"),
+            ("with 10**6", [*value[:-1], 10**6], "error"),
+            ("with 2.5", [*value[:-1], 2.5], "error"),
+            ("with True", [*value[:-1], True], "error"),
+            ("np.int64", [np.int64(v) for v in value], "same"),
+            ("a tuple", tuple(value), "same"),
+            ("empty", [], "either"),
+        ]
     return wrong_type + [("-1", -1, "error")]  # a generator, a cache, a rotary embedding...
 
 

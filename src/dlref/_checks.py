@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import numbers
 import operator
+from collections.abc import Sequence
 
 import numpy as np
 import torch
@@ -220,3 +221,42 @@ def check_factory(device: object, dtype: object) -> None:
             raise ValueError(f"{msg}: {e}") from None
     if dtype is not None and not (isinstance(dtype, torch.dtype) and dtype.is_floating_point):
         raise TypeError(f"dtype must be None or a floating-point torch.dtype, got {dtype!r}")
+
+
+def check_divides(name: str, x: object, sizes: dict[str, int]) -> int:
+    """Raise naming ``name`` unless ``x`` is an int >= 1 dividing each of ``sizes``; return it.
+
+    ``sizes`` maps words to sizes: ``{"batch": 32}`` reads "``name``=3 must divide the batch 32".
+    """
+    x = check_int(name, x)
+    if any(n % x for n in sizes.values()):
+        described = " and ".join(f"the {word} {n}" for word, n in sizes.items())
+        raise ValueError(f"{name}={x} must divide {described}")
+    return x
+
+
+def check_int_sequence(name: str, x: object, length: int | None = None) -> list[int]:
+    """Raise naming ``name`` unless ``x`` is a sequence of ints (of ``length`` if given).
+
+    A str or bytes is refused, and ints are Python or NumPy ones (not bool); returns them as a
+    list of Python ints.
+    """
+    if isinstance(x, (str, bytes)) or not isinstance(x, Sequence):
+        raise TypeError(f"{name} must be a sequence of ints, got {type(x).__name__} {x!r}")
+    for i, v in enumerate(x):
+        if not is_int(v):
+            raise TypeError(f"{name}[{i}] must be an int, got {type(v).__name__} {v!r}")
+    if length is not None and len(x) != length:
+        raise ValueError(f"{name} must hold {length} ints, got {len(x)}: {tuple(x)!r}")
+    return [operator.index(v) for v in x]
+
+
+def check_linear_input(name: str, x: object, weight: Tensor, text: str = "(..., in_features)"):
+    """Raise naming ``name`` unless ``x`` can enter ``F.linear`` with ``weight`` (out, in).
+
+    That is a floating-point tensor of the weight's dtype with at least one dimension, the last
+    one of size ``in``; ``text`` is that shape in words.
+    """
+    check_float(name, x)
+    check_shape(name, x, (..., weight.shape[-1]), text)
+    check_dtype_of(name, x, weight)

@@ -20,7 +20,7 @@ import torch
 import torch.multiprocessing as mp
 from torch import nn
 
-from dlref._checks import check_int, check_real, is_int
+from dlref._checks import check_divides, check_int, check_linear_input, check_real, is_int
 
 __all__ = [
     "bubble_fraction",
@@ -171,13 +171,11 @@ def megatron_shards(mlp: nn.Sequential, rank: int, world_size: int) -> dict[str,
     """
     if not isinstance(mlp, nn.Sequential) or len(mlp) != 3:
         raise TypeError(f"mlp must be an nn.Sequential(Linear, activation, Linear), got {mlp!r}")
-    check_int("world_size", world_size)
+    h = mlp[0].out_features
+    world_size = check_divides("world_size", world_size, {"hidden width": h})
     check_int("rank", rank, minimum=0)
     if rank >= world_size:
         raise ValueError(f"rank must be less than world_size={world_size}, got {rank}")
-    h = mlp[0].out_features
-    if h % world_size:
-        raise ValueError(f"world_size={world_size} must divide the hidden width {h}")
     cols = slice(rank * h // world_size, (rank + 1) * h // world_size)
     return {
         "w1": mlp[0].weight.detach()[cols].clone(),  # (h/N, d): columns of A = W1^T
@@ -246,12 +244,12 @@ class MegatronMLP(nn.Module):
 
     def __init__(self, mlp: nn.Sequential, rank: int, world_size: int) -> None:
         super().__init__()
-        shards = megatron_shards(mlp, rank, world_size)
-        for name, t in shards.items():
+        for name, t in megatron_shards(mlp, rank, world_size).items():
             setattr(self, name, nn.Parameter(t))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(B, d) -> (B, d): this rank's hidden units, then the all-reduce of the outputs."""
+        check_linear_input("x", x, self.w1, "(..., d)")
         x = _CopyToParallel.apply(x)  # f
         # Y_r = tanh(X A_r + a_r), A_r = W1_r^T
         y = torch.tanh(x @ self.w1.T + self.b1)  # (B, h/N)
@@ -339,6 +337,11 @@ def _step(model: nn.Module, X: torch.Tensor, Y: torch.Tensor, grads=None) -> dic
 def single_process_reference(num_stages: int = 2) -> dict[str, dict]:
     """One process, one float64 backward: the numbers every parallel run must reproduce.
 
+    Parameters
+    ----------
+    num_stages : int, optional
+        Blocks of the pipeline stack: a ``world_size`` that :func:`run_model_parallel` accepts.
+
     Returns
     -------
     dict
@@ -353,7 +356,7 @@ def single_process_reference(num_stages: int = 2) -> dict[str, dict]:
     >>> tuple(ref["tp"]["out"].shape), ref["tp"]["grads"].numel(), ref["pp"]["grads"].numel()
     ((32, 16), 2128, 4256)
     """
-    check_int("num_stages", num_stages)
+    num_stages = check_divides("num_stages", num_stages, {"batch": BATCH, "hidden width": D_HIDDEN})
     X, Y = _make_data()
     stack = nn.Sequential(*(make_mlp(s) for s in range(num_stages)))
     return {"tp": _step(make_mlp(0), X, Y), "pp": _step(stack, X, Y)}
@@ -556,10 +559,7 @@ def run_model_parallel(
     check_real("timeout", timeout)
     if not timeout > 0:
         raise ValueError(f"timeout must be positive, got {timeout}")
-    if BATCH % world_size or D_HIDDEN % world_size:
-        raise ValueError(
-            f"world_size={world_size} must divide the batch {BATCH} and the hidden width {D_HIDDEN}"
-        )
+    world_size = check_divides("world_size", world_size, {"batch": BATCH, "hidden width": D_HIDDEN})
     if any(BATCH % m for m in microbatches):
         raise ValueError(f"every micro-batch count must divide the batch {BATCH}: {microbatches}")
     with tempfile.TemporaryDirectory() as out_dir:

@@ -18,7 +18,7 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from itertools import pairwise
 
-from dlref._checks import check_int, is_int
+from dlref._checks import check_int, check_int_sequence, check_optional, is_int
 
 __all__ = ["PATTERN", "pretokenize", "pair_counts", "merge", "train_bpe", "BPETokenizer"]
 
@@ -119,6 +119,8 @@ def pair_counts(ids: Sequence[int], counts: dict | None = None, weight: int = 1)
     >>> pair_counts([97, 97, 97, 98])
     {(97, 97): 2, (97, 98): 1}
     """
+    check_optional("counts", counts, dict)
+    check_int("weight", weight)
     counts = {} if counts is None else counts
     for pair in pairwise(ids):
         counts[pair] = counts.get(pair, 0) + weight
@@ -151,7 +153,8 @@ def merge(ids: Sequence[int], pair: tuple[int, int], new_id: int) -> list[int]:
     >>> merge([97, 97, 97, 98], (97, 97), 256)
     [256, 97, 98]
     """
-    a, b = pair
+    a, b = check_int_sequence("pair", pair, length=2)
+    check_int("new_id", new_id, minimum=0)
     out, i, n = [], 0, len(ids)
     while i < n:
         if i + 1 < n and ids[i] == a and ids[i + 1] == b:
