@@ -1058,3 +1058,45 @@ def test_method_sweep_size(capsys):
             f"over {cases} method cases"
         )
     assert len(METHOD_TRIPLES) >= 400
+
+
+# The cases of dlref.precision.
+
+
+def _case_loss_scaler_scale():
+    from dlref.precision import LossScaler
+
+    outputs = torch.randn(3, dtype=torch.float64)
+    return (
+        LossScaler().scale,
+        {"outputs": outputs},
+        _observe_result,
+        torch.amp.GradScaler("cpu").scale,
+    )
+
+
+def _scaler_and_optimizer():
+    from dlref.precision import LossScaler
+
+    w = torch.nn.Parameter(torch.ones(3, dtype=torch.float64))
+    w.grad = torch.full((3,), 2.0**16, dtype=torch.float64)
+    return LossScaler(), torch.optim.SGD([w], lr=0.1)
+
+
+def _case_loss_scaler_unscale():
+    scaler, optimizer = _scaler_and_optimizer()
+    return scaler.unscale_, {"optimizer": optimizer}, _observe_result, None
+
+
+def _case_loss_scaler_step():
+    scaler, optimizer = _scaler_and_optimizer()
+    return scaler.step, {"optimizer": optimizer}, _observe_result, None
+
+
+METHOD_CASES.update(
+    {
+        "dlref.precision.LossScaler.scale": _case_loss_scaler_scale,
+        "dlref.precision.LossScaler.unscale_": _case_loss_scaler_unscale,
+        "dlref.precision.LossScaler.step": _case_loss_scaler_step,
+    }
+)
