@@ -200,14 +200,16 @@ def check_nonnegative(name: str, x: object) -> None:
 
 
 def as_shape(name: str, shape: object) -> tuple[int, ...]:
-    """``shape`` as a tuple of ints (an int means a 1-tuple), raising naming ``name`` otherwise."""
+    """``shape`` as a tuple of sizes >= 0 (an int means a 1-tuple); raise naming ``name`` if not."""
     if is_int(shape):
-        return (int(shape),)
-    if isinstance(shape, (tuple, list)) and all(is_int(s) for s in shape):  # torch.Size too
-        return tuple(int(s) for s in shape)
-    raise TypeError(
-        f"{name} must be an int or a sequence of ints, got {type(shape).__name__} {shape!r}"
-    )
+        shape = (shape,)
+    if not (isinstance(shape, (tuple, list)) and all(is_int(s) for s in shape)):  # torch.Size too
+        raise TypeError(
+            f"{name} must be an int or a sequence of ints, got {type(shape).__name__} {shape!r}"
+        )
+    if any(s < 0 for s in shape):
+        raise ValueError(f"{name} must hold sizes >= 0, got {tuple(int(s) for s in shape)}")
+    return tuple(int(s) for s in shape)
 
 
 def check_factory(device: object, dtype: object) -> None:
@@ -220,3 +222,11 @@ def check_factory(device: object, dtype: object) -> None:
             raise ValueError(f"{msg}: {e}") from None
     if dtype is not None and not (isinstance(dtype, torch.dtype) and dtype.is_floating_point):
         raise TypeError(f"dtype must be None or a floating-point torch.dtype, got {dtype!r}")
+
+
+def check_finite_nonnegative(name: str, x: object) -> float:
+    """Raise naming ``name`` unless ``x`` is a real number, finite and >= 0; return it as float."""
+    check_real(name, x)
+    if not (math.isfinite(x) and x >= 0):
+        raise ValueError(f"{name} must be a finite number >= 0, got {x}")
+    return float(x)
