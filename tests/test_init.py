@@ -141,3 +141,18 @@ def test_zero_element_tensor_warns_and_is_unchanged_as_torch():
 def test_errors_name_the_argument(call, err, match):
     with pytest.raises(err, match=match):
         call()
+
+
+@pytest.mark.parametrize("gain", [-1.0, math.nan, math.inf])
+def test_gain_torch_refuses_is_a_value_error_naming_gain(gain):
+    with pytest.raises(RuntimeError):  # torch's own, deep inside uniform_
+        I.xavier_uniform_(torch.empty(3, 4), gain=gain)
+    with pytest.raises(ValueError, match="gain must be a finite number >= 0"):
+        init.xavier_uniform_(torch.empty(3, 4), gain=gain)
+    if math.isinf(gain):  # torch's normal_ fills with +-inf: so do we
+        assert init.xavier_normal_(torch.empty(3, 4), gain=gain).isinf().all()
+        return
+    with pytest.raises(RuntimeError):
+        I.xavier_normal_(torch.empty(3, 4), gain=gain)
+    with pytest.raises(ValueError, match="gain must be >= 0"):
+        init.xavier_normal_(torch.empty(3, 4), gain=gain)

@@ -339,3 +339,25 @@ def test_module_reprs_read_like_torch():
     assert repr(N.BatchNorm1d(3)) == repr(torch.nn.BatchNorm1d(3))
     assert repr(N.GroupNorm(2, 4)) == repr(torch.nn.GroupNorm(2, 4))
     assert repr(N.BatchNorm2d(3, bias=False)) == repr(torch.nn.BatchNorm2d(3, bias=False))
+
+
+def test_reliability_fixes_name_the_argument_and_match_torch():
+    # device and dtype of the modules, negative sizes, mixed dtypes: errors naming the argument
+    for cls, args in [(N.LayerNorm, (3,)), (N.RMSNorm, (3,)), (N.GroupNorm, (1, 3)),
+                      (N.BatchNorm1d, (3,))]:  # fmt: skip
+        with pytest.raises(ValueError, match="device must be"):
+            cls(*args, device=-1)
+        with pytest.raises(TypeError, match="dtype must be"):
+            cls(*args, dtype="a string")
+    with pytest.raises(ValueError, match="normalized_shape must hold sizes >= 0"):
+        N.LayerNorm(-7)
+    with pytest.raises(RuntimeError):  # torch refuses float32 input with float64 weights too
+        torch.nn.LayerNorm(3, dtype=DT)(torch.ones(2, 3))
+    with pytest.raises(TypeError, match="input and weight must have the same dtype"):
+        N.LayerNorm(3, dtype=DT)(torch.ones(2, 3))
+    with pytest.raises(ValueError, match=r"weight must have shape \(2,\), got \(4,\) for input"):
+        N.GroupNorm(2, 4)(torch.ones(2, 2, 3))
+    # empty inputs give torch's empty outputs
+    for shape in [(0, 4), (0, 4, 3), (2, 4, 0)]:
+        x = torch.ones(shape, dtype=DT)
+        assert N.group_norm(x, 2).shape == F.group_norm(x, 2).shape == shape

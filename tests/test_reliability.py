@@ -170,6 +170,29 @@ def bad_values(param, value):
     return st.one_of(wrong_type, st.just(-1))  # also what a callable or an optional gets
 
 
+# Modules whose functions have torch counterparts of the same name and arguments. Warnings are
+# errors here (filterwarnings = error), and a warning of ours is accepted only where torch's
+# counterpart gives the same warning for the same call (torch.nn.init warns that initialising a
+# zero-element tensor is a no-op, and so do we).
+TORCH_COUNTERPARTS = {"dlref.init": torch.nn.init}
+
+
+def _torch_warns_alike(name, kwargs, warning):
+    module, _, function = name.rpartition(".")
+    ref = getattr(TORCH_COUNTERPARTS.get(module), function, None)
+    if ref is None:
+        return False
+    kwargs = {k: v.clone() if isinstance(v, torch.Tensor) else v for k, v in kwargs.items()}
+    try:
+        with warnings_as_errors():
+            ref(**kwargs)
+    except Warning as theirs:
+        return type(theirs) is type(warning) and str(theirs) == str(warning)
+    except Exception:  # noqa: BLE001 - torch refused: then ours must raise, not warn
+        return False
+    return False
+
+
 @pytest.mark.parametrize(("name", "fn", "values"), CALLS, ids=[c[0] for c in CALLS])
 @settings(
     max_examples=200,  # every strategy is finite: hypothesis stops once it has tried them all
@@ -199,6 +222,9 @@ def test_bad_input_raises_a_clear_error(name, fn, values, data):
     except (TypeError, ValueError) as e:
         named = any(re.search(rf"\b{re.escape(n)}\b", str(e)) for n in names)
         assert named, f"{name}({param}={bad!r}): the message names no argument: {e}"
+    except Warning as w:  # raised, as warnings are errors here: only torch's own is accepted
+        if not _torch_warns_alike(name, kwargs, w):
+            pytest.fail(f"{name}({param}={bad!r}) warned {type(w).__name__}: {w}")
     except Exception as e:  # noqa: BLE001 - the point of the test
         pytest.fail(f"{name}({param}={bad!r}) raised {type(e).__name__}: {e}")
 
@@ -645,6 +671,31 @@ def _case_scalar_backward():
     return L.backward, {"gradient": 2.0}, lambda _: x.grad, ref
 
 
+def _case_norm(kind):
+    from dlref import normalization
+
+    args, shape = {"LayerNorm": ((4,), (2, 3, 4)), "RMSNorm": ((4,), (2, 3, 4)),
+                   "GroupNorm": ((2, 4), (2, 4, 3))}[kind]  # fmt: skip
+    ours = getattr(normalization, kind)(*args, dtype=torch.float64)
+    with torch.no_grad():
+        for p in ours.parameters():
+            p.normal_()  # not the ones and zeros of a fresh module
+    theirs = getattr(torch.nn, kind)(*args, dtype=torch.float64)
+    theirs.load_state_dict(ours.state_dict())
+    x = torch.randn(shape, dtype=torch.float64)
+    # torch's rms_norm also takes complex inputs and weights of another dtype, which ours refuses
+    # with a TypeError naming the argument: its values are compared in test_normalization.py
+    ref = None if kind == "RMSNorm" else theirs
+    return ours, {"input": x}, _observe_result, ref
+
+
+def _case_dropout():
+    from dlref.regularization import Dropout
+
+    x = torch.randn(3, 4, dtype=torch.float64)
+    return Dropout(0.25), {"input": x}, _observe_result, None  # torch draws its mask otherwise
+
+
 def _model():
     from dlref.transformer import Transformer, TransformerConfig
 
@@ -710,6 +761,11 @@ METHOD_CASES = {
     "dlref.attention.MultiHeadAttention.forward": _case_mha_cross,
     "dlref.attention.MultiHeadAttention.forward[cache]": _case_mha_cached,
     "dlref.autodiff.Scalar.backward": _case_scalar_backward,
+    **{
+        f"dlref.normalization.{kind}.forward": (lambda kind=kind: _case_norm(kind))
+        for kind in ("LayerNorm", "RMSNorm", "GroupNorm")
+    },
+    "dlref.regularization.Dropout.forward": _case_dropout,
     "dlref.optim.SGD.step": lambda: _case_optimizer("SGD", {"lr": 0.1, "momentum": 0.9}),
     "dlref.optim.RMSprop.step": lambda: _case_optimizer("RMSprop", {"lr": 0.1}),
     "dlref.optim.Adam.step": lambda: _case_optimizer("Adam", {"lr": 0.1}),

@@ -201,14 +201,16 @@ def check_nonnegative(name: str, x: object) -> None:
 
 
 def as_shape(name: str, shape: object) -> tuple[int, ...]:
-    """``shape`` as a tuple of ints (an int means a 1-tuple), raising naming ``name`` otherwise."""
+    """``shape`` as a tuple of sizes >= 0 (an int means a 1-tuple); raise naming ``name`` if not."""
     if is_int(shape):
-        return (int(shape),)
-    if isinstance(shape, (tuple, list)) and all(is_int(s) for s in shape):  # torch.Size too
-        return tuple(int(s) for s in shape)
-    raise TypeError(
-        f"{name} must be an int or a sequence of ints, got {type(shape).__name__} {shape!r}"
-    )
+        shape = (shape,)
+    if not (isinstance(shape, (tuple, list)) and all(is_int(s) for s in shape)):  # torch.Size too
+        raise TypeError(
+            f"{name} must be an int or a sequence of ints, got {type(shape).__name__} {shape!r}"
+        )
+    if any(s < 0 for s in shape):
+        raise ValueError(f"{name} must hold sizes >= 0, got {tuple(int(s) for s in shape)}")
+    return tuple(int(s) for s in shape)
 
 
 def check_factory(device: object, dtype: object) -> None:
@@ -260,3 +262,11 @@ def check_linear_input(name: str, x: object, weight: Tensor, text: str = "(..., 
     check_float(name, x)
     check_shape(name, x, (..., weight.shape[-1]), text)
     check_dtype_of(name, x, weight)
+
+
+def check_finite_nonnegative(name: str, x: object) -> float:
+    """Raise naming ``name`` unless ``x`` is a real number, finite and >= 0; return it as float."""
+    check_real(name, x)
+    if not (math.isfinite(x) and x >= 0):
+        raise ValueError(f"{name} must be a finite number >= 0, got {x}")
+    return float(x)

@@ -19,7 +19,7 @@ import warnings
 import torch
 from torch import Tensor
 
-from dlref._checks import check_float, check_real, is_real_number
+from dlref._checks import check_finite_nonnegative, check_float, check_nonnegative, is_real_number
 
 __all__ = [
     "calculate_gain",
@@ -139,6 +139,7 @@ def xavier_uniform_(
         A weight of shape (out, in, \*kernel): :math:`n_\text{in}` = in × kernel size,
         :math:`n_\text{out}` = out × kernel size.
     gain : float, default 1.0
+        Finite and >= 0 (torch refuses the others).
     generator : torch.Generator, optional
         On the tensor's device; the default generator when ``None``.
 
@@ -155,7 +156,7 @@ def xavier_uniform_(
     >>> f"{w.abs().max():.3f} <= {(6 / 500) ** 0.5:.3f}", f"{w.var():.4f} vs {2 / 500}"
     ('0.110 <= 0.110', '0.0040 vs 0.004')
     """
-    check_real("gain", gain)
+    check_finite_nonnegative("gain", gain)  # torch refuses U(-a, a) with a < 0 or a = inf
     _check_generator(generator, tensor)
     fan_in, fan_out = _fans(tensor)
     std = gain * math.sqrt(2.0 / float(fan_in + fan_out))
@@ -178,6 +179,7 @@ def xavier_normal_(
     tensor : Tensor
         Shape (out, in, \*kernel); fans as in :func:`xavier_uniform_`.
     gain : float, default 1.0
+        >= 0 (torch refuses a negative or nan standard deviation).
     generator : torch.Generator, optional
 
     Returns
@@ -193,7 +195,7 @@ def xavier_normal_(
     >>> f"{w.std() / (2 / 512) ** 0.5:.2f}"  # std = sqrt(2 / (n_in + n_out))
     '1.00'
     """
-    check_real("gain", gain)
+    check_nonnegative("gain", gain)  # a std < 0 or nan is refused; inf fills with +-inf, as torch
     _check_generator(generator, tensor)
     fan_in, fan_out = _fans(tensor)
     std = gain * math.sqrt(2.0 / float(fan_in + fan_out))  # gain sqrt(2 / (n_in + n_out))

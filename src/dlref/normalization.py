@@ -13,7 +13,15 @@ import math
 import torch
 from torch import Tensor, nn
 
-from dlref._checks import as_shape, check_float, check_int, check_nonnegative, check_real
+from dlref._checks import (
+    as_shape,
+    check_factory,
+    check_float,
+    check_int,
+    check_nonnegative,
+    check_real,
+    check_same_dtype,
+)
 
 __all__ = ["batch_norm", "layer_norm", "rms_norm", "group_norm"]
 __all__ += ["BatchNorm1d", "BatchNorm2d", "LayerNorm", "RMSNorm", "GroupNorm"]
@@ -32,31 +40,28 @@ def _check_trailing(input: Tensor, shape: tuple[int, ...]) -> None:
         )
 
 
-def _check_param(name: str, p: Tensor | None, shape: tuple[int, ...]) -> None:
-    if p is None:
-        return
-    check_float(name, p)
-    if tuple(p.shape) != shape:
-        raise ValueError(f"{name} must have shape {shape}, got {tuple(p.shape)}")
+def _check_param(name: str, p: Tensor | None, shape: tuple[int, ...], input: Tensor) -> None:
+    if p is not None:
+        check_float(name, p)
+        check_same_dtype(input=input, **{name: p})  # torch refuses mixed dtypes too
+        if tuple(p.shape) != shape:
+            got = f"got {tuple(p.shape)} for input of shape {tuple(input.shape)}"
+            raise ValueError(f"{name} must have shape {shape}, {got}")
 
 
 def _check_channels(input: Tensor) -> int:
     check_float("input", input)
     if input.dim() < 2:
-        raise ValueError(
-            f"input must have shape (N, C, *) with a channel dimension, got {tuple(input.shape)}"
-        )
+        raise ValueError(f"input must have shape (N, C, *), got {tuple(input.shape)}")
     return input.shape[1]
 
 
 def _param(on: bool, fill, shape, device, dtype) -> nn.Parameter | None:
-    """A parameter filled by ``torch.ones``/``torch.zeros`` when ``on``, else ``None``."""
-    return nn.Parameter(fill(shape, device=device, dtype=dtype)) if on else None
+    return nn.Parameter(fill(shape, device=device, dtype=dtype)) if on else None  # ones/zeros
 
 
 def _per_channel(t: Tensor, ndim: int) -> Tensor:
-    """View a (C,) tensor as (1, C, 1, ...) so that it broadcasts over (N, C, *)."""
-    return t.view([1, -1] + [1] * (ndim - 2))
+    return t.view([1, -1] + [1] * (ndim - 2))  # (C,) -> (1, C, 1, ...), broadcasts on (N, C, *)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -126,10 +131,10 @@ def batch_norm(
     (tensor([0.2000, 2.0000]), tensor([ 1.1000, 20.9000]))
     """
     C = _check_channels(input)
-    _check_param("running_mean", running_mean, (C,))
-    _check_param("running_var", running_var, (C,))
-    _check_param("weight", weight, (C,))
-    _check_param("bias", bias, (C,))
+    _check_param("running_mean", running_mean, (C,), input)
+    _check_param("running_var", running_var, (C,), input)
+    _check_param("weight", weight, (C,), input)
+    _check_param("bias", bias, (C,), input)
     check_real("momentum", momentum)
     check_nonnegative("eps", eps)
     if training and eps == 0:  # torch refuses: a constant channel would give 0 / 0
@@ -205,8 +210,8 @@ def layer_norm(
     check_float("input", input)
     shape = as_shape("normalized_shape", normalized_shape)
     _check_trailing(input, shape)
-    _check_param("weight", weight, shape)
-    _check_param("bias", bias, shape)
+    _check_param("weight", weight, shape, input)
+    _check_param("bias", bias, shape, input)
     check_nonnegative("eps", eps)
     dims = tuple(range(-len(shape), 0))  # the normalised axes
     mu = input.mean(dims, keepdim=True)  # mu, (*, 1, ..., 1)
@@ -258,7 +263,7 @@ def rms_norm(
     check_float("input", input)
     shape = as_shape("normalized_shape", normalized_shape)
     _check_trailing(input, shape)
-    _check_param("weight", weight, shape)
+    _check_param("weight", weight, shape, input)
     if eps is None:
         eps = torch.finfo(input.dtype).eps  # torch's default
     check_nonnegative("eps", eps)
@@ -319,11 +324,11 @@ def group_norm(
             f"num_groups={num_groups} must divide the number of channels C={C} of input of "
             f"shape {tuple(input.shape)}"
         )
-    _check_param("weight", weight, (C,))
-    _check_param("bias", bias, (C,))
+    _check_param("weight", weight, (C,), input)
+    _check_param("bias", bias, (C,), input)
     check_nonnegative("eps", eps)
     N = input.shape[0]
-    xg = input.reshape(N, num_groups, -1)  # (N, G, C/G * S)
+    xg = input.reshape(N, num_groups, C // num_groups * math.prod(input.shape[2:]))  # (N, G, C/G S)
     mu = xg.mean(-1, keepdim=True)  # mu_bg, (N, G, 1)
     var = (xg - mu).square().mean(-1, keepdim=True)  # sigma^2_bg (biased)
     y = ((xg - mu) * (var + eps).rsqrt()).reshape(input.shape)  # (N, C, *)
@@ -350,6 +355,7 @@ class _BatchNorm(nn.Module):
         check_nonnegative("eps", eps)
         if momentum is not None:
             check_real("momentum", momentum)
+        check_factory(device, dtype)
         kw = {"device": device, "dtype": dtype}
         self.num_features, self.eps, self.momentum = num_features, eps, momentum
         self.affine, self.track_running_stats, self._bias = affine, track_running_stats, bias
@@ -490,14 +496,14 @@ class LayerNorm(nn.Module):
         super().__init__()
         self.normalized_shape = shape = as_shape("normalized_shape", normalized_shape)
         check_nonnegative("eps", eps)
+        check_factory(device, dtype)
         self.eps, self.elementwise_affine = eps, elementwise_affine
         self.weight = _param(elementwise_affine, torch.ones, shape, device, dtype)
         self.bias = _param(elementwise_affine and bias, torch.zeros, shape, device, dtype)
 
     def extra_repr(self) -> str:
-        return (
-            f"{self.normalized_shape}, eps={self.eps}, elementwise_affine={self.elementwise_affine}"
-        )
+        affine = self.elementwise_affine
+        return f"{self.normalized_shape}, eps={self.eps}, elementwise_affine={affine}"
 
     def forward(self, input: Tensor) -> Tensor:
         """Normalise ``input``; see :func:`layer_norm`."""
@@ -526,20 +532,17 @@ class RMSNorm(nn.Module):
     tensor([[0.8485, 1.1314]], grad_fn=<MulBackward0>)
     """
 
-    def __init__(
-        self, normalized_shape, eps=None, elementwise_affine=True, device=None, dtype=None
-    ) -> None:
+    def __init__(self, normalized_shape, eps=None, elementwise_affine=True, device=None,
+                 dtype=None) -> None:  # fmt: skip
         super().__init__()
         self.normalized_shape = shape = as_shape("normalized_shape", normalized_shape)
         if eps is not None:
             check_nonnegative("eps", eps)
+        check_factory(device, dtype)
         self.eps, self.elementwise_affine = eps, elementwise_affine
         self.weight = _param(elementwise_affine, torch.ones, shape, device, dtype)
 
-    def extra_repr(self) -> str:
-        return (
-            f"{self.normalized_shape}, eps={self.eps}, elementwise_affine={self.elementwise_affine}"
-        )
+    extra_repr = LayerNorm.extra_repr  # torch's RMSNorm prints the same
 
     def forward(self, input: Tensor) -> Tensor:
         """Normalise ``input``; see :func:`rms_norm`."""
@@ -572,15 +575,15 @@ class GroupNorm(nn.Module):
     tensor([[-1.0000,  1.0000, -1.0000,  1.0000]], grad_fn=<AddBackward0>)
     """
 
-    def __init__(
-        self, num_groups, num_channels, eps=1e-5, affine=True, device=None, dtype=None, *, bias=True
-    ) -> None:
+    def __init__(self, num_groups, num_channels, eps=1e-5, affine=True, device=None, dtype=None,
+                 *, bias=True) -> None:  # fmt: skip
         super().__init__()
         check_int("num_groups", num_groups, minimum=1)
         check_int("num_channels", num_channels, minimum=1)
         if num_channels % num_groups:
             raise ValueError(f"num_groups={num_groups} must divide num_channels={num_channels}")
         check_nonnegative("eps", eps)
+        check_factory(device, dtype)
         self.num_groups, self.num_channels, self.eps = num_groups, num_channels, eps
         self.affine, self._bias = affine, bias
         self.weight = _param(affine, torch.ones, num_channels, device, dtype)
