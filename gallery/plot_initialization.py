@@ -69,7 +69,7 @@ for act_name, f in ACTS.items():
             hs.append(h)
         H = torch.stack(hs)  # (DEPTH, BATCH, WIDTH)
         stds[init_name, act_name] = H.flatten(1).std(1).cpu()
-        acts[init_name, act_name] = H[[i - 1 for i in SHOWN]].flatten(1).cpu()
+        acts[init_name, act_name] = H[torch.tensor([i - 1 for i in SHOWN])].flatten(1).cpu()
         s = stds[init_name, act_name]
         print(f"{init_name:8} {act_name:5} std of h_l at layers 1, 10, 25, 50:",
               " ".join(f"{s[i - 1]:6.0e}" for i in (1, 10, 25, 50)))  # fmt: skip

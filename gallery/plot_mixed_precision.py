@@ -104,15 +104,17 @@ loss16, zero16 = runs["float16, no loss scaling"]
 others = [loss[-1] for name, (loss, _) in runs.items() if name != "float16, no loss scaling"]
 print(f"float16 without loss scaling ends above every other run: {bool(loss16[-1] > max(others))}")
 print(f"over 10% of its gradients are 0 at the end: {bool(zero16[-1] > 0.1)}")
-stall = int((zero16[10:] > 0.2).nonzero()[0]) + 10
-print(f"over 20% of its gradients are 0 from a step between 100 and 150: {100 <= stall <= 150}")
+stalled = (zero16[10:] > 0.2).nonzero()
+stall = int(stalled[0]) + 10 if len(stalled) else None  # the first step past 20% (after 10)
+print(f"over 20% of its gradients are 0 from a step in 100-150: {stall in range(100, 151)}")
 
 fig, (ax, az) = plt.subplots(1, 2, figsize=(11, 4.2))
 for name, (loss, zero) in runs.items():
     ax.plot(loss, label=name, lw=1.5)
     az.plot(100 * zero, label=name, lw=1.5)
 for a in (ax, az):
-    a.axvline(stall, color="gray", ls=":", lw=1)
+    if stall is not None:
+        a.axvline(stall, color="gray", ls=":", lw=1)
     a.set_xlabel("step")
 ax.set_yscale("log")
 ax.set_ylabel("mean squared error")

@@ -25,10 +25,15 @@ from dlref import (
     autodiff,
     backprop,
     conditioning,
+    conv,
     decoding,
     distributed,
+    init,
     losses,
+    normalization,
     optim,
+    precision,
+    regularization,
     rl,
     rnn,
     scaling,
@@ -44,6 +49,15 @@ EXEMPT = {
         "conditioning.spectrum",
         "conditioning.optimal_hyperparameters",
         "conditioning.contraction_factor",
+        "normalization.LayerNorm.extra_repr",
+        "normalization.RMSNorm.extra_repr",
+        "normalization.GroupNorm.extra_repr",
+        "regularization.Dropout.extra_repr",
+        "conv.conv2d_output_shape",
+        "init.calculate_gain",
+        "precision.FloatFormat.__init__",
+        "precision.LossScaler.get_scale",
+        "precision.LossScaler.get_growth_tracker",
         "decoding.WorkCounter.__init__",
         "optim.warmup_cosine",
         "rl.History.*",
@@ -64,7 +78,9 @@ EXEMPT = {
         "distributed.make_batch",
         "distributed.train_single_process",
         "distributed.run_data_parallel",
+        "parallel.*",
     ],
+    "text and token ids (Python str, list and int)": ["tokenization.*"],
 }
 CASES = []
 
@@ -135,7 +151,7 @@ def transformer_models():
         model(prompt).sum()
         model.generate(prompt, 5)
         model.generate(prompt, 5, use_cache=False)
-        transformer.MLP(cfg).to(d)(torch.randn(2, 16, device=d))
+        transformer.MLP(cfg).to(d)(torch.randn(2, 3, 16, device=d))
         transformer.Block(cfg).to(d)(torch.randn(2, 3, 16, device=d))
     cache = model.new_kv_cache(3 * 2)
     step = lambda t: model.next_token_log_probs(t, cache)  # noqa: E731
@@ -288,6 +304,62 @@ def scaling_functions():
     raises(TypeError, "intensity is a tensor on", scaling.roofline, t, 1e12, 1e9)
     scaling.fit_power_law(np.array([1.0, 2.0, 4.0]), t.cpu())
     scaling.PowerLaw(1.0, 0.5, 0.0)
+
+
+@case
+def convolutions():
+    x = torch.randn(2, 4, 7, 7, device=d, requires_grad=True)
+    w, b = torch.randn(6, 2, 3, 3, device=d), torch.randn(6, device=d)
+    conv.conv2d(x, w, b, stride=2, padding="valid", groups=2).sum().backward()
+    conv.conv2d(x, w, b, padding="same", dilation=2, groups=2)
+    conv.conv1d(torch.randn(2, 4, 9, device=d), torch.randn(3, 4, 3, device=d), padding=1)
+    conv.conv_transpose2d(x, torch.randn(4, 3, 3, 3, device=d), stride=2, output_padding=1)
+    conv.max_pool2d(x, 3, stride=2, padding=1, ceil_mode=True, return_indices=True)
+    conv.avg_pool2d(x, 3, stride=2, padding=1, count_include_pad=False)
+    layer = conv.Conv2d(4, 6, 3, padding=1, device=d)
+    layer.reset_parameters()
+    conv.MaxPool2d(2)(layer(x))
+
+
+@case
+def normalization_init_dropout():
+    x = torch.randn(8, 6, 5, device=d, requires_grad=True)
+    mean, var = torch.zeros(6, device=d), torch.ones(6, device=d)
+    normalization.batch_norm(x, mean, var, torch.ones(6, device=d), None, training=True)
+    normalization.layer_norm(x, (5,), torch.ones(5, device=d), torch.zeros(5, device=d))
+    normalization.rms_norm(x, (5,), torch.ones(5, device=d))
+    normalization.group_norm(x, 3, torch.ones(6, device=d), torch.zeros(6, device=d))
+    for m in (
+        normalization.BatchNorm1d(6, device=d),
+        normalization.LayerNorm(5, device=d),
+        normalization.RMSNorm(5, device=d),
+        normalization.GroupNorm(3, 6, device=d),
+    ):
+        m(x).sum().backward()
+        m.eval()(x)
+    normalization.BatchNorm2d(6, device=d)(torch.randn(2, 6, 3, 3, device=d))
+    g = torch.Generator(device=d)
+    for fill in (init.xavier_uniform_, init.xavier_normal_, init.kaiming_uniform_):
+        fill(torch.empty(4, 6, device=d), generator=g)
+    init.kaiming_normal_(torch.empty(4, 6, 3, 3, device=d), generator=g)
+    regularization.dropout(x, 0.3, generator=g)
+    regularization.Dropout(0.3)(x)
+
+
+@case
+def numerics():
+    x = torch.randn(100, device=d) * 1e3
+    for dtype in (torch.bfloat16, torch.float16):
+        precision.round_to(x, dtype)
+        precision.sequential_sum(x, dtype)
+        precision.kahan_sum(x, dtype)
+    w = torch.nn.Parameter(torch.ones(3, device=d))
+    opt = torch.optim.SGD([w], lr=0.1)
+    scaler = precision.LossScaler()
+    scaler.scale((w * 2).sum()).backward()
+    scaler.unscale_(opt)
+    scaler.step(opt)
+    scaler.update()
 
 
 def public_callables() -> dict[str, object]:

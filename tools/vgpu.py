@@ -36,6 +36,11 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_flatten, tree_map
 
 backend_registration._setup_privateuseone_for_python_backend("vgpu")
+# torch.autocast asks the backend's module which dtypes it can autocast to; the autocast keys of
+# a Python backend fall through, so ops under autocast run uncast here (placement is still checked).
+torch.vgpu.get_amp_supported_dtype = lambda: [torch.float16, torch.bfloat16]
+_AUTOCAST = torch.library.Library("_", "IMPL")
+_AUTOCAST.fallback(torch.library.fallthrough_kernel, dispatch_key="AutocastPrivateUse1")
 VDEV = torch.device("vgpu", 0)
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 SITES = (str(ROOT / "gallery"), str(ROOT / "src" / "dlref"), str(ROOT / "tools" / "device_"))

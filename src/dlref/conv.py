@@ -415,8 +415,8 @@ def max_pool2d(
     # the arg-max's position in the input: row s_h i + d_h u - p_h, column s_w j + d_w v - p_w
     a = arg.view(N, C, H_out, W_out)
     u, v = a // k[1], a % k[1]  # row and column of the arg-max inside its window
-    rows = torch.arange(H_out).view(-1, 1) * s[0] + u * d[0] - p[0]
-    columns = torch.arange(W_out) * s[1] + v * d[1] - p[1]
+    rows = torch.arange(H_out, device=a.device).view(-1, 1) * s[0] + u * d[0] - p[0]
+    columns = torch.arange(W_out, device=a.device) * s[1] + v * d[1] - p[1]
     idx = rows * W + columns  # (N, C, H_out, W_out)
     return y, (idx if batched else idx.squeeze(0))
 
