@@ -13,10 +13,16 @@ import math
 import torch
 from torch import Tensor
 
-from dlref.practice._grader import DT, Check, Exercise, Mistake, randn, register
+from dlref.practice._cases import DT, cases, randn
+from dlref.practice._grader import Check, Exercise, Mistake, register
 
 ATT = "topics/attention.html"
 TRF = "topics/transformer.html"
+ATT_KEY = f"{ATT}#key-equations"
+MASK = f"{ATT}#the-mask-m"
+HEADS = f"{ATT}#multi-head-attention"
+POSITION = f"{ATT}#three-ways-to-encode-position-and-what-the-causal-mask-does"
+KV_CACHE = f"{TRF}#decoding-with-the-kv-cache"
 
 # ------------------------------------------------------------------------------- references
 
@@ -222,7 +228,7 @@ def rope_reference(x: Tensor, base: float = 10000.0) -> Tensor:
     Returns
     -------
     Tensor
-        Shaped like ``x``.
+        Shaped like ``x``, each pair rotated by its angle.
 
     Examples
     --------
@@ -370,7 +376,7 @@ register(
         name="causal_attention",
         topic="attention",
         difficulty="medium",
-        page=ATT,
+        page=ATT_KEY,
         summary="scaled dot-product attention with a causal mask: scores, weights, output",
         stub=CAUSAL_STUB,
         reference=causal_attention_reference,
@@ -410,39 +416,39 @@ register(
                 _v(_causal, "scale_1_over_d"),
                 "scores are divided by sqrt(d), not d: 1/sqrt(d) keeps their variance at 1 "
                 "for unit-variance q and k.",
-                ATT,
+                ATT_KEY,
             ),
             Mistake(
                 "no_scale",
                 _v(_causal, "no_scale"),
                 "the scores q k^T are divided by sqrt(d) before the softmax.",
-                ATT,
+                ATT_KEY,
             ),
             Mistake(
                 "mask_shifted_future",
                 _v(_causal, "mask_shifted"),
                 "the causal mask is shifted by one: position t sees t + 1 (tril with "
                 "diagonal=1); a position sees itself and the past only.",
-                ATT,
+                MASK,
             ),
             Mistake(
                 "mask_excludes_self",
                 _v(_causal, "mask_excludes_self"),
                 "the causal mask is shifted by one: position t cannot see itself (and row 0 "
                 "sees nothing: nan); use tril with diagonal=0.",
-                ATT,
+                MASK,
             ),
             Mistake(
                 "no_mask",
                 _v(_causal, "no_mask"),
                 "no causal mask: every position attends to the future too.",
-                ATT,
+                MASK,
             ),
             Mistake(
                 "softmax_over_queries",
                 _v(_causal, "softmax_over_queries"),
                 "the softmax runs over the keys (the last dimension, s), not over the queries.",
-                ATT,
+                ATT_KEY,
             ),
         ),
     )
@@ -453,7 +459,7 @@ register(
         name="multi_head_attention",
         topic="attention",
         difficulty="hard",
-        page=ATT,
+        page=HEADS,
         summary="multi-head self-attention as nn.MultiheadAttention, with per-head q, k, v",
         stub=MHA_STUB,
         reference=multi_head_attention_reference,
@@ -463,22 +469,22 @@ register(
             Check("values on a hand-sized case", lambda: [_mha_case(1, 3, 4, 2, 10)]),
             Check(
                 "random shapes and head counts",
-                lambda: [_mha_case(2, 5, 6, 3, 20), _mha_case(3, 4, 8, 1, 30)],
+                cases(_mha_case, (2, 5, 6, 3, 20), (3, 4, 8, 1, 30)),
             ),
             Check(
                 "gradient of the output vs the reference",
-                lambda: [_mha_case(2, 3, 4, 2, 40)],
+                cases(_mha_case, (2, 3, 4, 2, 40)),
                 kind="grad",
                 grad_of="output",
                 grad_wrt=("x", "in_proj_weight", "in_proj_bias", "out_proj_weight"),
             ),
             Check(
                 "edge: length-1 sequence, empty batch",
-                lambda: [_mha_case(2, 1, 4, 2, 50), _mha_case(0, 3, 4, 2, 60)],
+                cases(_mha_case, (2, 1, 4, 2, 50), (0, 3, 4, 2, 60)),
             ),
             Check(
                 "bad input: embed_dim not divisible by num_heads",
-                lambda: [_mha_case(1, 3, 6, 4, 70)],
+                cases(_mha_case, (1, 3, 6, 4, 70)),
                 kind="raises",
                 bad="E = 6, num_heads = 4",
             ),
@@ -489,26 +495,26 @@ register(
                 _v(_mha, "split_without_transpose"),
                 "reshaping (B, T, E) straight to (B, h, T, hd) mixes positions across heads: "
                 "reshape to (B, T, h, hd), then transpose(1, 2).",
-                TRF,
+                HEADS,
             ),
             Mistake(
                 "scale_by_embed_dim",
                 _v(_mha, "scale_by_embed_dim"),
                 "each head scales its scores by 1/sqrt(hd), the head size, not 1/sqrt(E).",
-                ATT,
+                HEADS,
             ),
             Mistake(
                 "merge_without_transpose",
                 _v(_mha, "merge_without_transpose"),
                 "concatenating the heads needs (B, h, T, hd) -> transpose(1, 2) -> (B, T, E); "
                 "reshaping directly mixes positions.",
-                TRF,
+                HEADS,
             ),
             Mistake(
                 "no_out_proj",
                 _v(_mha, "no_out_proj"),
                 "the concatenated heads go through the output projection W_out, b_out.",
-                ATT,
+                HEADS,
             ),
         ),
     )
@@ -519,7 +525,7 @@ register(
         name="kv_cache_step",
         topic="transformer",
         difficulty="medium",
-        page=TRF,
+        page=KV_CACHE,
         summary="one decoding step with a KV cache: append k, v; attend over the cache",
         stub=KV_STUB,
         reference=kv_cache_step_reference,
@@ -552,26 +558,26 @@ register(
                 _v(_kv_step, "without_current"),
                 "the new token attends to itself too: append k_t, v_t to the cache before "
                 "attending (with an empty cache there is nothing else to attend to).",
-                TRF,
+                KV_CACHE,
             ),
             Mistake(
                 "prepend",
                 _v(_kv_step, "prepend"),
                 "the new k_t, v_t go at the end of the cache (position T), not the front.",
-                TRF,
+                KV_CACHE,
             ),
             Mistake(
                 "scale_1_over_d",
                 _v(_kv_step, "scale_1_over_d"),
                 "scores are divided by sqrt(d), not d.",
-                ATT,
+                ATT_KEY,
             ),
             Mistake(
                 "cache_not_updated",
                 _v(_kv_step, "cache_not_updated"),
                 "return the caches with the new k_t, v_t appended, or the next step will not "
                 "see this token.",
-                TRF,
+                KV_CACHE,
             ),
         ),
     )
@@ -622,26 +628,26 @@ register(
                 _v(_rope, "half_split"),
                 "you rotated the pairs (x_i, x_{i+d/2}) (the GPT-NeoX layout, also Hugging Face's "
                 "Llama); this exercise uses the paper's interleaved pairs (x_{2i}, x_{2i+1}).",
-                TRF,
+                POSITION,
             ),
             Mistake(
                 "theta_i_over_d",
                 _v(_rope, "theta_i_over_d"),
                 "theta_i = base^(-2i/d) for pair i = 0 .. d/2 - 1; you used base^(-i/d).",
-                TRF,
+                POSITION,
             ),
             Mistake(
                 "sign",
                 _v(_rope, "sign"),
                 "you rotated by -t theta_i: y_{2i} = x_{2i} cos - x_{2i+1} sin, "
                 "y_{2i+1} = x_{2i} sin + x_{2i+1} cos.",
-                TRF,
+                POSITION,
             ),
             Mistake(
                 "positions_from_1",
                 _v(_rope, "positions_from_1"),
                 "positions start at t = 0: the first vector is not rotated.",
-                TRF,
+                POSITION,
             ),
         ),
     )

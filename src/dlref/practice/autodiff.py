@@ -6,7 +6,8 @@ import torch
 from torch import Tensor
 
 from dlref import autodiff
-from dlref.practice._grader import DT, Check, Exercise, Mistake, randn, register, tensor
+from dlref.practice._cases import DT, randn, tensor
+from dlref.practice._grader import Check, Exercise, Mistake, register
 
 PAGE = "topics/autodiff.html"
 
@@ -121,7 +122,7 @@ register(
         name="finite_difference_grad",
         topic="autodiff",
         difficulty="easy",
-        page=PAGE,
+        page=f"{PAGE}#key-equations",
         summary="a gradient by central differences, for checking backward passes",
         stub=STUB,
         reference=finite_difference_grad_reference,

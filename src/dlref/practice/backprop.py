@@ -6,7 +6,8 @@ import torch
 from torch import Tensor
 
 from dlref import backprop
-from dlref.practice._grader import DT, Check, Exercise, Mistake, randn, register, tensor
+from dlref.practice._cases import DT, randn, tensor
+from dlref.practice._grader import Check, Exercise, Mistake, register
 
 PAGE = "topics/backprop.html"
 
@@ -102,12 +103,9 @@ def linear_backward_reference(X: Tensor, W: Tensor, G: Tensor) -> tuple[Tensor, 
 
     Parameters
     ----------
-    X : Tensor
-        Input, shape (\*, in).
-    W : Tensor
-        Weight, shape (in, out).
-    G : Tensor
-        Upstream gradient :math:`\partial L / \partial Y`, shape (\*, out).
+    X, W, G : Tensor
+        The input (\*, in), the weight (in, out) and the upstream gradient
+        :math:`\partial L / \partial Y` (\*, out).
 
     Returns
     -------
@@ -203,20 +201,8 @@ def _skip_params(seed: int) -> dict:
     return {"params": dict(zip(SKIP_KEYS, v, strict=False)), "x0": v[-2], "t": v[-1]}
 
 
-HAND_PARAMS = dict(
-    w_a=2.0,
-    b_a=0.0,
-    w_b=1.0,
-    b_b=1.0,
-    w_c=2.0,
-    b_c=0.0,
-    w_d=2.0,
-    b_d=0.0,
-    w_d2=3.0,
-    b_d2=0.0,
-    w_e=0.5,
-    b_e=0.0,
-)
+HAND_PARAMS = {"w_a": 2.0, "b_a": 0.0, "w_b": 1.0, "b_b": 1.0, "w_c": 2.0, "b_c": 0.0}
+HAND_PARAMS |= {"w_d": 2.0, "b_d": 0.0, "w_d2": 3.0, "b_d2": 0.0, "w_e": 0.5, "b_e": 0.0}
 
 SIGMOID_STUB = r'''
 import torch

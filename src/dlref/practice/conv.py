@@ -7,7 +7,8 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from dlref import conv
-from dlref.practice._grader import Check, Exercise, Mistake, randn, register, tensor
+from dlref.practice._cases import cases, randn, tensor
+from dlref.practice._grader import Check, Exercise, Mistake, register
 
 PAGE = "topics/conv.html"
 SIZE = f"{PAGE}#the-output-size-checked-against-torch"
@@ -320,6 +321,12 @@ def _conv_random():
     ]
 
 
+def _ig_case(go: tuple, w: tuple, seed: int, padding: int = 0) -> dict:
+    """A conv2d_input_grad case: grad_output of shape ``go``, weight of shape ``w``."""
+    case = {"grad_output": randn(*go, seed=seed), "weight": randn(*w, seed=seed + 1)}
+    return case | ({"padding": padding} if padding else {})
+
+
 def _pool_ties():
     zeros = torch.zeros(1, 2, 4, 4, dtype=torch.float64)
     steps = tensor([[[[1.0, 3.0, 2.0, 2.0], [3.0, 0.0, 2.0, 2.0], [5.0, 5.0, 0.0, 1.0]]]])
@@ -570,9 +577,7 @@ register(
         checks=(
             Check(
                 "shape on a tiny case",
-                lambda: [
-                    {"grad_output": randn(1, 1, 2, 2, seed=0), "weight": randn(1, 1, 2, 2, seed=1)}
-                ],
+                cases(_ig_case, ((1, 1, 2, 2), (1, 1, 2, 2), 0)),
                 kind="shape",
             ),
             Check(
@@ -586,34 +591,19 @@ register(
             ),
             Check(
                 "random shapes, channels and padding",
-                lambda: [
-                    {"grad_output": randn(2, 4, 5, 4, seed=2), "weight": randn(4, 3, 3, 3, seed=3)},
-                    {
-                        "grad_output": randn(1, 2, 6, 6, seed=4),
-                        "weight": randn(2, 5, 3, 2, seed=5),
-                        "padding": 1,
-                    },
-                ],
+                cases(
+                    _ig_case, ((2, 4, 5, 4), (4, 3, 3, 3), 2), ((1, 2, 6, 6), (2, 5, 3, 2), 4, 1)
+                ),
             ),
             Check(
                 "edge: 1x1 kernel, padding as large as allowed",
-                lambda: [
-                    {"grad_output": randn(1, 3, 3, 3, seed=6), "weight": randn(3, 2, 1, 1, seed=7)},
-                    {
-                        "grad_output": randn(1, 1, 5, 5, seed=8),
-                        "weight": randn(1, 2, 3, 3, seed=9),
-                        "padding": 1,
-                    },
-                ],
+                cases(
+                    _ig_case, ((1, 3, 3, 3), (3, 2, 1, 1), 6), ((1, 1, 5, 5), (1, 2, 3, 3), 8, 1)
+                ),
             ),
             Check(
                 "bad input: channels of grad_output and weight disagree",
-                lambda: [
-                    {
-                        "grad_output": randn(1, 3, 4, 4, seed=10),
-                        "weight": randn(2, 3, 3, 3, seed=11),
-                    }
-                ],
+                cases(_ig_case, ((1, 3, 4, 4), (2, 3, 3, 3), 10)),
                 kind="raises",
                 bad="grad_output has 3 channels, weight has C_out = 2",
             ),

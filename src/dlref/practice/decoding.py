@@ -7,7 +7,8 @@ import torch
 from torch import Tensor
 
 from dlref import decoding
-from dlref.practice._grader import DT, Check, Exercise, Mistake, rand, register
+from dlref.practice._cases import DT, rand
+from dlref.practice._grader import Check, Exercise, Mistake, register
 
 PAGE = "topics/decoding.html"
 

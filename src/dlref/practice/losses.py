@@ -8,7 +8,8 @@ import torch
 from torch import Tensor
 
 from dlref import losses
-from dlref.practice._grader import Check, Exercise, Mistake, randn, register, tensor
+from dlref.practice._cases import randn, tensor
+from dlref.practice._grader import Check, Exercise, Mistake, register
 
 PAGE = "topics/cross-entropy.html"
 LSE = f"{PAGE}#the-log-sum-exp-trick"
@@ -29,7 +30,7 @@ def softmax_reference(x: Tensor, dim: int = -1) -> Tensor:
     Returns
     -------
     Tensor
-        Shaped like ``x``.
+        Shaped like ``x``; sums to 1 along ``dim``.
 
     Examples
     --------
@@ -58,7 +59,7 @@ def log_softmax_reference(x: Tensor, dim: int = -1) -> Tensor:
     Returns
     -------
     Tensor
-        Shaped like ``x``.
+        Shaped like ``x``; its exp sums to 1 along ``dim``.
 
     Examples
     --------

@@ -7,7 +7,8 @@ import torch
 from torch import Tensor
 
 from dlref import normalization
-from dlref.practice._grader import Check, Exercise, Mistake, rand, randn, register, tensor
+from dlref.practice._cases import rand, randn, tensor
+from dlref.practice._grader import Check, Exercise, Mistake, register
 
 PAGE = "topics/normalization.html"
 EQS = f"{PAGE}#key-equations"
@@ -35,7 +36,7 @@ def layer_norm_reference(
     Returns
     -------
     Tensor
-        Shaped like ``x``.
+        Shaped like ``x``, normalised over its last dimension.
 
     Examples
     --------
@@ -110,7 +111,7 @@ def dropout_reference(x: Tensor, keep: Tensor, p: float = 0.5, training: bool = 
     Returns
     -------
     Tensor
-        Shaped like ``x``.
+        Shaped like ``x``: 0 where dropped, ``x / (1 - p)`` where kept.
 
     Examples
     --------

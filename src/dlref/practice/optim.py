@@ -10,9 +10,14 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from dlref.practice._grader import Check, Exercise, Mistake, randn, register, tensor
+from dlref.practice._cases import randn, tensor
+from dlref.practice._grader import Check, Exercise, Mistake, register
 
 PAGE = "topics/optimizers.html"
+KEY = f"{PAGE}#key-equations"
+ADAM = f"{PAGE}#adam--rmsprop--momentum--bias-correction"
+BIAS = f"{PAGE}#why-bias-correction-matters-at-step-1"
+ADAMW = f"{PAGE}#adam-with-l2-is-not-adamw"
 ADAM_OUTPUTS = ("m", "v", "m_hat", "v_hat", "param")
 
 # ------------------------------------------------------------------------------- references
@@ -132,13 +137,8 @@ def adamw_step_reference(
 
     Parameters
     ----------
-    param, grad, m, v : Tensor
-        The parameter, its gradient and the moments after step ``t - 1``, one shape.
-    t : int
-        The step, from 1.
-    lr : float, default 1e-3
-    betas : tuple of float, default (0.9, 0.999)
-    eps : float, default 1e-8
+    param, grad, m, v, t, lr, betas, eps
+        As in :func:`adam_step_reference`.
     weight_decay : float, default 1e-2
         As in :class:`torch.optim.AdamW`: decoupled, ``param`` shrinks by ``lr * weight_decay``.
 
@@ -380,7 +380,7 @@ register(
         name="sgd_momentum_step",
         topic="optimizers",
         difficulty="easy",
-        page=f"{PAGE}",
+        page=KEY,
         summary="one step of SGD with momentum, weight decay and Nesterov, as torch.optim.SGD",
         stub=SGD_STUB,
         reference=sgd_momentum_step_reference,
@@ -415,27 +415,27 @@ register(
                 lambda *a, **k: _sgd(*a, **k, how="ema"),
                 "torch's momentum buffer is buf = momentum * buf + grad, not the average "
                 "momentum * buf + (1 - momentum) * grad (that is dampening = momentum).",
-                PAGE,
+                KEY,
             ),
             Mistake(
                 "lr_in_buffer",
                 lambda *a, **k: _sgd(*a, **k, how="lr_in_buffer"),
                 "you folded lr into the buffer (buf = momentum * buf + lr * grad): torch keeps "
                 "lr out of it, which matters as soon as lr changes or you read the buffer.",
-                PAGE,
+                KEY,
             ),
             Mistake(
                 "decay_outside_momentum",
                 lambda *a, **k: _sgd(*a, **k, how="decay_outside"),
                 "torch adds weight_decay * param to the gradient before the momentum buffer; "
                 "you applied it to the parameter separately.",
-                PAGE,
+                KEY,
             ),
             Mistake(
                 "nesterov_ignored",
                 lambda *a, **k: _sgd(*a, **k, how="nesterov_as_plain"),
                 "with nesterov=True the step is grad + momentum * buf_t, not buf_t.",
-                PAGE,
+                KEY,
             ),
         ),
     )
@@ -446,7 +446,7 @@ register(
         name="adam_step",
         topic="optimizers",
         difficulty="medium",
-        page=PAGE,
+        page=ADAM,
         summary="one Adam step, returning m, v, m_hat, v_hat and the parameter",
         stub=ADAM_STUB,
         reference=adam_step_reference,
@@ -460,26 +460,26 @@ register(
                 "without this bias correction they are too small early on and the step too "
                 "large (at t = 1 with the default betas, (1 - 0.9) / sqrt(1 - 0.999), about 3.16 "
                 "times lr instead of lr).",
-                PAGE,
+                BIAS,
             ),
             Mistake(
                 "eps_inside_sqrt",
                 _adam_variant("eps_inside_sqrt"),
                 "eps is added after the square root, sqrt(v_hat) + eps, not inside it.",
-                PAGE,
+                ADAM,
             ),
             Mistake(
                 "betas_swapped",
                 _adam_variant("betas_swapped"),
                 "beta1 (0.9) averages the gradient into m and beta2 (0.999) the squared "
                 "gradient into v: you swapped them.",
-                PAGE,
+                ADAM,
             ),
             Mistake(
                 "abs_grad",
                 _adam_variant("abs_grad"),
                 "v averages the squared gradient g * g, not |g|.",
-                PAGE,
+                ADAM,
             ),
         ),
     )
@@ -490,7 +490,7 @@ register(
         name="adamw_step",
         topic="optimizers",
         difficulty="medium",
-        page=PAGE,
+        page=ADAMW,
         summary="one AdamW step with decoupled weight decay",
         stub=ADAMW_STUB,
         reference=adamw_step_reference,
@@ -502,19 +502,19 @@ register(
                 _adamw("l2_in_gradient"),
                 "you added weight_decay * param to the gradient (L2, Adam's weight_decay): "
                 "AdamW decays the parameter directly, outside m and v.",
-                PAGE,
+                ADAMW,
             ),
             Mistake(
                 "decay_without_lr",
                 _adamw("decay_without_lr"),
                 "AdamW multiplies the parameter by 1 - lr * weight_decay, not 1 - weight_decay.",
-                PAGE,
+                ADAMW,
             ),
             Mistake(
                 "decay_after_update",
                 _adamw("decay_after_update"),
                 "torch decays the parameter before the Adam update, not after it.",
-                PAGE,
+                ADAMW,
             ),
             Mistake(
                 "no_bias_correction",
@@ -523,7 +523,7 @@ register(
                 "without this bias correction they are too small early on and the step too "
                 "large (at t = 1 with the default betas, (1 - 0.9) / sqrt(1 - 0.999), about 3.16 "
                 "times lr instead of lr).",
-                PAGE,
+                BIAS,
             ),
         ),
     )

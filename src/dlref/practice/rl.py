@@ -8,9 +8,13 @@ import torch
 from torch import Tensor
 
 from dlref._checks import is_real_number
-from dlref.practice._grader import Check, Exercise, Mistake, rand, randn, register, tensor
+from dlref.practice._cases import rand, randn, tensor
+from dlref.practice._grader import Check, Exercise, Mistake, register
 
 PAGE = "topics/policy-gradient.html"
+RETURNS = f"{PAGE}#reward-to-go-respects-episode-boundaries"
+REINFORCE = f"{PAGE}#reinforce"
+BASELINE = f"{PAGE}#which-baseline"
 
 # ------------------------------------------------------------------------------- references
 
@@ -194,7 +198,7 @@ register(
         name="discounted_returns",
         topic="policy-gradient",
         difficulty="easy",
-        page=PAGE,
+        page=RETURNS,
         summary="discounted returns that stop at episode boundaries",
         stub=RET_STUB,
         reference=discounted_returns_reference,
@@ -242,28 +246,28 @@ register(
                 lambda rewards, dones, gamma: _returns(rewards, dones, gamma, "ignore_dones"),
                 "the return ran past the end of an episode: multiply by (1 - done_t) so the "
                 "next episode's rewards do not count.",
-                PAGE,
+                RETURNS,
             ),
             Mistake(
                 "done_one_step_late",
                 lambda rewards, dones, gamma: _returns(rewards, dones, gamma, "done_one_step_late"),
                 "done_t cuts the link between step t and t + 1; you cut it one step late "
                 "(between t + 1 and t + 2).",
-                PAGE,
+                RETURNS,
             ),
             Mistake(
                 "discount_from_start",
                 _returns_gamma_power_from_start,
                 "you weighted r_k by gamma^k from the start of the rollout: G_t discounts "
                 "by gamma^(k - t), from step t.",
-                PAGE,
+                RETURNS,
             ),
             Mistake(
                 "cumulative_sum_forward",
                 _returns_undiscounted_forward,
                 "you summed the past rewards (a forward cumsum): the return is the discounted "
                 "sum of the future rewards, computed backwards.",
-                PAGE,
+                RETURNS,
             ),
         ),
     )
@@ -274,7 +278,7 @@ register(
         name="reinforce_loss",
         topic="policy-gradient",
         difficulty="medium",
-        page=PAGE,
+        page=REINFORCE,
         summary="the REINFORCE loss with a baseline: advantage and loss",
         stub=RF_STUB,
         reference=reinforce_loss_reference,
@@ -316,26 +320,26 @@ register(
                 _v("sign"),
                 "the loss is minus the mean of A log pi: minimising it raises the "
                 "log-probability of actions with a positive advantage.",
-                PAGE,
+                REINFORCE,
             ),
             Mistake(
                 "baseline_added",
                 _v("baseline_added"),
                 "the advantage is G - b: the baseline is subtracted.",
-                PAGE,
+                BASELINE,
             ),
             Mistake(
                 "baseline_not_detached",
                 _v("not_detached"),
                 "gradient flows into the baseline through A: detach the advantage "
                 "(A.detach()); the baseline is fitted by its own loss.",
-                PAGE,
+                BASELINE,
             ),
             Mistake(
                 "sum_not_mean",
                 _v("sum"),
                 "you summed over the steps; this loss is the mean over every step.",
-                PAGE,
+                REINFORCE,
             ),
         ),
     )

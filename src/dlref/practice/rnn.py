@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import torch
 
-from dlref.practice._grader import Check, Exercise, Mistake, randn, register
+from dlref.practice._cases import randn
+from dlref.practice._grader import Check, Exercise, Mistake, register
 
 PAGE = "topics/rnn.html"
+KEY = f"{PAGE}#key-equations"
 OUTPUTS = ("i", "f", "g", "o", "c", "h")
 
 # ------------------------------------------------------------------------------- reference
@@ -110,7 +112,7 @@ register(
         name="lstm_cell",
         topic="rnn",
         difficulty="medium",
-        page=PAGE,
+        page=KEY,
         summary="one LSTM step returning the gates i, f, g, o and the new c, h",
         stub=STUB,
         reference=lstm_cell_reference,
@@ -143,33 +145,33 @@ register(
                 _variant("gate_order_ifog"),
                 "torch stacks the gates as input, forget, cell (g), output: you read the "
                 "third block as the output gate and the fourth as g (the i, f, o, g order).",
-                PAGE,
+                KEY,
             ),
             Mistake(
                 "gate_order_iogf",
                 _variant("gate_order_ifgo_as_iofg"),
                 "torch stacks the gates as input, forget, cell (g), output: you swapped the "
                 "forget and output blocks.",
-                PAGE,
+                KEY,
             ),
             Mistake(
                 "sigmoid_g",
                 _variant("sigmoid_g"),
                 "the candidate g uses tanh (values in (-1, 1)), not sigmoid; only i, f and o "
                 "are sigmoid gates.",
-                PAGE,
+                KEY,
             ),
             Mistake(
                 "no_input_gate",
                 _variant("no_input_gate"),
                 "c_t = f * c + i * g: the input gate i scales the candidate g.",
-                PAGE,
+                KEY,
             ),
             Mistake(
                 "no_tanh_c",
                 _variant("no_tanh_c"),
                 "h_t = o * tanh(c_t): the cell state goes through tanh before the output gate.",
-                PAGE,
+                KEY,
             ),
         ),
     )

@@ -7,9 +7,11 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from dlref.practice._grader import DT, Check, Exercise, Mistake, register, tensor
+from dlref.practice._cases import DT, tensor
+from dlref.practice._grader import Check, Exercise, Mistake, register
 
 PAGE = "topics/scaling-laws.html"
+CHINCHILLA = f"{PAGE}#chinchilla-the-compute-optimal-model"
 
 #: The fitted loss L(N, D) = E + A / N^alpha + B / D^beta (Hoffmann et al., 2022, eq. 10).
 A, B, ALPHA, BETA, E = 406.4, 410.7, 0.34, 0.28, 1.69
@@ -100,7 +102,7 @@ register(
         name="chinchilla_optimal",
         topic="scaling-laws",
         difficulty="easy",
-        page=PAGE,
+        page=CHINCHILLA,
         summary="Chinchilla's compute-optimal N and D in closed form",
         stub=STUB,
         reference=chinchilla_optimal_reference,
@@ -129,14 +131,14 @@ register(
                 _v("exponents_swapped"),
                 "N grows as C^(beta/(alpha+beta)) and D as C^(alpha/(alpha+beta)): you swapped "
                 "the exponents.",
-                PAGE,
+                CHINCHILLA,
             ),
             Mistake(
                 "no_factor_6",
                 _v("no_factor_6"),
                 "the budget is C = 6 N D (6 FLOPs per parameter per token, forward and "
                 "backward): use C / 6, not C.",
-                PAGE,
+                CHINCHILLA,
             ),
             Mistake(
                 "tokens_20_per_param",
@@ -144,14 +146,14 @@ register(
                 "D = 20 N is Chinchilla's own ratio (70B parameters, 1.4T tokens) and about what "
                 "approaches 1 and 2 give; the fitted law of approach 3, as published, gives a "
                 "ratio that grows with C (about 50 at C = 1e21).",
-                PAGE,
+                CHINCHILLA,
             ),
             Mistake(
                 "G_inverted",
                 _v("G_inverted"),
                 "G = (alpha A / (beta B))^(1/(alpha+beta)) multiplies N and divides D; you "
                 "inverted it.",
-                PAGE,
+                CHINCHILLA,
             ),
         ),
     )

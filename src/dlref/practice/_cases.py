@@ -1,0 +1,32 @@
+"""Building blocks of the checks: seeded float64 inputs, and cases built from specs."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+from torch import Tensor
+
+from dlref.practice._compare import DT
+
+
+def randn(*shape: int, seed: int, scale: float = 1.0) -> Tensor:
+    """Seeded standard-normal float64 tensor."""
+    g = torch.Generator().manual_seed(seed)
+    return scale * torch.randn(shape, generator=g, dtype=DT)
+
+
+def rand(*shape: int, seed: int) -> Tensor:
+    """Seeded uniform [0, 1) float64 tensor."""
+    g = torch.Generator().manual_seed(seed)
+    return torch.rand(shape, generator=g, dtype=DT)
+
+
+def tensor(data) -> Tensor:
+    """A float64 tensor."""
+    return torch.tensor(data, dtype=DT)
+
+
+def cases(make: Callable[..., dict], *specs: tuple) -> Callable[[], list[dict]]:
+    """The cases of a check, ``make(*spec)`` for each spec, built afresh on each call."""
+    return lambda: [make(*spec) for spec in specs]
