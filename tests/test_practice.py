@@ -868,7 +868,7 @@ def test_report_links_start_with_dlref_docs_url(monkeypatch):
 
 
 def test_links_default_to_the_local_build_of_a_checkout(monkeypatch, request, tmp_path):
-    from dlref.practice import _grader
+    from dlref.practice import _links
 
     link = "topics/optimizers.html#why-bias-correction-matters-at-step-1"
     site = pathlib.Path(request.config.rootpath) / "docs" / "_build" / "html"
@@ -880,7 +880,7 @@ def test_links_default_to_the_local_build_of_a_checkout(monkeypatch, request, tm
         assert docs_url(link) == f"{site.as_uri()}/{link}"
         assert docs_url(link).startswith("file:///")
     # installed outside a checkout (no docs/conf.py above the package): relative to the site
-    monkeypatch.setattr(_grader, "__file__", str(tmp_path / "lib" / "dlref" / "practice" / "x.py"))
+    monkeypatch.setattr(_links, "__file__", str(tmp_path / "lib" / "dlref" / "practice" / "x.py"))
     assert docs_url(link) == link
     text = str(check(adam_no_correction, "adam_step"))
     assert text.endswith(f"\n  see {link}")

@@ -38,6 +38,7 @@ from dlref.practice import (  # noqa: F401
     optim,
     rnn,
     attention,
+    transformer,
     decoding,
     rl,
     scaling,
@@ -56,9 +57,9 @@ from dlref.practice._grader import (
     Failure,
     Mistake,
     Report,
-    docs_url,
     run_exercise,
 )
+from dlref.practice._links import docs_url
 
 __all__ = [
     "Check",

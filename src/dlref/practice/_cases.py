@@ -30,3 +30,12 @@ def tensor(data) -> Tensor:
 def cases(make: Callable[..., dict], *specs: tuple) -> Callable[[], list[dict]]:
     """The cases of a check, ``make(*spec)`` for each spec, built afresh on each call."""
     return lambda: [make(*spec) for spec in specs]
+
+
+def variant(fn: Callable, how: str) -> Callable:
+    """``fn`` called with ``how=how``: a wrong variant of a reference that has such a switch."""
+
+    def wrong(*args, **kwargs):
+        return fn(*args, **kwargs, how=how)
+
+    return wrong

@@ -17,10 +17,9 @@ from dlref.practice._grader import (
     Report,
     _NotReturned,
     call_with_timeout,
-    docs_url,
     run_exercise,
-    site_address,
 )
+from dlref.practice._links import docs_url, site_address
 
 # Seconds allowed past the time limits of an exercise's calls (the reference's and the known
 # mistakes' calls, and starting the process) before the process checking it is stopped.
