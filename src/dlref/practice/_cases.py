@@ -8,6 +8,7 @@ import torch
 from torch import Tensor
 
 from dlref.practice._compare import DT
+from dlref.practice._grader import Check
 
 
 def randn(*shape: int, seed: int, scale: float = 1.0) -> Tensor:
@@ -39,3 +40,21 @@ def variant(fn: Callable, how: str) -> Callable:
         return fn(*args, **kwargs, how=how)
 
     return wrong
+
+
+# the standard first, second and last checks of a battery (docs/practice.md lists the order)
+
+
+def shape_check(cases: Callable[[], list[dict]]) -> Check:
+    """The first check: the shape of every output on one tiny case."""
+    return Check("shape on a tiny case", cases, kind="shape")
+
+
+def values_check(cases: Callable[[], list[dict]], **tolerances: float) -> Check:
+    """The second check: values on a hand-sized case, small enough to redo on paper."""
+    return Check("values on a hand-sized case", cases, **tolerances)
+
+
+def bad_input(what: str, bad: str, cases: Callable[[], list[dict]]) -> Check:
+    """The last check, named ``"bad input: " + what``: the call must raise (``bad``: why)."""
+    return Check(f"bad input: {what}", cases, kind="raises", bad=bad)

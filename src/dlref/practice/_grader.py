@@ -555,9 +555,28 @@ def _run_check(ex: Exercise, check: Check, fn: Callable, timeout: float) -> Fail
 REGISTRY: dict[str, Exercise] = {}
 
 
-def register(ex: Exercise) -> Exercise:
-    """Add an exercise to the registry (names are unique)."""
-    if ex.name in REGISTRY:
-        raise ValueError(f"exercise {ex.name!r} is registered twice")
-    REGISTRY[ex.name] = ex
-    return ex
+def register(
+    *,
+    reference: Callable,
+    stub: str,
+    summary: str,
+    checks: tuple[Check, ...],
+    difficulty: str,
+    page: str,
+    outputs: tuple[str, ...] | None = None,
+    mistakes: tuple[Mistake, ...] = (),
+) -> Exercise:
+    """Add the exercise of ``reference`` to the registry (the order of ``list``) and return it.
+
+    The exercise is named after its reference (``softmax_reference``: ``softmax``) and its topic
+    is the name of its page (``topics/cross-entropy.html#...``: ``cross-entropy``); the other
+    parameters are those of :class:`Exercise`. Names are unique.
+    """
+    name = reference.__name__.removesuffix("_reference")
+    topic = page.partition("#")[0].removeprefix("topics/").removesuffix(".html")
+    if name in REGISTRY:
+        raise ValueError(f"exercise {name!r} is registered twice")
+    REGISTRY[name] = Exercise(
+        name, topic, difficulty, page, summary, stub, reference, checks, mistakes, outputs
+    )
+    return REGISTRY[name]

@@ -12,8 +12,8 @@ import math
 import torch
 from torch import Tensor
 
-from dlref.practice._cases import cases, randn, variant
-from dlref.practice._grader import Check, Exercise, Mistake, register
+from dlref.practice._cases import bad_input, cases, randn, shape_check, values_check, variant
+from dlref.practice._grader import Check, Mistake, register
 
 ATT = "topics/attention.html"
 ATT_KEY = f"{ATT}#key-equations"
@@ -206,152 +206,142 @@ def multi_head_attention(x, in_proj_weight, in_proj_bias, out_proj_weight, out_p
 '''
 
 register(
-    Exercise(
-        name="causal_attention",
-        topic="attention",
-        difficulty="medium",
-        page=ATT_KEY,
-        summary="scaled dot-product attention with a causal mask: scores, weights, output",
-        stub=CAUSAL_STUB,
-        reference=causal_attention_reference,
-        outputs=("scores", "weights", "output"),
-        checks=(
-            Check("shape on a tiny case", lambda: [_qkv((), 3, 2, 0)], kind="shape"),
-            Check("values on a hand-sized case", lambda: [_qkv((), 3, 2, 10)]),
-            Check(
-                "random shapes with batch and head dimensions",
-                lambda: [_qkv((2,), 5, 4, 20), _qkv((2, 3), 6, 8, 30)],
-            ),
-            Check(
-                "gradient of the output vs the reference",
-                lambda: [_qkv((2,), 4, 3, 40)],
-                kind="grad",
-                grad_of="output",
-                grad_wrt=("q", "k", "v"),
-            ),
-            Check(
-                "edge: length-1 sequence, large scores (±1e3), empty batch",
-                lambda: [
-                    _qkv((2,), 1, 4, 50),
-                    _qkv((1,), 4, 2, 60, scale=30.0),
-                    _qkv((0,), 3, 2, 70),
-                ],
-            ),
-            Check(
-                "bad input: q and k of different widths",
-                lambda: [{**_qkv((), 3, 4, 80), "k": randn(3, 5, seed=81)}],
-                kind="raises",
-                bad="q is (3, 4) but k is (3, 5)",
-            ),
+    reference=causal_attention_reference,
+    stub=CAUSAL_STUB,
+    summary="scaled dot-product attention with a causal mask: scores, weights, output",
+    checks=(
+        shape_check(lambda: [_qkv((), 3, 2, 0)]),
+        values_check(lambda: [_qkv((), 3, 2, 10)]),
+        Check(
+            "random shapes with batch and head dimensions",
+            lambda: [_qkv((2,), 5, 4, 20), _qkv((2, 3), 6, 8, 30)],
         ),
-        mistakes=(
-            Mistake(
-                "scale_1_over_d",
-                variant(_causal, "scale_1_over_d"),
-                "scores are divided by sqrt(d), not d: 1/sqrt(d) keeps their variance at 1 "
-                "for unit-variance q and k.",
-                ATT_KEY,
-            ),
-            Mistake(
-                "no_scale",
-                variant(_causal, "no_scale"),
-                "the scores q k^T are divided by sqrt(d) before the softmax.",
-                ATT_KEY,
-            ),
-            Mistake(
-                "mask_shifted_future",
-                variant(_causal, "mask_shifted"),
-                "the causal mask is shifted by one: position t sees t + 1 (tril with "
-                "diagonal=1); a position sees itself and the past only.",
-                MASK,
-            ),
-            Mistake(
-                "mask_excludes_self",
-                variant(_causal, "mask_excludes_self"),
-                "the causal mask is shifted by one: position t cannot see itself (and row 0 "
-                "sees nothing: nan); use tril with diagonal=0.",
-                MASK,
-            ),
-            Mistake(
-                "no_mask",
-                variant(_causal, "no_mask"),
-                "no causal mask: every position attends to the future too.",
-                MASK,
-            ),
-            Mistake(
-                "softmax_over_queries",
-                variant(_causal, "softmax_over_queries"),
-                "the softmax runs over the keys (the last dimension, s), not over the queries.",
-                ATT_KEY,
-            ),
+        Check(
+            "gradient of the output vs the reference",
+            lambda: [_qkv((2,), 4, 3, 40)],
+            kind="grad",
+            grad_of="output",
+            grad_wrt=("q", "k", "v"),
         ),
-    )
+        Check(
+            "edge: length-1 sequence, large scores (±1e3), empty batch",
+            lambda: [
+                _qkv((2,), 1, 4, 50),
+                _qkv((1,), 4, 2, 60, scale=30.0),
+                _qkv((0,), 3, 2, 70),
+            ],
+        ),
+        bad_input(
+            "q and k of different widths",
+            "q is (3, 4) but k is (3, 5)",
+            lambda: [{**_qkv((), 3, 4, 80), "k": randn(3, 5, seed=81)}],
+        ),
+    ),
+    difficulty="medium",
+    page=ATT_KEY,
+    outputs=("scores", "weights", "output"),
+    mistakes=(
+        Mistake(
+            "scale_1_over_d",
+            variant(_causal, "scale_1_over_d"),
+            "scores are divided by sqrt(d), not d: 1/sqrt(d) keeps their variance at 1 "
+            "for unit-variance q and k.",
+            ATT_KEY,
+        ),
+        Mistake(
+            "no_scale",
+            variant(_causal, "no_scale"),
+            "the scores q k^T are divided by sqrt(d) before the softmax.",
+            ATT_KEY,
+        ),
+        Mistake(
+            "mask_shifted_future",
+            variant(_causal, "mask_shifted"),
+            "the causal mask is shifted by one: position t sees t + 1 (tril with "
+            "diagonal=1); a position sees itself and the past only.",
+            MASK,
+        ),
+        Mistake(
+            "mask_excludes_self",
+            variant(_causal, "mask_excludes_self"),
+            "the causal mask is shifted by one: position t cannot see itself (and row 0 "
+            "sees nothing: nan); use tril with diagonal=0.",
+            MASK,
+        ),
+        Mistake(
+            "no_mask",
+            variant(_causal, "no_mask"),
+            "no causal mask: every position attends to the future too.",
+            MASK,
+        ),
+        Mistake(
+            "softmax_over_queries",
+            variant(_causal, "softmax_over_queries"),
+            "the softmax runs over the keys (the last dimension, s), not over the queries.",
+            ATT_KEY,
+        ),
+    ),
 )
 
 register(
-    Exercise(
-        name="multi_head_attention",
-        topic="attention",
-        difficulty="hard",
-        page=HEADS,
-        summary="multi-head self-attention as nn.MultiheadAttention, with per-head q, k, v",
-        stub=MHA_STUB,
-        reference=multi_head_attention_reference,
-        outputs=("q", "k", "v", "weights", "output"),
-        checks=(
-            Check("shape on a tiny case", lambda: [_mha_case(1, 3, 4, 2, 0)], kind="shape"),
-            Check("values on a hand-sized case", lambda: [_mha_case(1, 3, 4, 2, 10)]),
-            Check(
-                "random shapes and head counts",
-                cases(_mha_case, (2, 5, 6, 3, 20), (3, 4, 8, 1, 30)),
-            ),
-            Check(
-                "gradient of the output vs the reference",
-                cases(_mha_case, (2, 3, 4, 2, 40)),
-                kind="grad",
-                grad_of="output",
-                grad_wrt=("x", "in_proj_weight", "in_proj_bias", "out_proj_weight"),
-            ),
-            Check(
-                "edge: length-1 sequence, empty batch",
-                cases(_mha_case, (2, 1, 4, 2, 50), (0, 3, 4, 2, 60)),
-            ),
-            Check(
-                "bad input: embed_dim not divisible by num_heads",
-                cases(_mha_case, (1, 3, 6, 4, 70)),
-                kind="raises",
-                bad="E = 6, num_heads = 4",
-            ),
+    reference=multi_head_attention_reference,
+    stub=MHA_STUB,
+    summary="multi-head self-attention as nn.MultiheadAttention, with per-head q, k, v",
+    checks=(
+        shape_check(lambda: [_mha_case(1, 3, 4, 2, 0)]),
+        values_check(lambda: [_mha_case(1, 3, 4, 2, 10)]),
+        Check(
+            "random shapes and head counts",
+            cases(_mha_case, (2, 5, 6, 3, 20), (3, 4, 8, 1, 30)),
         ),
-        mistakes=(
-            Mistake(
-                "split_without_transpose",
-                variant(_mha, "split_without_transpose"),
-                "reshaping (B, T, E) straight to (B, h, T, hd) mixes positions across heads: "
-                "reshape to (B, T, h, hd), then transpose(1, 2).",
-                HEADS,
-            ),
-            Mistake(
-                "scale_by_embed_dim",
-                variant(_mha, "scale_by_embed_dim"),
-                "each head scales its scores by 1/sqrt(hd), the head size, not 1/sqrt(E).",
-                HEADS,
-            ),
-            Mistake(
-                "merge_without_transpose",
-                variant(_mha, "merge_without_transpose"),
-                "concatenating the heads needs (B, h, T, hd) -> transpose(1, 2) -> (B, T, E); "
-                "reshaping directly mixes positions.",
-                HEADS,
-            ),
-            Mistake(
-                "no_out_proj",
-                variant(_mha, "no_out_proj"),
-                "the concatenated heads go through the output projection W_out, b_out.",
-                HEADS,
-            ),
+        Check(
+            "gradient of the output vs the reference",
+            cases(_mha_case, (2, 3, 4, 2, 40)),
+            kind="grad",
+            grad_of="output",
+            grad_wrt=("x", "in_proj_weight", "in_proj_bias", "out_proj_weight"),
         ),
-    )
+        Check(
+            "edge: length-1 sequence, empty batch",
+            cases(_mha_case, (2, 1, 4, 2, 50), (0, 3, 4, 2, 60)),
+        ),
+        bad_input(
+            "embed_dim not divisible by num_heads",
+            "E = 6, num_heads = 4",
+            cases(_mha_case, (1, 3, 6, 4, 70)),
+        ),
+    ),
+    difficulty="hard",
+    page=HEADS,
+    outputs=("q", "k", "v", "weights", "output"),
+    mistakes=(
+        Mistake(
+            "split_without_transpose",
+            variant(_mha, "split_without_transpose"),
+            "reshaping (B, T, E) straight to (B, h, T, hd) mixes positions across heads: "
+            "reshape to (B, T, h, hd), then transpose(1, 2).",
+            HEADS,
+        ),
+        Mistake(
+            "scale_by_embed_dim",
+            variant(_mha, "scale_by_embed_dim"),
+            "each head scales its scores by 1/sqrt(hd), the head size, not 1/sqrt(E).",
+            HEADS,
+        ),
+        Mistake(
+            "merge_without_transpose",
+            variant(_mha, "merge_without_transpose"),
+            "concatenating the heads needs (B, h, T, hd) -> transpose(1, 2) -> (B, T, E); "
+            "reshaping directly mixes positions.",
+            HEADS,
+        ),
+        Mistake(
+            "no_out_proj",
+            variant(_mha, "no_out_proj"),
+            "the concatenated heads go through the output projection W_out, b_out.",
+            HEADS,
+        ),
+    ),
 )
 
 

@@ -11,8 +11,8 @@ import math
 import torch
 from torch import Tensor
 
-from dlref.practice._cases import DT, randn, variant
-from dlref.practice._grader import Check, Exercise, Mistake, register
+from dlref.practice._cases import DT, bad_input, randn, shape_check, values_check, variant
+from dlref.practice._grader import Check, Mistake, register
 
 ATT = "topics/attention.html"
 TRF = "topics/transformer.html"
@@ -182,134 +182,117 @@ def rope(x: Tensor, base: float = 10000.0) -> Tensor:
 '''
 
 register(
-    Exercise(
-        name="kv_cache_step",
-        topic="transformer",
-        difficulty="medium",
-        page=KV_CACHE,
-        summary="one decoding step with a KV cache: append k, v; attend over the cache",
-        stub=KV_STUB,
-        reference=kv_cache_step_reference,
-        outputs=("k_cache", "v_cache", "output"),
-        checks=(
-            Check("shape on a tiny case", lambda: [_kv_case(1, 2, 3, 2, 0)], kind="shape"),
-            Check("values on a hand-sized case", lambda: [_kv_case(1, 2, 3, 2, 10)]),
-            Check("random shapes", lambda: [_kv_case(2, 5, 4, 3, 20), _kv_case(3, 7, 6, 4, 30)]),
-            Check(
-                "gradient of the output vs the reference",
-                lambda: [_kv_case(2, 3, 4, 3, 40)],
-                kind="grad",
-                grad_of="output",
-                grad_wrt=("x", "W_q", "W_k", "W_v", "k_cache", "v_cache"),
-            ),
-            Check(
-                "edge: empty cache (the first token), empty batch",
-                lambda: [_kv_case(2, 0, 4, 3, 50), _kv_case(0, 3, 4, 3, 60)],
-            ),
-            Check(
-                "bad input: caches of different lengths",
-                lambda: [{**_kv_case(1, 3, 4, 2, 70), "v_cache": randn(1, 2, 2, seed=71)}],
-                kind="raises",
-                bad="k_cache holds 3 positions, v_cache 2",
-            ),
+    reference=kv_cache_step_reference,
+    stub=KV_STUB,
+    summary="one decoding step with a KV cache: append k, v; attend over the cache",
+    checks=(
+        shape_check(lambda: [_kv_case(1, 2, 3, 2, 0)]),
+        values_check(lambda: [_kv_case(1, 2, 3, 2, 10)]),
+        Check("random shapes", lambda: [_kv_case(2, 5, 4, 3, 20), _kv_case(3, 7, 6, 4, 30)]),
+        Check(
+            "gradient of the output vs the reference",
+            lambda: [_kv_case(2, 3, 4, 3, 40)],
+            kind="grad",
+            grad_of="output",
+            grad_wrt=("x", "W_q", "W_k", "W_v", "k_cache", "v_cache"),
         ),
-        mistakes=(
-            Mistake(
-                "without_current",
-                variant(_kv_step, "without_current"),
-                "the new token attends to itself too: append k_t, v_t to the cache before "
-                "attending (with an empty cache there is nothing else to attend to).",
-                KV_CACHE,
-            ),
-            Mistake(
-                "prepend",
-                variant(_kv_step, "prepend"),
-                "the new k_t, v_t go at the end of the cache (position T), not the front.",
-                KV_CACHE,
-            ),
-            Mistake(
-                "scale_1_over_d",
-                variant(_kv_step, "scale_1_over_d"),
-                "scores are divided by sqrt(d), not d.",
-                ATT_KEY,
-            ),
-            Mistake(
-                "cache_not_updated",
-                variant(_kv_step, "cache_not_updated"),
-                "return the caches with the new k_t, v_t appended, or the next step will not "
-                "see this token.",
-                KV_CACHE,
-            ),
+        Check(
+            "edge: empty cache (the first token), empty batch",
+            lambda: [_kv_case(2, 0, 4, 3, 50), _kv_case(0, 3, 4, 3, 60)],
         ),
-    )
+        bad_input(
+            "caches of different lengths",
+            "k_cache holds 3 positions, v_cache 2",
+            lambda: [{**_kv_case(1, 3, 4, 2, 70), "v_cache": randn(1, 2, 2, seed=71)}],
+        ),
+    ),
+    difficulty="medium",
+    page=KV_CACHE,
+    outputs=("k_cache", "v_cache", "output"),
+    mistakes=(
+        Mistake(
+            "without_current",
+            variant(_kv_step, "without_current"),
+            "the new token attends to itself too: append k_t, v_t to the cache before "
+            "attending (with an empty cache there is nothing else to attend to).",
+            KV_CACHE,
+        ),
+        Mistake(
+            "prepend",
+            variant(_kv_step, "prepend"),
+            "the new k_t, v_t go at the end of the cache (position T), not the front.",
+            KV_CACHE,
+        ),
+        Mistake(
+            "scale_1_over_d",
+            variant(_kv_step, "scale_1_over_d"),
+            "scores are divided by sqrt(d), not d.",
+            ATT_KEY,
+        ),
+        Mistake(
+            "cache_not_updated",
+            variant(_kv_step, "cache_not_updated"),
+            "return the caches with the new k_t, v_t appended, or the next step will not "
+            "see this token.",
+            KV_CACHE,
+        ),
+    ),
 )
 
 register(
-    Exercise(
-        name="rope",
-        topic="transformer",
-        difficulty="medium",
-        page=TRF,
-        summary="rotary position embedding on interleaved pairs",
-        stub=ROPE_STUB,
-        reference=rope_reference,
-        checks=(
-            Check("shape on a tiny case", lambda: [{"x": randn(3, 4, seed=0)}], kind="shape"),
-            Check(
-                "values on a hand-sized case",
-                lambda: [{"x": torch.ones(3, 4, dtype=DT)}, {"x": randn(2, 2, seed=1)}],
-            ),
-            Check(
-                "random shapes with batch and head dimensions, another base",
-                lambda: [
-                    {"x": randn(2, 5, 8, seed=2)},
-                    {"x": randn(2, 3, 6, 4, seed=3), "base": 100.0},
-                ],
-            ),
-            Check(
-                "gradient vs the reference",
-                lambda: [{"x": randn(2, 4, 6, seed=4)}],
-                kind="grad",
-                grad_wrt=("x",),
-            ),
-            Check(
-                "edge: length-1 sequence (unchanged), empty batch",
-                lambda: [{"x": randn(1, 4, seed=5)}, {"x": torch.zeros(0, 3, 4, dtype=DT)}],
-            ),
-            Check(
-                "bad input: odd dimension",
-                lambda: [{"x": randn(3, 5, seed=6)}],
-                kind="raises",
-                bad="d = 5 is odd",
-            ),
+    reference=rope_reference,
+    stub=ROPE_STUB,
+    summary="rotary position embedding on interleaved pairs",
+    checks=(
+        shape_check(lambda: [{"x": randn(3, 4, seed=0)}]),
+        values_check(lambda: [{"x": torch.ones(3, 4, dtype=DT)}, {"x": randn(2, 2, seed=1)}]),
+        Check(
+            "random shapes with batch and head dimensions, another base",
+            lambda: [
+                {"x": randn(2, 5, 8, seed=2)},
+                {"x": randn(2, 3, 6, 4, seed=3), "base": 100.0},
+            ],
         ),
-        mistakes=(
-            Mistake(
-                "half_split",
-                variant(_rope, "half_split"),
-                "you rotated the pairs (x_i, x_{i+d/2}) (the GPT-NeoX layout, also Hugging Face's "
-                "Llama); this exercise uses the paper's interleaved pairs (x_{2i}, x_{2i+1}).",
-                POSITION,
-            ),
-            Mistake(
-                "theta_i_over_d",
-                variant(_rope, "theta_i_over_d"),
-                "theta_i = base^(-2i/d) for pair i = 0 .. d/2 - 1; you used base^(-i/d).",
-                POSITION,
-            ),
-            Mistake(
-                "sign",
-                variant(_rope, "sign"),
-                "you rotated by -t theta_i: y_{2i} = x_{2i} cos - x_{2i+1} sin, "
-                "y_{2i+1} = x_{2i} sin + x_{2i+1} cos.",
-                POSITION,
-            ),
-            Mistake(
-                "positions_from_1",
-                variant(_rope, "positions_from_1"),
-                "positions start at t = 0: the first vector is not rotated.",
-                POSITION,
-            ),
+        Check(
+            "gradient vs the reference",
+            lambda: [{"x": randn(2, 4, 6, seed=4)}],
+            kind="grad",
+            grad_wrt=("x",),
         ),
-    )
+        Check(
+            "edge: length-1 sequence (unchanged), empty batch",
+            lambda: [{"x": randn(1, 4, seed=5)}, {"x": torch.zeros(0, 3, 4, dtype=DT)}],
+        ),
+        bad_input("odd dimension", "d = 5 is odd", lambda: [{"x": randn(3, 5, seed=6)}]),
+    ),
+    difficulty="medium",
+    page=TRF,
+    mistakes=(
+        Mistake(
+            "half_split",
+            variant(_rope, "half_split"),
+            "you rotated the pairs (x_i, x_{i+d/2}) (the GPT-NeoX layout, also Hugging Face's "
+            "Llama); this exercise uses the paper's interleaved pairs (x_{2i}, x_{2i+1}).",
+            POSITION,
+        ),
+        Mistake(
+            "theta_i_over_d",
+            variant(_rope, "theta_i_over_d"),
+            "theta_i = base^(-2i/d) for pair i = 0 .. d/2 - 1; you used base^(-i/d).",
+            POSITION,
+        ),
+        Mistake(
+            "sign",
+            variant(_rope, "sign"),
+            "you rotated by -t theta_i: y_{2i} = x_{2i} cos - x_{2i+1} sin, "
+            "y_{2i+1} = x_{2i} sin + x_{2i+1} cos.",
+            POSITION,
+        ),
+        Mistake(
+            "positions_from_1",
+            variant(_rope, "positions_from_1"),
+            "positions start at t = 0: the first vector is not rotated.",
+            POSITION,
+        ),
+    ),
 )
