@@ -139,26 +139,25 @@ def _case(V, N, K, T, seed, eos_id=None, T0=1, temp=1.0):
     }
 
 
-def _hand():
-    P = torch.tensor([[0.1, 0.6, 0.3], [0.2, 0.2, 0.6], [0.5, 0.4, 0.1]], dtype=DT)
+def _markov_case(P: list, max_new_tokens: int, **eos) -> dict:
+    """Two beams from token 0 of the Markov chain with transition matrix ``P``."""
+    step_fn = MarkovModel(torch.tensor(P, dtype=DT))
+    prefix = torch.tensor([[0]])
     return {
-        "step_fn": MarkovModel(P),
-        "prefix": torch.tensor([[0]]),
+        "step_fn": step_fn,
+        "prefix": prefix,
         "beam_width": 2,
-        "max_new_tokens": 3,
-    }
+        "max_new_tokens": max_new_tokens,
+    } | eos
+
+
+def _hand():
+    return _markov_case([[0.1, 0.6, 0.3], [0.2, 0.2, 0.6], [0.5, 0.4, 0.1]], 3)
 
 
 def _eos_trap():
     # token 2 is eos; from 0, eos is likely (0.5) but the best path continues 0 -> 1 -> 1 ...
-    P = torch.tensor([[0.05, 0.45, 0.5], [0.02, 0.9, 0.08], [0.3, 0.3, 0.4]], dtype=DT)
-    return {
-        "step_fn": MarkovModel(P),
-        "prefix": torch.tensor([[0]]),
-        "beam_width": 2,
-        "max_new_tokens": 4,
-        "eos_id": 2,
-    }
+    return _markov_case([[0.05, 0.45, 0.5], [0.02, 0.9, 0.08], [0.3, 0.3, 0.4]], 4, eos_id=2)
 
 
 STUB = r'''

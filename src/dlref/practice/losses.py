@@ -51,10 +51,8 @@ def log_softmax_reference(x: Tensor, dim: int = -1) -> Tensor:
 
     Parameters
     ----------
-    x : Tensor
-        Logits, any shape.
-    dim : int, default -1
-        The dimension normalised over.
+    x, dim
+        As in :func:`softmax_reference`.
 
     Returns
     -------
@@ -66,11 +64,11 @@ def log_softmax_reference(x: Tensor, dim: int = -1) -> Tensor:
     >>> import torch
     >>> from dlref.practice.losses import log_softmax_reference
     >>> x = torch.tensor([[1.0, 2.0, 3.0], [1e4, 0.0, -1e4]], dtype=torch.float64)
-    >>> torch.allclose(log_softmax_reference(x), x.log_softmax(-1))
-    True
     >>> log_softmax_reference(x)  # finite where log(softmax(x)) is -inf
     tensor([[-2.4076e+00, -1.4076e+00, -4.0761e-01],
             [ 0.0000e+00, -1.0000e+04, -2.0000e+04]], dtype=torch.float64)
+    >>> torch.allclose(log_softmax_reference(x), x.log_softmax(-1))
+    True
     """
     return losses.log_softmax(x, dim)
 
