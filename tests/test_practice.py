@@ -24,7 +24,16 @@ from test_practice_conv import WRONG_CONV
 from test_practice_normalization import WRONG as WRONG_NORMALIZATION
 from test_practice_precision import WRONG as WRONG_PRECISION
 
-from dlref.practice import REGISTRY, check, check_file, check_file_isolated, exercises, get, start
+from dlref.practice import (
+    REGISTRY,
+    check,
+    check_file,
+    check_file_isolated,
+    docs_url,
+    exercises,
+    get,
+    start,
+)
 from dlref.practice import attention as pa
 from dlref.practice import decoding as pd
 from dlref.practice import rl as prl
@@ -520,7 +529,8 @@ def test_wrong_implementation_is_caught_and_diagnosed(name, fn, failed_check, di
     assert report.failed_check == failed_check, str(report)
     assert report.diagnosis == diagnosis, str(report)
     text = str(report)
-    assert f"diagnosis ({diagnosis})" in text and "see topics/" in text
+    link = next(m.link for m in get(name).mistakes if m.name == diagnosis)
+    assert f"diagnosis ({diagnosis})" in text and f"  see {docs_url(link)}" in text
 
 
 def test_in_place_update_of_the_inputs_is_reported():
@@ -543,7 +553,7 @@ def test_report_shows_input_expected_got_and_errors():
     assert "expected [[1, 0, 0], [0.3333, 0.3333, 0.3333]]" in text
     assert "got      [[nan, 0, 0], [nan, nan, nan]]" in text
     assert "nan at 4 position(s) where the expected value is not nan" in text
-    assert "see topics/cross-entropy.html#the-log-sum-exp-trick" in text
+    assert f"see {docs_url('topics/cross-entropy.html#the-log-sum-exp-trick')}" in text
     text = str(check(sm_dim0, "softmax"))
     assert "the largest error is at index (0, 0): expected 0.09003, got 0.7311" in text
     assert "largest absolute error 0.641, largest relative error 7.12" in text
@@ -839,6 +849,69 @@ def test_links_point_at_a_page_and_a_heading(name, request):
             continue
         headings = [_slug(h) for h in re.findall(r"^#+ (.*)$", md.read_text(), re.M)]
         assert not anchor or anchor in headings, link
+
+
+def test_every_mistake_links_to_a_section():
+    unanchored = [(n, m.name) for n in NAMES for m in get(n).mistakes if "#" not in m.link]
+    assert not unanchored
+
+
+def test_report_links_start_with_dlref_docs_url(monkeypatch):
+    link = "topics/cross-entropy.html#the-log-sum-exp-trick"  # no_max_shift's
+    monkeypatch.setenv("DLREF_DOCS_URL", "https://docs.example/dlref/")
+    assert str(check(sm_naive, "softmax")).endswith(f"\n  see https://docs.example/dlref/{link}")
+    assert docs_url(link) == f"https://docs.example/dlref/{link}"
+    # the argument wins over the variable; a missing or doubled "/" is made one
+    text = str(check(sm_naive, "softmax", docs_url="http://localhost:8000"))
+    assert text.endswith(f"\n  see http://localhost:8000/{link}")
+    assert docs_url(link, base="http://localhost:8000//") == f"http://localhost:8000/{link}"
+
+
+def test_links_default_to_the_local_build_of_a_checkout(monkeypatch, request, tmp_path):
+    from dlref.practice import _links
+
+    link = "topics/optimizers.html#why-bias-correction-matters-at-step-1"
+    site = pathlib.Path(request.config.rootpath) / "docs" / "_build" / "html"
+    for unset in (None, ""):  # unset, or set to nothing
+        if unset is None:
+            monkeypatch.delenv("DLREF_DOCS_URL", raising=False)
+        else:
+            monkeypatch.setenv("DLREF_DOCS_URL", unset)
+        assert docs_url(link) == f"{site.as_uri()}/{link}"
+        assert docs_url(link).startswith("file:///")
+    # installed outside a checkout (no docs/conf.py above the package): relative to the site
+    monkeypatch.setattr(_links, "__file__", str(tmp_path / "lib" / "dlref" / "practice" / "x.py"))
+    assert docs_url(link) == link
+    text = str(check(adam_no_correction, "adam_step"))
+    assert text.endswith(f"\n  see {link}")
+
+
+def test_start_header_and_command_line_report_use_the_docs_url(monkeypatch, tmp_path):
+    monkeypatch.setenv("DLREF_DOCS_URL", "https://docs.example/dlref")
+    path = start("softmax", str(tmp_path))
+    first = pathlib.Path(path).read_text().splitlines()[0]
+    assert first.endswith(
+        "Explained at https://docs.example/dlref/topics/cross-entropy.html#key-equations"
+    )
+    pathlib.Path(path).write_text(
+        "def softmax(x, dim=-1):\n    e = x.exp()\n    return e / e.sum(dim, keepdim=True)\n"
+    )
+    ((text, passed),) = check_file_isolated(path)  # the child process reads the same variable
+    assert not passed
+    assert "see https://docs.example/dlref/topics/cross-entropy.html#the-log-sum-exp-trick" in text
+    ((text, _),) = check_file_isolated(path, docs_url="")  # "": relative to the site's root
+    assert text.endswith("\n  see topics/cross-entropy.html#the-log-sum-exp-trick")
+    (report,) = check_file(path, docs_url="http://localhost:8000")
+    assert str(report).endswith(
+        "see http://localhost:8000/topics/cross-entropy.html#the-log-sum-exp-trick"
+    )
+
+
+def test_a_docs_url_of_the_wrong_type_is_a_type_error():
+    with pytest.raises(TypeError, match="base"):
+        docs_url("topics/tensors.html", base=3)
+    with pytest.raises(TypeError, match="docs_url"):
+        check(sm_naive, "softmax", docs_url=pathlib.Path("site"))
 
 
 def test_outputs_of_another_kind_are_reported_not_crashed():

@@ -38,6 +38,7 @@ from dlref.practice import (  # noqa: F401
     optim,
     rnn,
     attention,
+    transformer,
     decoding,
     rl,
     scaling,
@@ -49,7 +50,16 @@ from dlref.practice import (  # noqa: F401
 
 # isort: on
 from dlref.practice._files import check_file, check_file_isolated, exercises, start
-from dlref.practice._grader import REGISTRY, Check, Exercise, Failure, Mistake, Report, run_exercise
+from dlref.practice._grader import (
+    REGISTRY,
+    Check,
+    Exercise,
+    Failure,
+    Mistake,
+    Report,
+    run_exercise,
+)
+from dlref.practice._links import docs_url
 
 __all__ = [
     "Check",
@@ -60,6 +70,7 @@ __all__ = [
     "check",
     "check_file",
     "check_file_isolated",
+    "docs_url",
     "exercises",
     "get",
     "start",
@@ -83,7 +94,7 @@ def get(name: str) -> Exercise:
     return REGISTRY[name]
 
 
-def check(fn: Callable, name: str, timeout: float = 10.0) -> Report:
+def check(fn: Callable, name: str, timeout: float = 10.0, docs_url: str | None = None) -> Report:
     """Run ``fn`` through the checks of exercise ``name`` and return the :class:`Report`.
 
     Parameters
@@ -96,6 +107,9 @@ def check(fn: Callable, name: str, timeout: float = 10.0) -> Report:
         Seconds each call may take. ``fn`` runs in a worker thread: a call that does not return
         in time is reported as such (the thread itself cannot be stopped; it keeps running in
         the background until it returns).
+    docs_url : str, optional
+        Address of the site the report's links point into (see :func:`docs_url`); by default
+        the environment variable ``DLREF_DOCS_URL``, else the site built in this checkout.
 
     Returns
     -------
@@ -110,4 +124,4 @@ def check(fn: Callable, name: str, timeout: float = 10.0) -> Report:
     >>> check(lambda x, dim=-1: torch.softmax(x, dim), "softmax").passed
     True
     """
-    return run_exercise(get(name), fn, timeout)
+    return run_exercise(get(name), fn, timeout, docs_url)

@@ -10,7 +10,7 @@ import sys
 import traceback
 from collections.abc import Callable
 
-from dlref._checks import check_positive_finite
+from dlref._checks import check_optional, check_positive_finite
 from dlref.practice._grader import (
     REGISTRY,
     Failure,
@@ -19,6 +19,7 @@ from dlref.practice._grader import (
     call_with_timeout,
     run_exercise,
 )
+from dlref.practice._links import docs_url, site_address
 
 # Seconds allowed past the time limits of an exercise's calls (the reference's and the known
 # mistakes' calls, and starting the process) before the process checking it is stopped.
@@ -58,8 +59,8 @@ def start(name: str, directory: str = ".") -> str:
     >>> import pathlib, tempfile
     >>> from dlref.practice import start
     >>> path = start("softmax", tempfile.mkdtemp())
-    >>> print(pathlib.Path(path).read_text().splitlines()[0])
-    # Practice: softmax (cross-entropy, easy). Explained at topics/cross-entropy.html#key-equations
+    >>> print(pathlib.Path(path).read_text().splitlines()[0])  # the link: see docs_url
+    # Practice: softmax (cross-entropy, easy). Explained at .../cross-entropy.html#key-equations
     """
     if name not in REGISTRY:
         raise KeyError(f"no exercise {name!r}; the exercises are: {', '.join(REGISTRY)}")
@@ -67,7 +68,7 @@ def start(name: str, directory: str = ".") -> str:
     os.makedirs(directory, exist_ok=True)
     path = os.path.join(directory, f"{name}.py")
     header = (
-        f"# Practice: {name} ({ex.topic}, {ex.difficulty}). Explained at {ex.page}\n"
+        f"# Practice: {name} ({ex.topic}, {ex.difficulty}). Explained at {docs_url(ex.page)}\n"
         f"# Replace `raise NotImplementedError` with your code, then run:\n"
         f"#     python -m dlref.practice check {path}\n"
     )
@@ -152,7 +153,7 @@ def _importable_next_to(path: str):
             sys.path.remove(folder)
 
 
-def check_file(path: str, timeout: float = 10.0) -> list[Report]:
+def check_file(path: str, timeout: float = 10.0, docs_url: str | None = None) -> list[Report]:
     r"""Check every function of the file ``path`` named after an exercise; one report each.
 
     A file that cannot be read, compiled (a syntax error: its line is given) or run, or that
@@ -165,6 +166,8 @@ def check_file(path: str, timeout: float = 10.0) -> list[Report]:
         A Python file, e.g. a stub written by :func:`start` and filled in.
     timeout : float, default 10.0
         Seconds each call of the learner's code may take (running the file included).
+    docs_url : str, optional
+        The address of the site the reports link to (see :func:`docs_url`).
 
     Returns
     -------
@@ -186,11 +189,12 @@ def check_file(path: str, timeout: float = 10.0) -> list[Report]:
         return x +
     """
     check_positive_finite("timeout", timeout)
+    check_optional("docs_url", docs_url, str)
     with _importable_next_to(path):
         loaded = _load(path, timeout)
         if isinstance(loaded, Report):
             return [loaded]
-        return [run_exercise(REGISTRY[name], fn, timeout) for name, fn in loaded]
+        return [run_exercise(REGISTRY[name], fn, timeout, docs_url) for name, fn in loaded]
 
 
 def _calls(ex) -> int:
@@ -198,7 +202,7 @@ def _calls(ex) -> int:
     return sum(len(list(c.cases())) for c in ex.checks)
 
 
-def _child(path: str, timeout: float, conn) -> None:
+def _child(path: str, timeout: float, site: str, conn) -> None:
     """Send each report as soon as it is ready: ("start", name, calls), ("report", text, passed),
     and ("done",) at the end; a crash or a kill loses none already sent."""
     try:
@@ -209,7 +213,7 @@ def _child(path: str, timeout: float, conn) -> None:
             else:
                 for name, fn in loaded:
                     conn.send(("start", name, _calls(REGISTRY[name])))
-                    report = run_exercise(REGISTRY[name], fn, timeout)
+                    report = run_exercise(REGISTRY[name], fn, timeout, site)
                     conn.send(("report", str(report), report.passed))
         conn.send(("done",))
     finally:
@@ -227,7 +231,9 @@ def _context():
     return ctx
 
 
-def check_file_isolated(path: str, timeout: float = 10.0) -> list[tuple[str, bool]]:
+def check_file_isolated(
+    path: str, timeout: float = 10.0, docs_url: str | None = None
+) -> list[tuple[str, bool]]:
     """:func:`check_file` in a child process: ``(report text, passed)`` for each report.
 
     The learner's code cannot take the grader down with it: a crash of the interpreter (a
@@ -242,6 +248,8 @@ def check_file_isolated(path: str, timeout: float = 10.0) -> list[tuple[str, boo
         A Python file, as for :func:`check_file`.
     timeout : float, default 10.0
         Seconds each call of the learner's code may take.
+    docs_url : str, optional
+        The address of the site the reports link to (see :func:`docs_url`).
 
     Returns
     -------
@@ -257,9 +265,11 @@ def check_file_isolated(path: str, timeout: float = 10.0) -> list[tuple[str, boo
     (False, 'not implemented yet: rope raises NotImplementedError')
     """
     check_positive_finite("timeout", timeout)
+    check_optional("docs_url", docs_url, str)
     ctx = _context()
     receive, send = ctx.Pipe(duplex=False)
-    proc = ctx.Process(target=_child, args=(path, timeout, send), daemon=True)
+    site = site_address(docs_url)  # read here: a fork server keeps the environment it started with
+    proc = ctx.Process(target=_child, args=(path, timeout, site, send), daemon=True)
     proc.start()
     send.close()
     results: list[tuple[str, bool]] = []

@@ -15,17 +15,15 @@ from __future__ import annotations
 import math
 import threading
 import traceback
-import types
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import torch
 from torch import Tensor
 
-from dlref._checks import check_positive_finite
-
-DT = torch.float64
-
+from dlref._checks import check_optional, check_positive_finite
+from dlref.practice._compare import DT, _changed_input, _indent, _show, clone_inputs, compare
+from dlref.practice._links import docs_url
 
 # --------------------------------------------------------------------------------- structures
 
@@ -221,6 +219,9 @@ class Report:
         The checks after the first failure.
     failure : Failure, optional
         The first failure; ``None`` when every check passed.
+    docs_url : str, optional
+        Base address of the site its links point into; ``None`` (the default) takes it from
+        :func:`docs_url`: the ``DLREF_DOCS_URL`` environment variable, else the local build.
 
     Examples
     --------
@@ -243,6 +244,7 @@ class Report:
     passed_checks: list[str]
     not_run: list[str]
     failure: Failure | None = None
+    docs_url: str | None = None  # base of the links; None: see :func:`docs_url`
 
     @property
     def passed(self) -> bool:
@@ -293,84 +295,10 @@ class Report:
         if f.diagnosis is not None:
             d = f.diagnosis
             lines.append(f"diagnosis ({d.name}): {d.explanation}")
-            lines.append(f"  see {d.link}")
+            lines.append(f"  see {docs_url(d.link, self.docs_url)}")
         return "\n".join(lines)
 
     __repr__ = __str__
-
-
-# ---------------------------------------------------------------------------------- helpers
-
-
-def _indent(text: str, pad: str) -> str:
-    first, *rest = text.split("\n")
-    return "\n".join([pad + first] + [pad + "  " + r for r in rest])
-
-
-def _show(v: object) -> str:
-    """A value as the report prints it: small tensors in full, large ones by shape."""
-    if isinstance(v, Tensor):
-        desc = f"shape {tuple(v.shape)}, {str(v.dtype).replace('torch.', '')}"
-        if v.numel() <= 24:
-            body = _fmt_tensor(v.detach())
-            return f"{body}  ({desc})"
-        finite = v.detach()[torch.isfinite(v.detach())] if v.is_floating_point() else v
-        if finite.numel():
-            desc += f", values in [{float(finite.min()):.4g}, {float(finite.max()):.4g}]"
-        return f"<tensor of {desc}>"
-    if isinstance(v, Mapping):
-        return "{" + ", ".join(f"{k}: {_show(x)}" for k, x in v.items()) + "}"
-    if isinstance(v, (tuple, list)):
-        if all(isinstance(x, int) for x in v):  # a shape
-            return repr(tuple(v))
-        return "(" + ", ".join(_show(x) for x in v) + ")"
-    if isinstance(v, (types.FunctionType, types.BuiltinFunctionType)):
-        return f"<function {v.__name__}>"
-    return repr(v)
-
-
-def _fmt_tensor(t: Tensor) -> str:
-    """Nested lists of numbers with 4 significant digits: ``[[1, 0.5], [nan, -inf]]``."""
-
-    def fmt(x):
-        if isinstance(x, list):
-            return "[" + ", ".join(fmt(y) for y in x) + "]"
-        return f"{x:.4g}" if isinstance(x, float) else str(x)
-
-    return fmt(t.tolist())
-
-
-def clone_inputs(obj):
-    """A fresh copy of the inputs (the learner's code may change them in place)."""
-    if isinstance(obj, Tensor):
-        return obj.detach().clone()
-    if isinstance(obj, dict):
-        return {k: clone_inputs(v) for k, v in obj.items()}
-    if isinstance(obj, list):
-        return [clone_inputs(v) for v in obj]
-    if isinstance(obj, tuple):
-        return tuple(clone_inputs(v) for v in obj)
-    return obj
-
-
-def _same(a, b) -> bool:
-    """``a`` and ``b`` hold the same values (nan equal to nan), tensors compared by value."""
-    if isinstance(a, Tensor):
-        if not isinstance(b, Tensor) or a.shape != b.shape or a.dtype != b.dtype:
-            return False
-        if a.is_floating_point() or a.is_complex():
-            return bool(((a == b) | (a.isnan() & b.isnan())).all())
-        return torch.equal(a, b)
-    if isinstance(a, (list, tuple)):
-        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
-    if isinstance(a, dict):
-        return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
-    return True  # not a tensor: nothing a solution could change in place that matters here
-
-
-def _changed_input(kwargs: dict, after: dict) -> str | None:
-    """The first argument whose tensors a call changed in place (``after`` was passed to it)."""
-    return next((k for k in kwargs if not _same(kwargs[k], after[k])), None)
 
 
 class _NotReturned(Exception):
@@ -422,75 +350,6 @@ def as_outputs(value, names: Sequence[str] | None) -> dict:
 
 class _ShapeOfResult(Exception):
     pass
-
-
-def _as_tensor(x) -> Tensor | None:
-    if isinstance(x, Tensor):
-        return x
-    if isinstance(x, (int, float)) and not isinstance(x, bool):
-        return torch.tensor(x, dtype=DT)
-    return None
-
-
-def compare(expected, got, rtol: float, atol: float, shape_only: bool = False):
-    """``None`` when ``got`` matches ``expected``, else (message, max_abs, max_rel)."""
-    if isinstance(expected, tuple):  # a shape: compare as tuples of ints
-        if not isinstance(got, (tuple, list)) or tuple(got) != expected:
-            return f"is {got!r}, expected {expected!r}", None, None
-        return None
-    e, g = _as_tensor(expected), _as_tensor(got)
-    if g is None:
-        return f"returned {type(got).__name__}, expected a tensor", None, None
-    if tuple(e.shape) != tuple(g.shape):
-        return f"has shape {tuple(g.shape)}, expected {tuple(e.shape)}", None, None
-    if shape_only:
-        return None
-    e, g = e.detach(), g.detach()
-    if not e.is_floating_point():
-        if g.is_floating_point() or g.is_complex() or not torch.equal(g.to(e.dtype), e):
-            if not g.is_floating_point() and not g.is_complex():
-                bad = int((g.to(e.dtype) != e).sum())
-                return f"differs at {bad} of {e.numel()} positions", None, None
-            return f"has dtype {g.dtype}, expected integers ({e.dtype})", None, None
-        return None
-    if g.is_complex():
-        return f"has dtype {g.dtype}, expected a real tensor ({e.dtype})", None, None
-    if g.dtype != e.dtype and g.is_floating_point():
-        dtype = str(g.dtype).replace("torch.", "")
-        note = f" (your output is {dtype}: compute in the dtype of the inputs)"
-    else:
-        note = ""
-    g, e = g.to(DT), e.to(DT)
-    if torch.isclose(g, e, rtol=rtol, atol=atol, equal_nan=True).all():
-        return None
-    both = torch.isfinite(e) & torch.isfinite(g)
-    nan_bad = int((torch.isnan(g) & ~torch.isnan(e)).sum())
-    inf_bad = int((torch.isinf(g) & ~torch.isinf(e)).sum())
-    lost = int((~torch.isfinite(e) & torch.isfinite(g)).sum())
-    msg = "values differ" + note
-    if nan_bad:
-        msg += f"; nan at {nan_bad} position(s) where the expected value is not nan"
-    if inf_bad:
-        msg += f"; ±inf at {inf_bad} position(s) where the expected value is finite"
-    if lost:
-        msg += f"; finite at {lost} position(s) where the expected value is ±inf or nan"
-    err = (g - e).abs()[both]
-    if not err.numel() or float(err.max()) == 0:  # only nan/inf differ: no error to measure
-        return msg, None, None
-    nonzero = e[both] != 0
-    rel = err[nonzero] / e[both][nonzero].abs()  # relative to the expected value, where != 0
-    max_abs = float(err.max())
-    max_rel = float(rel.max()) if rel.numel() else math.nan
-    if e.dim():
-        full = torch.where(both, (g - e).abs(), torch.zeros_like(e))
-        where = torch.unravel_index(full.argmax(), e.shape)
-        msg += (
-            f"; the largest error is at index {tuple(int(i) for i in where)}: expected "
-            f"{float(e[where]):.4g}, got {float(g[where]):.4g}"
-        )
-    if not both.all():
-        msg += f" (errors below over the {int(both.sum())} positions where both are finite)"
-    return msg, max_abs, max_rel
 
 
 # ------------------------------------------------------------------------------- the runner
@@ -545,17 +404,20 @@ def _diagnose(ex: Exercise, check: Check, kwargs: dict, got: dict) -> Mistake | 
     return None
 
 
-def run_exercise(ex: Exercise, fn: Callable, timeout: float = 10.0) -> Report:
+def run_exercise(
+    ex: Exercise, fn: Callable, timeout: float = 10.0, docs_url: str | None = None
+) -> Report:
     """Run ``fn`` through the checks of ``ex``; stop at the first failing one."""
     check_positive_finite("timeout", timeout)
+    check_optional("docs_url", docs_url, str)
     passed: list[str] = []
     names = [c.name for c in ex.checks]
     for i, check in enumerate(ex.checks):
         failure = _run_check(ex, check, fn, timeout)
         if failure is not None:
-            return Report(ex.name, passed, names[i + 1 :], failure)
+            return Report(ex.name, passed, names[i + 1 :], failure, docs_url)
         passed.append(check.name)
-    return Report(ex.name, passed, [])
+    return Report(ex.name, passed, [], docs_url=docs_url)
 
 
 def _error_failure(check: Check, kwargs: dict, err: BaseException, fn: Callable) -> Failure:
@@ -690,32 +552,31 @@ def _run_check(ex: Exercise, check: Check, fn: Callable, timeout: float) -> Fail
     return None
 
 
-# ------------------------------------------------------------------------- building blocks
-
-
-def randn(*shape: int, seed: int, scale: float = 1.0) -> Tensor:
-    """Seeded standard-normal float64 tensor."""
-    g = torch.Generator().manual_seed(seed)
-    return scale * torch.randn(shape, generator=g, dtype=DT)
-
-
-def rand(*shape: int, seed: int) -> Tensor:
-    """Seeded uniform [0, 1) float64 tensor."""
-    g = torch.Generator().manual_seed(seed)
-    return torch.rand(shape, generator=g, dtype=DT)
-
-
-def tensor(data) -> Tensor:
-    """A float64 tensor."""
-    return torch.tensor(data, dtype=DT)
-
-
 REGISTRY: dict[str, Exercise] = {}
 
 
-def register(ex: Exercise) -> Exercise:
-    """Add an exercise to the registry (names are unique)."""
-    if ex.name in REGISTRY:
-        raise ValueError(f"exercise {ex.name!r} is registered twice")
-    REGISTRY[ex.name] = ex
-    return ex
+def register(
+    *,
+    reference: Callable,
+    stub: str,
+    summary: str,
+    checks: tuple[Check, ...],
+    difficulty: str,
+    page: str,
+    outputs: tuple[str, ...] | None = None,
+    mistakes: tuple[Mistake, ...] = (),
+) -> Exercise:
+    """Add the exercise of ``reference`` to the registry (the order of ``list``) and return it.
+
+    The exercise is named after its reference (``softmax_reference``: ``softmax``) and its topic
+    is the name of its page (``topics/cross-entropy.html#...``: ``cross-entropy``); the other
+    parameters are those of :class:`Exercise`. Names are unique.
+    """
+    name = reference.__name__.removesuffix("_reference")
+    topic = page.partition("#")[0].removeprefix("topics/").removesuffix(".html")
+    if name in REGISTRY:
+        raise ValueError(f"exercise {name!r} is registered twice")
+    REGISTRY[name] = Exercise(
+        name, topic, difficulty, page, summary, stub, reference, checks, mistakes, outputs
+    )
+    return REGISTRY[name]

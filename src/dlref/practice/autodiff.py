@@ -6,7 +6,8 @@ import torch
 from torch import Tensor
 
 from dlref import autodiff
-from dlref.practice._grader import DT, Check, Exercise, Mistake, randn, register, tensor
+from dlref.practice._cases import DT, bad_input, randn, shape_check, tensor, values_check
+from dlref.practice._grader import Check, Mistake, register
 
 PAGE = "topics/autodiff.html"
 
@@ -117,62 +118,54 @@ def finite_difference_grad(f, x: Tensor, eps: float = 1e-6) -> Tensor:
 '''
 
 register(
-    Exercise(
-        name="finite_difference_grad",
-        topic="autodiff",
-        difficulty="easy",
-        page=PAGE,
-        summary="a gradient by central differences, for checking backward passes",
-        stub=STUB,
-        reference=finite_difference_grad_reference,
-        checks=(
-            Check("shape on a tiny case", lambda: [{"f": F_CUBIC, "x": randn(3, seed=0)}], "shape"),
-            Check(
-                "values on a hand-sized case",
-                lambda: [{"f": F_CUBIC, "x": tensor([1.0, -2.0]), "eps": 1e-3}],
-            ),
-            Check(
-                "random shapes",
-                lambda: [
-                    {"f": F_SOFTPLUS, "x": randn(2, 3, seed=1), "eps": 1e-3},
-                    {"f": F_CUBIC, "x": randn(2, 2, 2, seed=2)},
-                ],
-            ),
-            Check(
-                "edge: a 0-d x, an empty x",
-                lambda: [
-                    {"f": F_CUBIC, "x": tensor(0.5), "eps": 1e-3},
-                    {"f": F_CUBIC, "x": torch.zeros(0, dtype=DT)},
-                ],
-            ),
-            Check(
-                "bad input: eps = 0",
-                lambda: [{"f": F_CUBIC, "x": tensor([1.0]), "eps": 0.0}],
-                kind="raises",
-                bad="a step of 0 divides by 0",
-            ),
+    reference=finite_difference_grad_reference,
+    stub=STUB,
+    summary="a gradient by central differences, for checking backward passes",
+    checks=(
+        shape_check(lambda: [{"f": F_CUBIC, "x": randn(3, seed=0)}]),
+        values_check(lambda: [{"f": F_CUBIC, "x": tensor([1.0, -2.0]), "eps": 1e-3}]),
+        Check(
+            "random shapes",
+            lambda: [
+                {"f": F_SOFTPLUS, "x": randn(2, 3, seed=1), "eps": 1e-3},
+                {"f": F_CUBIC, "x": randn(2, 2, 2, seed=2)},
+            ],
         ),
-        mistakes=(
-            Mistake(
-                "forward_difference",
-                _v("forward"),
-                "(f(x + eps e_i) - f(x)) / eps is a forward difference, with an O(eps) error; "
-                "the central difference uses f(x + eps e_i) - f(x - eps e_i), error O(eps^2).",
-                f"{PAGE}#key-equations",
-            ),
-            Mistake(
-                "missing_2",
-                _v("no_2"),
-                "the two points are 2 eps apart: divide by 2 eps, not eps.",
-                f"{PAGE}#key-equations",
-            ),
-            Mistake(
-                "all_coordinates_at_once",
-                _v("all_at_once"),
-                "x + eps moves every coordinate at once (a directional derivative along "
-                "(1, ..., 1)); move one coordinate at a time, x + eps e_i.",
-                f"{PAGE}#key-equations",
-            ),
+        Check(
+            "edge: a 0-d x, an empty x",
+            lambda: [
+                {"f": F_CUBIC, "x": tensor(0.5), "eps": 1e-3},
+                {"f": F_CUBIC, "x": torch.zeros(0, dtype=DT)},
+            ],
         ),
-    )
+        bad_input(
+            "eps = 0",
+            "a step of 0 divides by 0",
+            lambda: [{"f": F_CUBIC, "x": tensor([1.0]), "eps": 0.0}],
+        ),
+    ),
+    difficulty="easy",
+    page=f"{PAGE}#key-equations",
+    mistakes=(
+        Mistake(
+            "forward_difference",
+            _v("forward"),
+            "(f(x + eps e_i) - f(x)) / eps is a forward difference, with an O(eps) error; "
+            "the central difference uses f(x + eps e_i) - f(x - eps e_i), error O(eps^2).",
+            f"{PAGE}#key-equations",
+        ),
+        Mistake(
+            "missing_2",
+            _v("no_2"),
+            "the two points are 2 eps apart: divide by 2 eps, not eps.",
+            f"{PAGE}#key-equations",
+        ),
+        Mistake(
+            "all_coordinates_at_once",
+            _v("all_at_once"),
+            "x + eps moves every coordinate at once (a directional derivative along "
+            "(1, ..., 1)); move one coordinate at a time, x + eps e_i.",
+            f"{PAGE}#key-equations",
+        ),
+    ),
 )

@@ -6,7 +6,8 @@ import torch
 from torch import Tensor
 
 from dlref import backprop
-from dlref.practice._grader import DT, Check, Exercise, Mistake, randn, register, tensor
+from dlref.practice._cases import DT, bad_input, randn, shape_check, tensor, values_check
+from dlref.practice._grader import Check, Mistake, register
 
 PAGE = "topics/backprop.html"
 
@@ -102,12 +103,9 @@ def linear_backward_reference(X: Tensor, W: Tensor, G: Tensor) -> tuple[Tensor, 
 
     Parameters
     ----------
-    X : Tensor
-        Input, shape (\*, in).
-    W : Tensor
-        Weight, shape (in, out).
-    G : Tensor
-        Upstream gradient :math:`\partial L / \partial Y`, shape (\*, out).
+    X, W, G : Tensor
+        The input (\*, in), the weight (in, out) and the upstream gradient
+        :math:`\partial L / \partial Y` (\*, out).
 
     Returns
     -------
@@ -203,20 +201,8 @@ def _skip_params(seed: int) -> dict:
     return {"params": dict(zip(SKIP_KEYS, v, strict=False)), "x0": v[-2], "t": v[-1]}
 
 
-HAND_PARAMS = dict(
-    w_a=2.0,
-    b_a=0.0,
-    w_b=1.0,
-    b_b=1.0,
-    w_c=2.0,
-    b_c=0.0,
-    w_d=2.0,
-    b_d=0.0,
-    w_d2=3.0,
-    b_d2=0.0,
-    w_e=0.5,
-    b_e=0.0,
-)
+HAND_PARAMS = {"w_a": 2.0, "b_a": 0.0, "w_b": 1.0, "b_b": 1.0, "w_c": 2.0, "b_c": 0.0}
+HAND_PARAMS |= {"w_d": 2.0, "b_d": 0.0, "w_d2": 3.0, "b_d2": 0.0, "w_e": 0.5, "b_e": 0.0}
 
 SIGMOID_STUB = r'''
 import torch
@@ -274,187 +260,161 @@ def _lin_case(lead, d_in, d_out, seed):
 
 
 register(
-    Exercise(
-        name="sigmoid_partials",
-        topic="backprop",
-        difficulty="easy",
-        page=f"{PAGE}#a-sigmoid-of-a-linear-function",
-        summary="dL/du, dL/dw, dL/dx of L = 1/(1 + e^u) by hand",
-        stub=SIGMOID_STUB,
-        reference=sigmoid_partials_reference,
-        outputs=("dL_du", "dL_dw", "dL_dx"),
-        checks=(
-            Check(
-                "shape on a tiny case",
-                lambda: [{"w": tensor([1.0, -2.0, 0.5]), "x": tensor([1.0, 1.0])}],
-                kind="shape",
-            ),
-            Check(
-                "values on a hand-sized case",
-                lambda: [{"w": tensor([1.0, -2.0, 0.5]), "x": tensor([1.0, 1.0])}],
-            ),
-            Check(
-                "random values",
-                lambda: [{"w": randn(3, seed=s), "x": randn(2, seed=s + 50)} for s in range(4)],
-            ),
-            Check(
-                "edge: u = ±1000 (exp(u) overflows)",
-                lambda: [
-                    {"w": tensor([500.0, 500.0, 0.0]), "x": tensor([1.0, 1.0])},
-                    {"w": tensor([-500.0, -500.0, 0.0]), "x": tensor([1.0, 1.0])},
-                ],
-            ),
-            Check(
-                "bad input: w of shape (2,)",
-                lambda: [{"w": tensor([1.0, 2.0]), "x": tensor([1.0, 1.0])}],
-                kind="raises",
-                bad="w has 2 entries, not 3",
-            ),
+    reference=sigmoid_partials_reference,
+    stub=SIGMOID_STUB,
+    summary="dL/du, dL/dw, dL/dx of L = 1/(1 + e^u) by hand",
+    checks=(
+        shape_check(lambda: [{"w": tensor([1.0, -2.0, 0.5]), "x": tensor([1.0, 1.0])}]),
+        values_check(lambda: [{"w": tensor([1.0, -2.0, 0.5]), "x": tensor([1.0, 1.0])}]),
+        Check(
+            "random values",
+            lambda: [{"w": randn(3, seed=s), "x": randn(2, seed=s + 50)} for s in range(4)],
         ),
-        mistakes=(
-            Mistake(
-                "sign",
-                _sig_sign,
-                "dL/du has the wrong sign: L = 1/(1 + e^u) = sigmoid(-u) decreases in u, so "
-                "dL/du = -sigmoid(u) sigmoid(-u) < 0.",
-                f"{PAGE}#a-sigmoid-of-a-linear-function",
-            ),
-            Mistake(
-                "no_bias_term",
-                _sig_no_bias,
-                "dL/dw2 is dL/du times 1 (u = w0 x0 + w1 x1 + w2), not 0: the bias gets the "
-                "gradient of u itself.",
-                f"{PAGE}#a-sigmoid-of-a-linear-function",
-            ),
-            Mistake(
-                "overflow",
-                _sig_overflow,
-                "-e^u / (1 + e^u)^2 is inf/inf = nan once e^u overflows: use the equal form "
-                "-sigmoid(u) sigmoid(-u), finite everywhere.",
-                f"{PAGE}#a-sigmoid-of-a-linear-function",
-            ),
-            Mistake(
-                "swapped_w_x",
-                _sig_swapped,
-                "du/dw is x (and 1 for the bias) and du/dx is w: you swapped them.",
-                f"{PAGE}#a-sigmoid-of-a-linear-function",
-            ),
+        Check(
+            "edge: u = ±1000 (exp(u) overflows)",
+            lambda: [
+                {"w": tensor([500.0, 500.0, 0.0]), "x": tensor([1.0, 1.0])},
+                {"w": tensor([-500.0, -500.0, 0.0]), "x": tensor([1.0, 1.0])},
+            ],
         ),
-    )
+        bad_input(
+            "w of shape (2,)",
+            "w has 2 entries, not 3",
+            lambda: [{"w": tensor([1.0, 2.0]), "x": tensor([1.0, 1.0])}],
+        ),
+    ),
+    difficulty="easy",
+    page=f"{PAGE}#a-sigmoid-of-a-linear-function",
+    outputs=("dL_du", "dL_dw", "dL_dx"),
+    mistakes=(
+        Mistake(
+            "sign",
+            _sig_sign,
+            "dL/du has the wrong sign: L = 1/(1 + e^u) = sigmoid(-u) decreases in u, so "
+            "dL/du = -sigmoid(u) sigmoid(-u) < 0.",
+            f"{PAGE}#a-sigmoid-of-a-linear-function",
+        ),
+        Mistake(
+            "no_bias_term",
+            _sig_no_bias,
+            "dL/dw2 is dL/du times 1 (u = w0 x0 + w1 x1 + w2), not 0: the bias gets the "
+            "gradient of u itself.",
+            f"{PAGE}#a-sigmoid-of-a-linear-function",
+        ),
+        Mistake(
+            "overflow",
+            _sig_overflow,
+            "-e^u / (1 + e^u)^2 is inf/inf = nan once e^u overflows: use the equal form "
+            "-sigmoid(u) sigmoid(-u), finite everywhere.",
+            f"{PAGE}#a-sigmoid-of-a-linear-function",
+        ),
+        Mistake(
+            "swapped_w_x",
+            _sig_swapped,
+            "du/dw is x (and 1 for the bias) and du/dx is w: you swapped them.",
+            f"{PAGE}#a-sigmoid-of-a-linear-function",
+        ),
+    ),
 )
 
 register(
-    Exercise(
-        name="skip_grads",
-        topic="backprop",
-        difficulty="medium",
-        page=f"{PAGE}#the-skip-connection",
-        summary="dL/db_b of the five-node network with a skip connection",
-        stub=SKIP_STUB,
-        reference=skip_grads_reference,
-        outputs=SKIP_OUTPUTS,
-        checks=(
-            Check(
-                "values on a hand-sized case",
-                lambda: [{"params": dict(HAND_PARAMS), "x0": 1.0, "t": 10.0}],
-            ),
-            Check("random values", lambda: [_skip_params(s) for s in range(4)]),
-            Check(
-                "edge: at the target (every gradient 0) and without the skip (w_d2 = 0)",
-                lambda: [
-                    {"params": dict(HAND_PARAMS), "x0": 1.0, "t": 10.5},
-                    {"params": {**HAND_PARAMS, "w_d2": 0.0}, "x0": 1.0, "t": 3.0},
-                ],
-            ),
+    reference=skip_grads_reference,
+    stub=SKIP_STUB,
+    summary="dL/db_b of the five-node network with a skip connection",
+    checks=(
+        values_check(lambda: [{"params": dict(HAND_PARAMS), "x0": 1.0, "t": 10.0}]),
+        Check("random values", lambda: [_skip_params(s) for s in range(4)]),
+        Check(
+            "edge: at the target (every gradient 0) and without the skip (w_d2 = 0)",
+            lambda: [
+                {"params": dict(HAND_PARAMS), "x0": 1.0, "t": 10.5},
+                {"params": {**HAND_PARAMS, "w_d2": 0.0}, "x0": 1.0, "t": 3.0},
+            ],
         ),
-        mistakes=(
-            Mistake(
-                "missing_skip_path",
-                lambda params, x0, t: _skip_variant(params, x0, t, skip=False),
-                "x_b feeds both x_c and x_d: dL/dx_b is the sum over both paths, "
-                "dL/dx_c w_c + dL/dx_d w_d2; you dropped the skip.",
-                f"{PAGE}#the-skip-connection",
-            ),
-            Mistake(
-                "only_skip_path",
-                lambda params, x0, t: _skip_variant(params, x0, t, through=False),
-                "x_b feeds both x_c and x_d: dL/dx_b is the sum over both paths; you kept "
-                "only the skip into x_d.",
-                f"{PAGE}#the-skip-connection",
-            ),
-            Mistake(
-                "missing_factor_2",
-                lambda params, x0, t: _skip_variant(params, x0, t, two=1.0),
-                "d/dx_e (x_e - t)^2 = 2 (x_e - t): the factor 2 is missing, so every "
-                "gradient is half the right one.",
-                f"{PAGE}#the-skip-connection",
-            ),
+    ),
+    difficulty="medium",
+    page=f"{PAGE}#the-skip-connection",
+    outputs=SKIP_OUTPUTS,
+    mistakes=(
+        Mistake(
+            "missing_skip_path",
+            lambda params, x0, t: _skip_variant(params, x0, t, skip=False),
+            "x_b feeds both x_c and x_d: dL/dx_b is the sum over both paths, "
+            "dL/dx_c w_c + dL/dx_d w_d2; you dropped the skip.",
+            f"{PAGE}#the-skip-connection",
         ),
-    )
+        Mistake(
+            "only_skip_path",
+            lambda params, x0, t: _skip_variant(params, x0, t, through=False),
+            "x_b feeds both x_c and x_d: dL/dx_b is the sum over both paths; you kept "
+            "only the skip into x_d.",
+            f"{PAGE}#the-skip-connection",
+        ),
+        Mistake(
+            "missing_factor_2",
+            lambda params, x0, t: _skip_variant(params, x0, t, two=1.0),
+            "d/dx_e (x_e - t)^2 = 2 (x_e - t): the factor 2 is missing, so every "
+            "gradient is half the right one.",
+            f"{PAGE}#the-skip-connection",
+        ),
+    ),
 )
 
 register(
-    Exercise(
-        name="linear_backward",
-        topic="backprop",
-        difficulty="easy",
-        page=f"{PAGE}#the-cost-of-the-backward-pass",
-        summary="dX = G W^T and dW = X^T G for Y = X W, with batch dimensions",
-        stub=LINEAR_STUB,
-        reference=linear_backward_reference,
-        outputs=("dX", "dW"),
-        checks=(
-            Check("shape on a tiny case", lambda: [_lin_case((3,), 2, 4, 0)], kind="shape"),
-            Check(
-                "values on a hand-sized case",
-                lambda: [
-                    {
-                        "X": tensor([[1.0, 2.0], [3.0, 4.0]]),
-                        "W": tensor([[1.0, 0.0], [2.0, 1.0]]),
-                        "G": tensor([[1.0, -1.0], [0.5, 2.0]]),
-                    }
-                ],
-            ),
-            Check(
-                "random shapes with batch dimensions",
-                lambda: [_lin_case((5,), 3, 4, 1), _lin_case((2, 3), 4, 5, 2)],
-            ),
-            Check("edge: empty batch", lambda: [_lin_case((0,), 3, 2, 3)]),
-            Check(
-                "bad input: G not of the shape of X @ W",
-                lambda: [{**_lin_case((3,), 2, 4, 4), "G": randn(3, 5, seed=9)}],
-                kind="raises",
-                bad="X @ W is (3, 4) but G is (3, 5)",
-            ),
+    reference=linear_backward_reference,
+    stub=LINEAR_STUB,
+    summary="dX = G W^T and dW = X^T G for Y = X W, with batch dimensions",
+    checks=(
+        shape_check(lambda: [_lin_case((3,), 2, 4, 0)]),
+        values_check(
+            lambda: [
+                {
+                    "X": tensor([[1.0, 2.0], [3.0, 4.0]]),
+                    "W": tensor([[1.0, 0.0], [2.0, 1.0]]),
+                    "G": tensor([[1.0, -1.0], [0.5, 2.0]]),
+                }
+            ]
         ),
-        mistakes=(
-            Mistake(
-                "no_batch_sum",
-                _lin_no_sum,
-                "dW must have W's shape (in, out): sum X^T G over every leading (batch) "
-                "dimension (flatten them into rows first).",
-                f"{PAGE}#the-cost-of-the-backward-pass",
-            ),
-            Mistake(
-                "mean_over_batch",
-                _lin_mean,
-                "you divided dW by the number of rows: the gradient of a sum is the sum; any "
-                "mean belongs in the loss, already in G.",
-                f"{PAGE}#the-cost-of-the-backward-pass",
-            ),
-            Mistake(
-                "missing_transpose",
-                _lin_no_transpose,
-                "dX = G W^T: the shapes (*, out) @ (out, in) only work with W transposed.",
-                f"{PAGE}#the-cost-of-the-backward-pass",
-            ),
-            Mistake(
-                "dW_transposed",
-                _lin_dW_transposed,
-                "you computed G^T X, the transpose of dW = X^T G: dW has the shape of W, "
-                "(in, out).",
-                f"{PAGE}#the-cost-of-the-backward-pass",
-            ),
+        Check(
+            "random shapes with batch dimensions",
+            lambda: [_lin_case((5,), 3, 4, 1), _lin_case((2, 3), 4, 5, 2)],
         ),
-    )
+        Check("edge: empty batch", lambda: [_lin_case((0,), 3, 2, 3)]),
+        bad_input(
+            "G not of the shape of X @ W",
+            "X @ W is (3, 4) but G is (3, 5)",
+            lambda: [{**_lin_case((3,), 2, 4, 4), "G": randn(3, 5, seed=9)}],
+        ),
+    ),
+    difficulty="easy",
+    page=f"{PAGE}#the-cost-of-the-backward-pass",
+    outputs=("dX", "dW"),
+    mistakes=(
+        Mistake(
+            "no_batch_sum",
+            _lin_no_sum,
+            "dW must have W's shape (in, out): sum X^T G over every leading (batch) "
+            "dimension (flatten them into rows first).",
+            f"{PAGE}#the-cost-of-the-backward-pass",
+        ),
+        Mistake(
+            "mean_over_batch",
+            _lin_mean,
+            "you divided dW by the number of rows: the gradient of a sum is the sum; any "
+            "mean belongs in the loss, already in G.",
+            f"{PAGE}#the-cost-of-the-backward-pass",
+        ),
+        Mistake(
+            "missing_transpose",
+            _lin_no_transpose,
+            "dX = G W^T: the shapes (*, out) @ (out, in) only work with W transposed.",
+            f"{PAGE}#the-cost-of-the-backward-pass",
+        ),
+        Mistake(
+            "dW_transposed",
+            _lin_dW_transposed,
+            "you computed G^T X, the transpose of dW = X^T G: dW has the shape of W, (in, out).",
+            f"{PAGE}#the-cost-of-the-backward-pass",
+        ),
+    ),
 )

@@ -7,7 +7,8 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from dlref import conv
-from dlref.practice._grader import Check, Exercise, Mistake, randn, register, tensor
+from dlref.practice._cases import bad_input, cases, randn, shape_check, tensor, values_check
+from dlref.practice._grader import Check, Mistake, register
 
 PAGE = "topics/conv.html"
 SIZE = f"{PAGE}#the-output-size-checked-against-torch"
@@ -320,6 +321,12 @@ def _conv_random():
     ]
 
 
+def _ig_case(go: tuple, w: tuple, seed: int, padding: int = 0) -> dict:
+    """A conv2d_input_grad case: grad_output of shape ``go``, weight of shape ``w``."""
+    case = {"grad_output": randn(*go, seed=seed), "weight": randn(*w, seed=seed + 1)}
+    return case | ({"padding": padding} if padding else {})
+
+
 def _pool_ties():
     zeros = torch.zeros(1, 2, 4, 4, dtype=torch.float64)
     steps = tensor([[[[1.0, 3.0, 2.0, 2.0], [3.0, 0.0, 2.0, 2.0], [5.0, 5.0, 0.0, 1.0]]]])
@@ -331,308 +338,248 @@ def _pool_ties():
 
 
 register(
-    Exercise(
-        name="conv2d_output_shape",
-        topic="conv",
-        difficulty="easy",
-        page=SIZE,
-        summary="the output height and width of a convolution",
-        stub=SHAPE_STUB,
-        reference=conv2d_output_shape_reference,
-        checks=(
-            Check(
-                "values on a hand-sized case",
-                lambda: [
-                    {"H": 28, "W": 28, "kernel_size": 3},
-                    {"H": 28, "W": 20, "kernel_size": 3, "padding": 1},
-                ],
-            ),
-            Check(
-                "stride",
-                lambda: [
-                    {"H": 224, "W": 224, "kernel_size": 7, "stride": 2, "padding": 3},
-                    {"H": 8, "W": 9, "kernel_size": 2, "stride": 3},
-                ],
-            ),
-            Check(
-                "stride and dilation together",
-                lambda: [
-                    {"H": 32, "W": 20, "kernel_size": 3, "stride": 2, "dilation": 2},
-                    {"H": 17, "W": 30, "kernel_size": 5, "stride": 3, "padding": 2, "dilation": 3},
-                ],
-            ),
-            Check(
-                "edge: kernel as large as the padded input, 1x1 kernel",
-                lambda: [
-                    {"H": 3, "W": 5, "kernel_size": 5, "padding": 1},
-                    {"H": 1, "W": 1, "kernel_size": 1, "stride": 4},
-                ],
-            ),
-            Check(
-                "bad input: a kernel larger than the padded input",
-                lambda: [{"H": 4, "W": 4, "kernel_size": 3, "dilation": 2}],
-                kind="raises",
-                bad="a dilated kernel of extent 5 on a 4x4 input",
-            ),
+    reference=conv2d_output_shape_reference,
+    stub=SHAPE_STUB,
+    summary="the output height and width of a convolution",
+    checks=(
+        values_check(
+            lambda: [
+                {"H": 28, "W": 28, "kernel_size": 3},
+                {"H": 28, "W": 20, "kernel_size": 3, "padding": 1},
+            ]
         ),
-        mistakes=(
-            Mistake(
-                "padding_counted_once",
-                _shape_padding_once,
-                "padding adds zeros on both sides: the padded size is H + 2 padding, not "
-                "H + padding.",
-                MISTAKES,
-            ),
-            Mistake(
-                "stride_before_dilation",
-                _shape_stride_before_dilation,
-                "dilate the kernel first (extent dilation (k - 1) + 1), then count the stride "
-                "steps that fit: floor((H + 2p - d (k - 1) - 1) / s) + 1.",
-                MISTAKES,
-            ),
-            Mistake(
-                "no_dilation",
-                _shape_no_dilation,
-                "dilation spreads the kernel to an extent of dilation (k - 1) + 1: use it in "
-                "place of k.",
-                SIZE,
-            ),
+        Check(
+            "stride",
+            lambda: [
+                {"H": 224, "W": 224, "kernel_size": 7, "stride": 2, "padding": 3},
+                {"H": 8, "W": 9, "kernel_size": 2, "stride": 3},
+            ],
         ),
-    )
+        Check(
+            "stride and dilation together",
+            lambda: [
+                {"H": 32, "W": 20, "kernel_size": 3, "stride": 2, "dilation": 2},
+                {"H": 17, "W": 30, "kernel_size": 5, "stride": 3, "padding": 2, "dilation": 3},
+            ],
+        ),
+        Check(
+            "edge: kernel as large as the padded input, 1x1 kernel",
+            lambda: [
+                {"H": 3, "W": 5, "kernel_size": 5, "padding": 1},
+                {"H": 1, "W": 1, "kernel_size": 1, "stride": 4},
+            ],
+        ),
+        bad_input(
+            "a kernel larger than the padded input",
+            "a dilated kernel of extent 5 on a 4x4 input",
+            lambda: [{"H": 4, "W": 4, "kernel_size": 3, "dilation": 2}],
+        ),
+    ),
+    difficulty="easy",
+    page=SIZE,
+    mistakes=(
+        Mistake(
+            "padding_counted_once",
+            _shape_padding_once,
+            "padding adds zeros on both sides: the padded size is H + 2 padding, not H + padding.",
+            MISTAKES,
+        ),
+        Mistake(
+            "stride_before_dilation",
+            _shape_stride_before_dilation,
+            "dilate the kernel first (extent dilation (k - 1) + 1), then count the stride "
+            "steps that fit: floor((H + 2p - d (k - 1) - 1) / s) + 1.",
+            MISTAKES,
+        ),
+        Mistake(
+            "no_dilation",
+            _shape_no_dilation,
+            "dilation spreads the kernel to an extent of dilation (k - 1) + 1: use it in "
+            "place of k.",
+            SIZE,
+        ),
+    ),
 )
 
 register(
-    Exercise(
-        name="conv2d_unfold",
-        topic="conv",
-        difficulty="medium",
-        page=IM2COL,
-        summary="conv2d as unfold (im2col) and one matrix product",
-        stub=UNFOLD_STUB,
-        reference=conv2d_unfold_reference,
-        checks=(
-            Check(
-                "shape on a tiny case",
-                lambda: [{"x": randn(1, 1, 3, 3, seed=0), "weight": randn(2, 1, 2, 2, seed=1)}],
-                kind="shape",
-            ),
-            Check(
-                "values on a hand-sized case",
-                lambda: [
-                    {
-                        "x": tensor([[[[1.0, 2.0, 3.0], [4.0, 5.0, 6.0], [7.0, 8.0, 9.0]]]]),
-                        "weight": tensor([[[[1.0, 0.0], [0.0, -2.0]]]]),
-                        "bias": tensor([0.5]),
-                    }
-                ],
-            ),
-            Check("random shapes, stride and padding", _conv_random),
-            Check(
-                "gradient vs the reference",
-                lambda: _conv_random()[1:],
-                kind="grad",
-                grad_wrt=("x", "weight", "bias"),
-            ),
-            Check(
-                "edge: 1x1 kernel, kernel as large as the input",
-                lambda: [
-                    {"x": randn(2, 3, 4, 4, seed=9), "weight": randn(5, 3, 1, 1, seed=10)},
-                    {"x": randn(1, 2, 3, 3, seed=11), "weight": randn(1, 2, 3, 3, seed=12)},
-                ],
-            ),
-            Check(
-                "bad input: channels of x and weight disagree",
-                lambda: [{"x": randn(1, 3, 5, 5, seed=13), "weight": randn(2, 2, 3, 3, seed=14)}],
-                kind="raises",
-                bad="x has 3 channels, weight expects 2",
-            ),
+    reference=conv2d_unfold_reference,
+    stub=UNFOLD_STUB,
+    summary="conv2d as unfold (im2col) and one matrix product",
+    checks=(
+        shape_check(
+            lambda: [{"x": randn(1, 1, 3, 3, seed=0), "weight": randn(2, 1, 2, 2, seed=1)}]
         ),
-        mistakes=(
-            Mistake(
-                "kernel_flipped",
-                _conv_flipped,
-                "deep-learning convolution is a cross-correlation: the kernel is not flipped "
-                "(unfold's columns meet the weight's rows in the same order).",
-                IM2COL,
-            ),
-            Mistake(
-                "padding_counted_once",
-                _conv_padding_once,
-                "padding adds zeros on both sides (top and bottom, left and right), not only "
-                "before the input.",
-                MISTAKES,
-            ),
-            Mistake(
-                "bias_ignored",
-                _conv_no_bias,
-                "add bias[o] to every position of output channel o.",
-                f"{PAGE}#key-equations",
-            ),
-            Mistake(
-                "output_not_transposed",
-                _conv_output_not_transposed,
-                "the product is (C_out, L) per image: view it as (C_out, H_out, W_out); a "
-                "(L, C_out) result must be transposed before the reshape.",
-                IM2COL,
-            ),
+        values_check(
+            lambda: [
+                {
+                    "x": tensor([[[[1.0, 2.0, 3.0], [4.0, 5.0, 6.0], [7.0, 8.0, 9.0]]]]),
+                    "weight": tensor([[[[1.0, 0.0], [0.0, -2.0]]]]),
+                    "bias": tensor([0.5]),
+                }
+            ]
         ),
-    )
+        Check("random shapes, stride and padding", _conv_random),
+        Check(
+            "gradient vs the reference",
+            lambda: _conv_random()[1:],
+            kind="grad",
+            grad_wrt=("x", "weight", "bias"),
+        ),
+        Check(
+            "edge: 1x1 kernel, kernel as large as the input",
+            lambda: [
+                {"x": randn(2, 3, 4, 4, seed=9), "weight": randn(5, 3, 1, 1, seed=10)},
+                {"x": randn(1, 2, 3, 3, seed=11), "weight": randn(1, 2, 3, 3, seed=12)},
+            ],
+        ),
+        bad_input(
+            "channels of x and weight disagree",
+            "x has 3 channels, weight expects 2",
+            lambda: [{"x": randn(1, 3, 5, 5, seed=13), "weight": randn(2, 2, 3, 3, seed=14)}],
+        ),
+    ),
+    difficulty="medium",
+    page=IM2COL,
+    mistakes=(
+        Mistake(
+            "kernel_flipped",
+            _conv_flipped,
+            "deep-learning convolution is a cross-correlation: the kernel is not flipped "
+            "(unfold's columns meet the weight's rows in the same order).",
+            IM2COL,
+        ),
+        Mistake(
+            "padding_counted_once",
+            _conv_padding_once,
+            "padding adds zeros on both sides (top and bottom, left and right), not only "
+            "before the input.",
+            MISTAKES,
+        ),
+        Mistake(
+            "bias_ignored",
+            _conv_no_bias,
+            "add bias[o] to every position of output channel o.",
+            f"{PAGE}#key-equations",
+        ),
+        Mistake(
+            "output_not_transposed",
+            _conv_output_not_transposed,
+            "the product is (C_out, L) per image: view it as (C_out, H_out, W_out); a "
+            "(L, C_out) result must be transposed before the reshape.",
+            IM2COL,
+        ),
+    ),
 )
 
 register(
-    Exercise(
-        name="max_pool2d_backward",
-        topic="conv",
-        difficulty="medium",
-        page=POOLING,
-        summary="the input gradient of max pooling, ties as in torch",
-        stub=POOL_STUB,
-        reference=max_pool2d_backward_reference,
-        checks=(
-            Check(
-                "shape on a tiny case",
-                lambda: [
-                    {"x": randn(1, 1, 2, 2, seed=0), "grad_output": randn(1, 1, 1, 1, seed=1)}
-                ],
-                kind="shape",
-            ),
-            Check(
-                "values on a hand-sized case",
-                lambda: [
-                    {
-                        "x": tensor([[[[1.0, 5.0, 2.0, 0.0], [3.0, 4.0, 7.0, 6.0]]]]),
-                        "grad_output": tensor([[[[1.0, -2.0]]]]),
-                    }
-                ],
-            ),
-            Check(
-                "random inputs and kernel sizes",
-                lambda: [
-                    {"x": randn(2, 3, 6, 8, seed=2), "grad_output": randn(2, 3, 3, 4, seed=3)},
-                    {
-                        "x": randn(1, 2, 9, 6, seed=4),
-                        "grad_output": randn(1, 2, 3, 2, seed=5),
-                        "kernel_size": 3,
-                    },
-                ],
-            ),
-            Check("edge: ties (equal values in a window)", _pool_ties),
-            Check(
-                "edge: a size not a multiple of the kernel (the last row is never pooled)",
-                lambda: [
-                    {"x": randn(1, 1, 5, 4, seed=6), "grad_output": randn(1, 1, 2, 2, seed=7)}
-                ],
-            ),
-            Check(
-                "bad input: grad_output of the wrong shape",
-                lambda: [
-                    {"x": randn(1, 1, 4, 4, seed=8), "grad_output": randn(1, 1, 4, 4, seed=9)}
-                ],
-                kind="raises",
-                bad="grad_output (1, 1, 4, 4) for a pooled output (1, 1, 2, 2)",
-            ),
+    reference=max_pool2d_backward_reference,
+    stub=POOL_STUB,
+    summary="the input gradient of max pooling, ties as in torch",
+    checks=(
+        shape_check(
+            lambda: [{"x": randn(1, 1, 2, 2, seed=0), "grad_output": randn(1, 1, 1, 1, seed=1)}]
         ),
-        mistakes=(
-            Mistake(
-                "ties_split",
-                _pool_ties_split,
-                "on a tie torch gives the whole gradient to the first maximum of the window "
-                "(row-major), not a share to each.",
-                POOLING,
-            ),
-            Mistake(
-                "ties_to_all",
-                _pool_ties_all,
-                "a mask x == max gives the full gradient to every tied entry: only the first "
-                "maximum of the window gets it.",
-                POOLING,
-            ),
-            Mistake(
-                "gradient_to_all",
-                _pool_to_all,
-                "the gradient of a max goes to the arg-max only; the other entries of the "
-                "window did not affect the output and get 0.",
-                POOLING,
-            ),
+        values_check(
+            lambda: [
+                {
+                    "x": tensor([[[[1.0, 5.0, 2.0, 0.0], [3.0, 4.0, 7.0, 6.0]]]]),
+                    "grad_output": tensor([[[[1.0, -2.0]]]]),
+                }
+            ]
         ),
-    )
+        Check(
+            "random inputs and kernel sizes",
+            lambda: [
+                {"x": randn(2, 3, 6, 8, seed=2), "grad_output": randn(2, 3, 3, 4, seed=3)},
+                {
+                    "x": randn(1, 2, 9, 6, seed=4),
+                    "grad_output": randn(1, 2, 3, 2, seed=5),
+                    "kernel_size": 3,
+                },
+            ],
+        ),
+        Check("edge: ties (equal values in a window)", _pool_ties),
+        Check(
+            "edge: a size not a multiple of the kernel (the last row is never pooled)",
+            lambda: [{"x": randn(1, 1, 5, 4, seed=6), "grad_output": randn(1, 1, 2, 2, seed=7)}],
+        ),
+        bad_input(
+            "grad_output of the wrong shape",
+            "grad_output (1, 1, 4, 4) for a pooled output (1, 1, 2, 2)",
+            lambda: [{"x": randn(1, 1, 4, 4, seed=8), "grad_output": randn(1, 1, 4, 4, seed=9)}],
+        ),
+    ),
+    difficulty="medium",
+    page=POOLING,
+    mistakes=(
+        Mistake(
+            "ties_split",
+            _pool_ties_split,
+            "on a tie torch gives the whole gradient to the first maximum of the window "
+            "(row-major), not a share to each.",
+            POOLING,
+        ),
+        Mistake(
+            "ties_to_all",
+            _pool_ties_all,
+            "a mask x == max gives the full gradient to every tied entry: only the first "
+            "maximum of the window gets it.",
+            POOLING,
+        ),
+        Mistake(
+            "gradient_to_all",
+            _pool_to_all,
+            "the gradient of a max goes to the arg-max only; the other entries of the "
+            "window did not affect the output and get 0.",
+            POOLING,
+        ),
+    ),
 )
 
 register(
-    Exercise(
-        name="conv2d_input_grad",
-        topic="conv",
-        difficulty="medium",
-        page=BACKWARD,
-        summary="the input gradient of a conv: a conv with the flipped kernel",
-        stub=INPUT_GRAD_STUB,
-        reference=conv2d_input_grad_reference,
-        checks=(
-            Check(
-                "shape on a tiny case",
-                lambda: [
-                    {"grad_output": randn(1, 1, 2, 2, seed=0), "weight": randn(1, 1, 2, 2, seed=1)}
-                ],
-                kind="shape",
-            ),
-            Check(
-                "values on a hand-sized case",
-                lambda: [
-                    {
-                        "grad_output": tensor([[[[1.0, 0.0], [0.0, 2.0]]]]),
-                        "weight": tensor([[[[1.0, 2.0], [3.0, 4.0]]]]),
-                    }
-                ],
-            ),
-            Check(
-                "random shapes, channels and padding",
-                lambda: [
-                    {"grad_output": randn(2, 4, 5, 4, seed=2), "weight": randn(4, 3, 3, 3, seed=3)},
-                    {
-                        "grad_output": randn(1, 2, 6, 6, seed=4),
-                        "weight": randn(2, 5, 3, 2, seed=5),
-                        "padding": 1,
-                    },
-                ],
-            ),
-            Check(
-                "edge: 1x1 kernel, padding as large as allowed",
-                lambda: [
-                    {"grad_output": randn(1, 3, 3, 3, seed=6), "weight": randn(3, 2, 1, 1, seed=7)},
-                    {
-                        "grad_output": randn(1, 1, 5, 5, seed=8),
-                        "weight": randn(1, 2, 3, 3, seed=9),
-                        "padding": 1,
-                    },
-                ],
-            ),
-            Check(
-                "bad input: channels of grad_output and weight disagree",
-                lambda: [
-                    {
-                        "grad_output": randn(1, 3, 4, 4, seed=10),
-                        "weight": randn(2, 3, 3, 3, seed=11),
-                    }
-                ],
-                kind="raises",
-                bad="grad_output has 3 channels, weight has C_out = 2",
-            ),
+    reference=conv2d_input_grad_reference,
+    stub=INPUT_GRAD_STUB,
+    summary="the input gradient of a conv: a conv with the flipped kernel",
+    checks=(
+        shape_check(cases(_ig_case, ((1, 1, 2, 2), (1, 1, 2, 2), 0))),
+        values_check(
+            lambda: [
+                {
+                    "grad_output": tensor([[[[1.0, 0.0], [0.0, 2.0]]]]),
+                    "weight": tensor([[[[1.0, 2.0], [3.0, 4.0]]]]),
+                }
+            ]
         ),
-        mistakes=(
-            Mistake(
-                "kernel_not_flipped",
-                _grad_not_flipped,
-                "output (i, j) saw input (i + u, j + v) through w[u, v], so gathering back runs "
-                "the kernel backwards: flip it by 180 degrees (and swap C_in and C_out).",
-                BACKWARD,
-            ),
-            Mistake(
-                "padding_not_adjusted",
-                _grad_padding_not_adjusted,
-                "the transposed convolution pads the gradient by k - 1 - padding, not by the "
-                "forward padding.",
-                BACKWARD,
-            ),
+        Check(
+            "random shapes, channels and padding",
+            cases(_ig_case, ((2, 4, 5, 4), (4, 3, 3, 3), 2), ((1, 2, 6, 6), (2, 5, 3, 2), 4, 1)),
         ),
-    )
+        Check(
+            "edge: 1x1 kernel, padding as large as allowed",
+            cases(_ig_case, ((1, 3, 3, 3), (3, 2, 1, 1), 6), ((1, 1, 5, 5), (1, 2, 3, 3), 8, 1)),
+        ),
+        bad_input(
+            "channels of grad_output and weight disagree",
+            "grad_output has 3 channels, weight has C_out = 2",
+            cases(_ig_case, ((1, 3, 4, 4), (2, 3, 3, 3), 10)),
+        ),
+    ),
+    difficulty="medium",
+    page=BACKWARD,
+    mistakes=(
+        Mistake(
+            "kernel_not_flipped",
+            _grad_not_flipped,
+            "output (i, j) saw input (i + u, j + v) through w[u, v], so gathering back runs "
+            "the kernel backwards: flip it by 180 degrees (and swap C_in and C_out).",
+            BACKWARD,
+        ),
+        Mistake(
+            "padding_not_adjusted",
+            _grad_padding_not_adjusted,
+            "the transposed convolution pads the gradient by k - 1 - padding, not by the "
+            "forward padding.",
+            BACKWARD,
+        ),
+    ),
 )

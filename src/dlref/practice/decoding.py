@@ -7,7 +7,8 @@ import torch
 from torch import Tensor
 
 from dlref import decoding
-from dlref.practice._grader import DT, Check, Exercise, Mistake, rand, register
+from dlref.practice._cases import DT, bad_input, rand, shape_check, values_check
+from dlref.practice._grader import Check, Mistake, register
 
 PAGE = "topics/decoding.html"
 
@@ -138,26 +139,25 @@ def _case(V, N, K, T, seed, eos_id=None, T0=1, temp=1.0):
     }
 
 
-def _hand():
-    P = torch.tensor([[0.1, 0.6, 0.3], [0.2, 0.2, 0.6], [0.5, 0.4, 0.1]], dtype=DT)
+def _markov_case(P: list, max_new_tokens: int, **eos) -> dict:
+    """Two beams from token 0 of the Markov chain with transition matrix ``P``."""
+    step_fn = MarkovModel(torch.tensor(P, dtype=DT))
+    prefix = torch.tensor([[0]])
     return {
-        "step_fn": MarkovModel(P),
-        "prefix": torch.tensor([[0]]),
+        "step_fn": step_fn,
+        "prefix": prefix,
         "beam_width": 2,
-        "max_new_tokens": 3,
-    }
+        "max_new_tokens": max_new_tokens,
+    } | eos
+
+
+def _hand():
+    return _markov_case([[0.1, 0.6, 0.3], [0.2, 0.2, 0.6], [0.5, 0.4, 0.1]], 3)
 
 
 def _eos_trap():
     # token 2 is eos; from 0, eos is likely (0.5) but the best path continues 0 -> 1 -> 1 ...
-    P = torch.tensor([[0.05, 0.45, 0.5], [0.02, 0.9, 0.08], [0.3, 0.3, 0.4]], dtype=DT)
-    return {
-        "step_fn": MarkovModel(P),
-        "prefix": torch.tensor([[0]]),
-        "beam_width": 2,
-        "max_new_tokens": 4,
-        "eos_id": 2,
-    }
+    return _markov_case([[0.05, 0.45, 0.5], [0.02, 0.9, 0.08], [0.3, 0.3, 0.4]], 4, eos_id=2)
 
 
 STUB = r'''
@@ -184,59 +184,54 @@ def beam_search(step_fn, prefix: Tensor, beam_width: int, max_new_tokens: int, e
 '''
 
 register(
-    Exercise(
-        name="beam_search",
-        topic="decoding",
-        difficulty="hard",
-        page=f"{PAGE}#key-equations",
-        summary="beam search over K*V candidates, finished beams kept frozen",
-        stub=STUB,
-        reference=beam_search_reference,
-        outputs=("sequences", "logprobs"),
-        checks=(
-            Check("shape on a tiny case", lambda: [_case(3, 1, 2, 2, 0)], kind="shape"),
-            Check("values on a hand-sized case", lambda: [_hand()]),
-            Check(
-                "random models, batches of prompts",
-                lambda: [_case(5, 2, 3, 4, 10), _case(6, 3, 4, 3, 20, T0=2)],
-            ),
-            Check(
-                "end of sequence: finished beams stay in the beam",
-                lambda: [_eos_trap(), _case(5, 2, 3, 5, 30, eos_id=0)],
-            ),
-            Check(
-                "edge: width 1 (greedy), width > V, no new tokens",
-                lambda: [_case(4, 2, 1, 3, 40), _case(2, 1, 3, 1, 50), _case(3, 2, 2, 0, 60)],
-            ),
-            Check(
-                "bad input: beam_width = 0",
-                lambda: [{**_hand(), "beam_width": 0}],
-                kind="raises",
-                bad="beam_width must be at least 1",
-            ),
+    reference=beam_search_reference,
+    stub=STUB,
+    summary="beam search over K*V candidates, finished beams kept frozen",
+    checks=(
+        shape_check(lambda: [_case(3, 1, 2, 2, 0)]),
+        values_check(lambda: [_hand()]),
+        Check(
+            "random models, batches of prompts",
+            lambda: [_case(5, 2, 3, 4, 10), _case(6, 3, 4, 3, 20, T0=2)],
         ),
-        mistakes=(
-            Mistake(
-                "per_beam_top1",
-                _variant("per_beam"),
-                "you extended each beam by its own best token: beam search ranks all K*V "
-                "candidates together and keeps the K best (several may extend one beam).",
-                f"{PAGE}#key-equations",
-            ),
-            Mistake(
-                "drops_finished",
-                _variant("drop_finished"),
-                "a beam that emitted eos must stay in the beam (frozen, continuing with eos "
-                "at log-probability 0); you dropped it, losing complete hypotheses.",
-                f"{PAGE}#end-of-sequence-and-the-length-penalty",
-            ),
-            Mistake(
-                "duplicate_start",
-                _variant("duplicate_start"),
-                "all K copies of the prompt start at score 0, so the first step keeps K "
-                "copies of the same candidate: start one copy at 0 and the rest at -inf.",
-                f"{PAGE}#key-equations",
-            ),
+        Check(
+            "end of sequence: finished beams stay in the beam",
+            lambda: [_eos_trap(), _case(5, 2, 3, 5, 30, eos_id=0)],
         ),
-    )
+        Check(
+            "edge: width 1 (greedy), width > V, no new tokens",
+            lambda: [_case(4, 2, 1, 3, 40), _case(2, 1, 3, 1, 50), _case(3, 2, 2, 0, 60)],
+        ),
+        bad_input(
+            "beam_width = 0",
+            "beam_width must be at least 1",
+            lambda: [{**_hand(), "beam_width": 0}],
+        ),
+    ),
+    difficulty="hard",
+    page=f"{PAGE}#key-equations",
+    outputs=("sequences", "logprobs"),
+    mistakes=(
+        Mistake(
+            "per_beam_top1",
+            _variant("per_beam"),
+            "you extended each beam by its own best token: beam search ranks all K*V "
+            "candidates together and keeps the K best (several may extend one beam).",
+            f"{PAGE}#key-equations",
+        ),
+        Mistake(
+            "drops_finished",
+            _variant("drop_finished"),
+            "a beam that emitted eos must stay in the beam (frozen, continuing with eos "
+            "at log-probability 0); you dropped it, losing complete hypotheses.",
+            f"{PAGE}#end-of-sequence-and-the-length-penalty",
+        ),
+        Mistake(
+            "duplicate_start",
+            _variant("duplicate_start"),
+            "all K copies of the prompt start at score 0, so the first step keeps K "
+            "copies of the same candidate: start one copy at 0 and the rest at -inf.",
+            f"{PAGE}#key-equations",
+        ),
+    ),
 )

@@ -8,7 +8,8 @@ import torch
 from torch import Tensor
 
 from dlref import losses
-from dlref.practice._grader import Check, Exercise, Mistake, randn, register, tensor
+from dlref.practice._cases import bad_input, randn, shape_check, tensor, values_check
+from dlref.practice._grader import Check, Mistake, register
 
 PAGE = "topics/cross-entropy.html"
 LSE = f"{PAGE}#the-log-sum-exp-trick"
@@ -29,7 +30,7 @@ def softmax_reference(x: Tensor, dim: int = -1) -> Tensor:
     Returns
     -------
     Tensor
-        Shaped like ``x``.
+        Shaped like ``x``; sums to 1 along ``dim``.
 
     Examples
     --------
@@ -50,26 +51,24 @@ def log_softmax_reference(x: Tensor, dim: int = -1) -> Tensor:
 
     Parameters
     ----------
-    x : Tensor
-        Logits, any shape.
-    dim : int, default -1
-        The dimension normalised over.
+    x, dim
+        As in :func:`softmax_reference`.
 
     Returns
     -------
     Tensor
-        Shaped like ``x``.
+        Shaped like ``x``; its exp sums to 1 along ``dim``.
 
     Examples
     --------
     >>> import torch
     >>> from dlref.practice.losses import log_softmax_reference
     >>> x = torch.tensor([[1.0, 2.0, 3.0], [1e4, 0.0, -1e4]], dtype=torch.float64)
-    >>> torch.allclose(log_softmax_reference(x), x.log_softmax(-1))
-    True
     >>> log_softmax_reference(x)  # finite where log(softmax(x)) is -inf
     tensor([[-2.4076e+00, -1.4076e+00, -4.0761e-01],
             [ 0.0000e+00, -1.0000e+04, -2.0000e+04]], dtype=torch.float64)
+    >>> torch.allclose(log_softmax_reference(x), x.log_softmax(-1))
+    True
     """
     return losses.log_softmax(x, dim)
 
@@ -176,11 +175,8 @@ def _x_cases(dim=-1):
 
 def _x_checks(bad_dim_msg: str) -> tuple[Check, ...]:
     return (
-        Check("shape on a tiny case", lambda: [{"x": randn(2, 3, seed=0)}], kind="shape"),
-        Check(
-            "values on a hand-sized case",
-            lambda: [{"x": tensor([[1.0, 2.0, 3.0], [0.0, 0.0, 0.0]])}],
-        ),
+        shape_check(lambda: [{"x": randn(2, 3, seed=0)}]),
+        values_check(lambda: [{"x": tensor([[1.0, 2.0, 3.0], [0.0, 0.0, 0.0]])}]),
         Check("random shapes, batch dimensions and dim", _x_cases()),
         Check(
             "gradient vs the reference",
@@ -204,12 +200,7 @@ def _x_checks(bad_dim_msg: str) -> tuple[Check, ...]:
             lambda: [{"x": tensor([[1000.0, 999.0], [-1000.0, -1001.0]])}],
         ),
         Check("edge: empty batch", lambda: [{"x": torch.zeros(0, 4, dtype=torch.float64)}]),
-        Check(
-            "bad input: dim out of range",
-            lambda: [{"x": randn(2, 3, seed=6), "dim": 2}],
-            kind="raises",
-            bad=bad_dim_msg,
-        ),
+        bad_input("dim out of range", bad_dim_msg, lambda: [{"x": randn(2, 3, seed=6), "dim": 2}]),
     )
 
 
@@ -280,160 +271,142 @@ def _ce_cases_random():
 
 
 register(
-    Exercise(
-        name="softmax",
-        topic="cross-entropy",
-        difficulty="easy",
-        page=f"{PAGE}#key-equations",
-        summary="softmax along a dimension, stable for logits of ±1e4",
-        stub=SOFTMAX_STUB,
-        reference=softmax_reference,
-        checks=_x_checks("dim=2 for a 2-D x"),
-        mistakes=(
-            Mistake(
-                "no_max_shift",
-                _softmax_no_shift,
-                "exp(x) overflows to inf for large logits (inf/inf = nan): subtract the row "
-                "maximum before exp; softmax is unchanged by a shift.",
-                LSE,
-            ),
-            Mistake(
-                "global_max",
-                _softmax_global_max,
-                "you subtracted the maximum of the whole tensor, not of each row: a row far "
-                "below it underflows to 0/0 = nan; use x.amax(dim, keepdim=True).",
-                LSE,
-            ),
-            Mistake(
-                "wrong_dim",
-                _softmax_dim0,
-                "you normalised along dimension 0 (over the batch), not along dim: each row "
-                "must sum to 1 along the class dimension.",
-                f"{PAGE}#key-equations",
-            ),
+    reference=softmax_reference,
+    stub=SOFTMAX_STUB,
+    summary="softmax along a dimension, stable for logits of ±1e4",
+    checks=_x_checks("dim=2 for a 2-D x"),
+    difficulty="easy",
+    page=f"{PAGE}#key-equations",
+    mistakes=(
+        Mistake(
+            "no_max_shift",
+            _softmax_no_shift,
+            "exp(x) overflows to inf for large logits (inf/inf = nan): subtract the row "
+            "maximum before exp; softmax is unchanged by a shift.",
+            LSE,
         ),
-    )
+        Mistake(
+            "global_max",
+            _softmax_global_max,
+            "you subtracted the maximum of the whole tensor, not of each row: a row far "
+            "below it underflows to 0/0 = nan; use x.amax(dim, keepdim=True).",
+            LSE,
+        ),
+        Mistake(
+            "wrong_dim",
+            _softmax_dim0,
+            "you normalised along dimension 0 (over the batch), not along dim: each row "
+            "must sum to 1 along the class dimension.",
+            f"{PAGE}#key-equations",
+        ),
+    ),
 )
 
 register(
-    Exercise(
-        name="log_softmax",
-        topic="cross-entropy",
-        difficulty="easy",
-        page=LSE,
-        summary="log-softmax with the log-sum-exp trick",
-        stub=LOG_SOFTMAX_STUB,
-        reference=log_softmax_reference,
-        checks=_x_checks("dim=2 for a 2-D x"),
-        mistakes=(
-            Mistake(
-                "log_of_softmax",
-                _log_softmax_naive,
-                "log(softmax(x)) takes the log of probabilities that underflowed to 0, giving "
-                "-inf; compute x - m - log(sum(exp(x - m))) directly.",
-                LSE,
-            ),
-            Mistake(
-                "no_max_shift",
-                _log_softmax_no_shift,
-                "log(sum(exp(x))) overflows for large logits: subtract the maximum m inside "
-                "and add it back outside (the log-sum-exp trick).",
-                LSE,
-            ),
-            Mistake(
-                "max_only",
-                _log_softmax_max_only,
-                "you subtracted the maximum but not the log-sum-exp: x - m is not normalised "
-                "(its exp does not sum to 1); subtract log(sum(exp(x - m))) as well.",
-                LSE,
-            ),
+    reference=log_softmax_reference,
+    stub=LOG_SOFTMAX_STUB,
+    summary="log-softmax with the log-sum-exp trick",
+    checks=_x_checks("dim=2 for a 2-D x"),
+    difficulty="easy",
+    page=LSE,
+    mistakes=(
+        Mistake(
+            "log_of_softmax",
+            _log_softmax_naive,
+            "log(softmax(x)) takes the log of probabilities that underflowed to 0, giving "
+            "-inf; compute x - m - log(sum(exp(x - m))) directly.",
+            LSE,
         ),
-    )
+        Mistake(
+            "no_max_shift",
+            _log_softmax_no_shift,
+            "log(sum(exp(x))) overflows for large logits: subtract the maximum m inside "
+            "and add it back outside (the log-sum-exp trick).",
+            LSE,
+        ),
+        Mistake(
+            "max_only",
+            _log_softmax_max_only,
+            "you subtracted the maximum but not the log-sum-exp: x - m is not normalised "
+            "(its exp does not sum to 1); subtract log(sum(exp(x - m))) as well.",
+            LSE,
+        ),
+    ),
 )
 
 register(
-    Exercise(
-        name="cross_entropy",
-        topic="cross-entropy",
-        difficulty="medium",
-        page=f"{PAGE}#cross-entropy-from-logits",
-        summary="mean cross-entropy from logits with ignore_index",
-        stub=CROSS_ENTROPY_STUB,
-        reference=cross_entropy_reference,
-        checks=(
-            Check(
-                "shape on a tiny case",
-                lambda: [{"logits": randn(2, 3, seed=0), "target": torch.tensor([0, 2])}],
-                kind="shape",
-            ),
-            Check(
-                "values on a hand-sized case",
-                lambda: [
-                    {
-                        "logits": tensor([[2.0, 0.0, 0.0], [0.0, 1.0, 0.0], [1.0, 1.0, 1.0]]),
-                        "target": torch.tensor([0, 2, -100]),
-                    }
-                ],
-            ),
-            Check("random shapes with ignored rows", _ce_cases_random),
-            Check(
-                "gradient vs the reference",
-                lambda: _ce_cases_random()[1:],
-                kind="grad",
-                grad_wrt=("logits",),
-            ),
-            Check(
-                "edge: logits of ±1e4",
-                lambda: [
-                    {"logits": tensor([[1e4, -1e4], [1e4, -1e4]]), "target": torch.tensor([1, 0])}
-                ],
-            ),
-            Check(
-                "edge: every row ignored, empty batch",
-                lambda: [
-                    {"logits": randn(2, 3, seed=1), "target": torch.tensor([-100, -100])},
-                    {
-                        "logits": torch.zeros(0, 3, dtype=torch.float64),
-                        "target": torch.zeros(0, dtype=torch.long),
-                    },
-                ],
-            ),
-            Check(
-                "bad input: target of the wrong length",
-                lambda: [{"logits": randn(3, 4, seed=2), "target": torch.tensor([0, 1])}],
-                kind="raises",
-                bad="3 rows of logits but 2 targets",
-            ),
+    reference=cross_entropy_reference,
+    stub=CROSS_ENTROPY_STUB,
+    summary="mean cross-entropy from logits with ignore_index",
+    checks=(
+        shape_check(lambda: [{"logits": randn(2, 3, seed=0), "target": torch.tensor([0, 2])}]),
+        values_check(
+            lambda: [
+                {
+                    "logits": tensor([[2.0, 0.0, 0.0], [0.0, 1.0, 0.0], [1.0, 1.0, 1.0]]),
+                    "target": torch.tensor([0, 2, -100]),
+                }
+            ]
         ),
-        mistakes=(
-            Mistake(
-                "mean_over_all_rows",
-                _ce_divide_by_n,
-                "you divided by N, counting the ignored rows: the mean is over the rows whose "
-                "target is not ignore_index.",
-                f"{PAGE}#class-weights-the-mean-divides-by-the-total-weight",
-            ),
-            Mistake(
-                "sum_not_mean",
-                _ce_sum,
-                "you summed the per-row losses; the default reduction is the mean over the "
-                "rows not ignored.",
-                f"{PAGE}#cross-entropy-from-logits",
-            ),
-            Mistake(
-                "log_of_softmax",
-                _ce_naive_log,
-                "log(softmax(logits)) is -inf where a probability underflowed to 0: use "
-                "log_softmax (the log-sum-exp trick).",
-                LSE,
-            ),
-            Mistake(
-                "no_log",
-                _ce_no_log,
-                "you averaged -p[target] instead of -log p[target]: cross-entropy is the "
-                "negative log-probability of the target.",
-                f"{PAGE}#key-equations",
-            ),
+        Check("random shapes with ignored rows", _ce_cases_random),
+        Check(
+            "gradient vs the reference",
+            lambda: _ce_cases_random()[1:],
+            kind="grad",
+            grad_wrt=("logits",),
         ),
-    )
+        Check(
+            "edge: logits of ±1e4",
+            lambda: [
+                {"logits": tensor([[1e4, -1e4], [1e4, -1e4]]), "target": torch.tensor([1, 0])}
+            ],
+        ),
+        Check(
+            "edge: every row ignored, empty batch",
+            lambda: [
+                {"logits": randn(2, 3, seed=1), "target": torch.tensor([-100, -100])},
+                {
+                    "logits": torch.zeros(0, 3, dtype=torch.float64),
+                    "target": torch.zeros(0, dtype=torch.long),
+                },
+            ],
+        ),
+        bad_input(
+            "target of the wrong length",
+            "3 rows of logits but 2 targets",
+            lambda: [{"logits": randn(3, 4, seed=2), "target": torch.tensor([0, 1])}],
+        ),
+    ),
+    difficulty="medium",
+    page=f"{PAGE}#cross-entropy-from-logits",
+    mistakes=(
+        Mistake(
+            "mean_over_all_rows",
+            _ce_divide_by_n,
+            "you divided by N, counting the ignored rows: the mean is over the rows whose "
+            "target is not ignore_index.",
+            f"{PAGE}#class-weights-the-mean-divides-by-the-total-weight",
+        ),
+        Mistake(
+            "sum_not_mean",
+            _ce_sum,
+            "you summed the per-row losses; the default reduction is the mean over the "
+            "rows not ignored.",
+            f"{PAGE}#cross-entropy-from-logits",
+        ),
+        Mistake(
+            "log_of_softmax",
+            _ce_naive_log,
+            "log(softmax(logits)) is -inf where a probability underflowed to 0: use "
+            "log_softmax (the log-sum-exp trick).",
+            LSE,
+        ),
+        Mistake(
+            "no_log",
+            _ce_no_log,
+            "you averaged -p[target] instead of -log p[target]: cross-entropy is the "
+            "negative log-probability of the target.",
+            f"{PAGE}#key-equations",
+        ),
+    ),
 )

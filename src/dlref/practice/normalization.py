@@ -7,7 +7,8 @@ import torch
 from torch import Tensor
 
 from dlref import normalization
-from dlref.practice._grader import Check, Exercise, Mistake, rand, randn, register, tensor
+from dlref.practice._cases import bad_input, rand, randn, shape_check, tensor, values_check
+from dlref.practice._grader import Check, Mistake, register
 
 PAGE = "topics/normalization.html"
 EQS = f"{PAGE}#key-equations"
@@ -35,7 +36,7 @@ def layer_norm_reference(
     Returns
     -------
     Tensor
-        Shaped like ``x``.
+        Shaped like ``x``, normalised over its last dimension.
 
     Examples
     --------
@@ -110,7 +111,7 @@ def dropout_reference(x: Tensor, keep: Tensor, p: float = 0.5, training: bool = 
     Returns
     -------
     Tensor
-        Shaped like ``x``.
+        Shaped like ``x``: 0 where dropped, ``x / (1 - p)`` where kept.
 
     Examples
     --------
@@ -292,244 +293,225 @@ def _drop_case(shape, seed, p, training=True):
 
 
 register(
-    Exercise(
-        name="layer_norm",
-        topic="normalization",
-        difficulty="easy",
-        page=EQS,
-        summary="layer norm over the last dimension, with weight and bias",
-        stub=LAYER_NORM_STUB,
-        reference=layer_norm_reference,
-        checks=(
-            Check("shape on a tiny case", lambda: [_ln_case(2, 3, seed=0)], kind="shape"),
-            Check(
-                "values on a hand-sized case",
-                lambda: [
-                    {
-                        "x": tensor([[1.0, 2.0, 6.0], [0.0, 4.0, 2.0]]),
-                        "weight": tensor([1.0, 2.0, 0.5]),
-                        "bias": tensor([0.0, 1.0, -1.0]),
-                        "eps": 0.1,
-                    }
-                ],
-            ),
-            Check(
-                "random shapes and batch dimensions",
-                lambda: [_ln_case(4, 5, seed=1), _ln_case(2, 3, 8, seed=2)],
-            ),  # fmt: skip
-            Check(
-                "gradient vs the reference",
-                lambda: [_ln_case(3, 5, seed=3)],
-                kind="grad",
-                grad_wrt=("x", "weight", "bias"),
-            ),
-            Check(
-                "edge: a constant row (variance 0) and values of 1e4",
-                lambda: [
-                    {
-                        "x": tensor([[2.0, 2.0, 2.0], [1e4, -1e4, 0.0]]),
-                        "weight": tensor([1.0, 1.0, 1.0]),
-                        "bias": tensor([0.0, 0.0, 0.0]),
-                    },
-                ],  # fmt: skip
-            ),
+    reference=layer_norm_reference,
+    stub=LAYER_NORM_STUB,
+    summary="layer norm over the last dimension, with weight and bias",
+    checks=(
+        shape_check(lambda: [_ln_case(2, 3, seed=0)]),
+        values_check(
+            lambda: [
+                {
+                    "x": tensor([[1.0, 2.0, 6.0], [0.0, 4.0, 2.0]]),
+                    "weight": tensor([1.0, 2.0, 0.5]),
+                    "bias": tensor([0.0, 1.0, -1.0]),
+                    "eps": 0.1,
+                }
+            ]
         ),
-        mistakes=(
-            Mistake(
-                "wrong_axis",
-                _ln_wrong_axis,
-                "you normalised over the batch (dim 0), which is batch norm: layer norm takes "
-                "the mean and variance of each sample over its features (the last dimension).",
-                f"{PAGE}#which-axes-each-norm-averages-over",
-            ),
-            Mistake(
-                "unbiased_variance",
-                _ln_unbiased,
-                "you divided the variance by D - 1: layer norm (like batch norm's normalisation) "
-                "uses the biased variance, the mean of (x - mu)^2 (unbiased=False).",
-                EQS,
-            ),
-            Mistake(
-                "eps_outside_sqrt",
-                _ln_eps_outside,
-                "you added eps to the standard deviation: it goes inside the square root, "
-                "sqrt(var + eps).",
-                MISTAKES,
-            ),
-            Mistake(
-                "no_affine",
-                _ln_no_affine,
-                "you forgot weight and bias: y = weight * x_hat + bias.",
-                EQS,
-            ),
+        Check(
+            "random shapes and batch dimensions",
+            lambda: [_ln_case(4, 5, seed=1), _ln_case(2, 3, 8, seed=2)],
+        ),  # fmt: skip
+        Check(
+            "gradient vs the reference",
+            lambda: [_ln_case(3, 5, seed=3)],
+            kind="grad",
+            grad_wrt=("x", "weight", "bias"),
         ),
-    )
+        Check(
+            "edge: a constant row (variance 0) and values of 1e4",
+            lambda: [
+                {
+                    "x": tensor([[2.0, 2.0, 2.0], [1e4, -1e4, 0.0]]),
+                    "weight": tensor([1.0, 1.0, 1.0]),
+                    "bias": tensor([0.0, 0.0, 0.0]),
+                },
+            ],  # fmt: skip
+        ),
+    ),
+    difficulty="easy",
+    page=EQS,
+    mistakes=(
+        Mistake(
+            "wrong_axis",
+            _ln_wrong_axis,
+            "you normalised over the batch (dim 0), which is batch norm: layer norm takes "
+            "the mean and variance of each sample over its features (the last dimension).",
+            f"{PAGE}#which-axes-each-norm-averages-over",
+        ),
+        Mistake(
+            "unbiased_variance",
+            _ln_unbiased,
+            "you divided the variance by D - 1: layer norm (like batch norm's normalisation) "
+            "uses the biased variance, the mean of (x - mu)^2 (unbiased=False).",
+            EQS,
+        ),
+        Mistake(
+            "eps_outside_sqrt",
+            _ln_eps_outside,
+            "you added eps to the standard deviation: it goes inside the square root, "
+            "sqrt(var + eps).",
+            MISTAKES,
+        ),
+        Mistake(
+            "no_affine",
+            _ln_no_affine,
+            "you forgot weight and bias: y = weight * x_hat + bias.",
+            EQS,
+        ),
+    ),
 )
 
 register(
-    Exercise(
-        name="batch_norm",
-        topic="normalization",
-        difficulty="medium",
-        page=RUNNING,
-        summary="batch norm in training and eval mode, with the running statistics",
-        stub=BATCH_NORM_STUB,
-        reference=batch_norm_reference,
-        outputs=("output", "running_mean", "running_var"),
-        checks=(
-            Check("shape on a tiny case", lambda: [_bn_case(4, 3, seed=0)], kind="shape"),
-            Check("values on a hand-sized case (training)", lambda: [_bn_hand()]),
-            Check(
-                "evaluation mode: the running estimates, unchanged",
-                lambda: [_bn_hand(training=False), _bn_case(5, 3, seed=1, training=False)],
-            ),
-            Check(
-                "random shapes and momenta",
-                lambda: [
-                    _bn_case(8, 4, seed=2),
-                    _bn_case(2, 6, seed=3, momentum=0.5),
-                    _bn_case(16, 3, seed=4, momentum=1.0),
-                ],  # fmt: skip
-            ),
-            Check(
-                "gradient vs the reference",
-                lambda: [_bn_case(6, 3, seed=5)],
-                kind="grad",
-                grad_wrt=("x", "weight", "bias"),
-                grad_of="output",
-            ),
-            Check(
-                "edge: a constant channel",
-                lambda: [
-                    _bn_case(4, 2, seed=6)
-                    | {"x": tensor([[1.0, 5.0], [2.0, 5.0], [3.0, 5.0], [4.0, 5.0]])}
-                ],
-            ),  # fmt: skip
-            Check(
-                "bad input: a batch of one in training mode",
-                lambda: [_bn_case(1, 3, seed=7)],
-                kind="raises",
-                bad="one value per channel: the variance is 0 and every output would be bias",
-            ),
+    reference=batch_norm_reference,
+    stub=BATCH_NORM_STUB,
+    summary="batch norm in training and eval mode, with the running statistics",
+    checks=(
+        shape_check(lambda: [_bn_case(4, 3, seed=0)]),
+        Check("values on a hand-sized case (training)", lambda: [_bn_hand()]),
+        Check(
+            "evaluation mode: the running estimates, unchanged",
+            lambda: [_bn_hand(training=False), _bn_case(5, 3, seed=1, training=False)],
         ),
-        mistakes=(
-            Mistake(
-                "biased_running_var",
-                _bn_mistake(biased_running=True),
-                "the running variance uses the unbiased estimate N / (N - 1) * var, while the "
-                "batch is normalised with the biased one.",
-                RUNNING,
-            ),
-            Mistake(
-                "unbiased_normalisation",
-                _bn_mistake(unbiased_norm=True),
-                "you normalised the batch with the unbiased variance: torch normalises with the "
-                "biased one and uses N / (N - 1) only in the running estimate.",
-                RUNNING,
-            ),
-            Mistake(
-                "momentum_reversed",
-                _bn_mistake(reversed_momentum=True),
-                "momentum is the weight of the new batch in torch: running <- (1 - m) running "
-                "+ m batch, not m running + (1 - m) batch.",
-                MISTAKES,
-            ),
-            Mistake(
-                "wrong_axis",
-                _bn_mistake(axis=1),
-                "you normalised each sample over its features, which is layer norm: batch norm "
-                "takes the mean and variance of each channel over the batch (dim 0).",
-                f"{PAGE}#which-axes-each-norm-averages-over",
-            ),
-            Mistake(
-                "eps_outside_sqrt",
-                _bn_mistake(eps_outside=True),
-                "you added eps to the standard deviation: it goes inside, sqrt(var + eps).",
-                MISTAKES,
-            ),
-            Mistake(
-                "batch_stats_in_eval",
-                _bn_mistake(batch_in_eval=True),
-                "in evaluation mode batch norm uses the running estimates, not the batch's "
-                "statistics: otherwise a prediction depends on the rest of the test batch.",
-                f"{PAGE}#batch-norm-training-and-evaluation-differ",
-            ),
+        Check(
+            "random shapes and momenta",
+            lambda: [
+                _bn_case(8, 4, seed=2),
+                _bn_case(2, 6, seed=3, momentum=0.5),
+                _bn_case(16, 3, seed=4, momentum=1.0),
+            ],  # fmt: skip
         ),
-    )
+        Check(
+            "gradient vs the reference",
+            lambda: [_bn_case(6, 3, seed=5)],
+            kind="grad",
+            grad_wrt=("x", "weight", "bias"),
+            grad_of="output",
+        ),
+        Check(
+            "edge: a constant channel",
+            lambda: [
+                _bn_case(4, 2, seed=6)
+                | {"x": tensor([[1.0, 5.0], [2.0, 5.0], [3.0, 5.0], [4.0, 5.0]])}
+            ],
+        ),  # fmt: skip
+        bad_input(
+            "a batch of one in training mode",
+            "one value per channel: the variance is 0 and every output would be bias",
+            lambda: [_bn_case(1, 3, seed=7)],
+        ),
+    ),
+    difficulty="medium",
+    page=RUNNING,
+    outputs=("output", "running_mean", "running_var"),
+    mistakes=(
+        Mistake(
+            "biased_running_var",
+            _bn_mistake(biased_running=True),
+            "the running variance uses the unbiased estimate N / (N - 1) * var, while the "
+            "batch is normalised with the biased one.",
+            RUNNING,
+        ),
+        Mistake(
+            "unbiased_normalisation",
+            _bn_mistake(unbiased_norm=True),
+            "you normalised the batch with the unbiased variance: torch normalises with the "
+            "biased one and uses N / (N - 1) only in the running estimate.",
+            RUNNING,
+        ),
+        Mistake(
+            "momentum_reversed",
+            _bn_mistake(reversed_momentum=True),
+            "momentum is the weight of the new batch in torch: running <- (1 - m) running "
+            "+ m batch, not m running + (1 - m) batch.",
+            MISTAKES,
+        ),
+        Mistake(
+            "wrong_axis",
+            _bn_mistake(axis=1),
+            "you normalised each sample over its features, which is layer norm: batch norm "
+            "takes the mean and variance of each channel over the batch (dim 0).",
+            f"{PAGE}#which-axes-each-norm-averages-over",
+        ),
+        Mistake(
+            "eps_outside_sqrt",
+            _bn_mistake(eps_outside=True),
+            "you added eps to the standard deviation: it goes inside, sqrt(var + eps).",
+            MISTAKES,
+        ),
+        Mistake(
+            "batch_stats_in_eval",
+            _bn_mistake(batch_in_eval=True),
+            "in evaluation mode batch norm uses the running estimates, not the batch's "
+            "statistics: otherwise a prediction depends on the rest of the test batch.",
+            f"{PAGE}#batch-norm-training-and-evaluation-differ",
+        ),
+    ),
 )
 
 register(
-    Exercise(
-        name="dropout",
-        topic="dropout",
-        difficulty="easy",
-        page=f"{DROPOUT}#key-equations",
-        summary="inverted dropout with a given mask, and the identity in eval mode",
-        stub=DROPOUT_STUB,
-        reference=dropout_reference,
-        checks=(
-            Check("shape on a tiny case", lambda: [_drop_case((2, 3), 0, 0.5)], kind="shape"),
-            Check(
-                "values on a hand-sized case",
-                lambda: [
-                    {
-                        "x": tensor([1.0, 2.0, 3.0, 4.0]),
-                        "keep": torch.tensor([True, False, True, True]),
-                        "p": 0.25,
-                    }
-                ],
-            ),
-            Check("evaluation mode: the identity", lambda: [_drop_case((3, 4), 1, 0.5, False)]),
-            Check(
-                "random shapes and p",
-                lambda: [_drop_case((5, 6), 2, 0.1), _drop_case((2, 3, 4), 3, 0.8)],
-            ),
-            Check(
-                "gradient vs the reference",
-                lambda: [_drop_case((4, 5), 4, 0.3)],
-                kind="grad",
-                grad_wrt=("x",),
-            ),
-            Check(
-                "edge: p = 0 keeps everything, p = 1 gives zeros (not nan)",
-                lambda: [
-                    _drop_case((3, 3), 5, 0.0),
-                    {
-                        "x": randn(3, 3, seed=6),
-                        "keep": torch.zeros(3, 3, dtype=torch.bool),
-                        "p": 1.0,
-                    },
-                ],  # fmt: skip
-            ),
-            Check(
-                "bad input: p = 1.5",
-                lambda: [_drop_case((2, 2), 7, 0.5) | {"p": 1.5}],
-                kind="raises",
-                bad="a probability above 1",
-            ),
+    reference=dropout_reference,
+    stub=DROPOUT_STUB,
+    summary="inverted dropout with a given mask, and the identity in eval mode",
+    checks=(
+        shape_check(lambda: [_drop_case((2, 3), 0, 0.5)]),
+        values_check(
+            lambda: [
+                {
+                    "x": tensor([1.0, 2.0, 3.0, 4.0]),
+                    "keep": torch.tensor([True, False, True, True]),
+                    "p": 0.25,
+                }
+            ]
         ),
-        mistakes=(
-            Mistake(
-                "no_rescale",
-                _drop_no_rescale,
-                "without dividing the survivors by 1 - p, E[y] = (1 - p) x in training but x at "
-                "test time: scale by 1 / (1 - p).",
-                f"{DROPOUT}#what-goes-wrong-without-the-11-p",
-            ),
-            Mistake(
-                "divide_by_p",
-                _drop_divide_by_p,
-                "you divided by p, the drop probability: the survivors are divided by the keep "
-                "probability 1 - p, so that E[y] = x.",
-                f"{DROPOUT}#key-equations",
-            ),
-            Mistake(
-                "dropout_in_eval",
-                _drop_in_eval,
-                "in evaluation mode dropout is the identity: nothing is dropped and nothing is "
-                "scaled.",
-                f"{DROPOUT}#common-mistakes",
-            ),
+        Check("evaluation mode: the identity", lambda: [_drop_case((3, 4), 1, 0.5, False)]),
+        Check(
+            "random shapes and p",
+            lambda: [_drop_case((5, 6), 2, 0.1), _drop_case((2, 3, 4), 3, 0.8)],
         ),
-    )
+        Check(
+            "gradient vs the reference",
+            lambda: [_drop_case((4, 5), 4, 0.3)],
+            kind="grad",
+            grad_wrt=("x",),
+        ),
+        Check(
+            "edge: p = 0 keeps everything, p = 1 gives zeros (not nan)",
+            lambda: [
+                _drop_case((3, 3), 5, 0.0),
+                {
+                    "x": randn(3, 3, seed=6),
+                    "keep": torch.zeros(3, 3, dtype=torch.bool),
+                    "p": 1.0,
+                },
+            ],  # fmt: skip
+        ),
+        bad_input(
+            "p = 1.5", "a probability above 1", lambda: [_drop_case((2, 2), 7, 0.5) | {"p": 1.5}]
+        ),
+    ),
+    difficulty="easy",
+    page=f"{DROPOUT}#key-equations",
+    mistakes=(
+        Mistake(
+            "no_rescale",
+            _drop_no_rescale,
+            "without dividing the survivors by 1 - p, E[y] = (1 - p) x in training but x at "
+            "test time: scale by 1 / (1 - p).",
+            f"{DROPOUT}#what-goes-wrong-without-the-11-p",
+        ),
+        Mistake(
+            "divide_by_p",
+            _drop_divide_by_p,
+            "you divided by p, the drop probability: the survivors are divided by the keep "
+            "probability 1 - p, so that E[y] = x.",
+            f"{DROPOUT}#key-equations",
+        ),
+        Mistake(
+            "dropout_in_eval",
+            _drop_in_eval,
+            "in evaluation mode dropout is the identity: nothing is dropped and nothing is scaled.",
+            f"{DROPOUT}#common-mistakes",
+        ),
+    ),
 )

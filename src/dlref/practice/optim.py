@@ -10,9 +10,14 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from dlref.practice._grader import Check, Exercise, Mistake, randn, register, tensor
+from dlref.practice._cases import bad_input, randn, shape_check, tensor, values_check
+from dlref.practice._grader import Check, Mistake, register
 
 PAGE = "topics/optimizers.html"
+KEY = f"{PAGE}#key-equations"
+ADAM = f"{PAGE}#adam--rmsprop--momentum--bias-correction"
+BIAS = f"{PAGE}#why-bias-correction-matters-at-step-1"
+ADAMW = f"{PAGE}#adam-with-l2-is-not-adamw"
 ADAM_OUTPUTS = ("m", "v", "m_hat", "v_hat", "param")
 
 # ------------------------------------------------------------------------------- references
@@ -132,13 +137,8 @@ def adamw_step_reference(
 
     Parameters
     ----------
-    param, grad, m, v : Tensor
-        The parameter, its gradient and the moments after step ``t - 1``, one shape.
-    t : int
-        The step, from 1.
-    lr : float, default 1e-3
-    betas : tuple of float, default (0.9, 0.999)
-    eps : float, default 1e-8
+    param, grad, m, v, t, lr, betas, eps
+        As in :func:`adam_step_reference`.
     weight_decay : float, default 1e-2
         As in :class:`torch.optim.AdamW`: decoupled, ``param`` shrinks by ``lr * weight_decay``.
 
@@ -279,8 +279,8 @@ def _adam_hand():
 
 def _adam_checks(extra: dict) -> tuple[Check, ...]:
     return (
-        Check("shape on a tiny case", lambda: [_adam_case((3,), 0, 1, **extra)], kind="shape"),
-        Check("values on a hand-sized case", lambda: [{**c, **extra} for c in _adam_hand()]),
+        shape_check(lambda: [_adam_case((3,), 0, 1, **extra)]),
+        values_check(lambda: [{**c, **extra} for c in _adam_hand()]),
         Check(
             "random shapes and steps",
             lambda: [
@@ -302,11 +302,10 @@ def _adam_checks(extra: dict) -> tuple[Check, ...]:
                 _adam_case((0,), 6, 1, **extra),
             ],
         ),
-        Check(
-            "bad input: t = 0",
+        bad_input(
+            "t = 0",
+            "steps count from t = 1; at t = 0 the bias correction divides by 0",
             lambda: [_adam_case((3,), 7, 0, **extra)],
-            kind="raises",
-            bad="steps count from t = 1; at t = 0 the bias correction divides by 0",
         ),
     )
 
@@ -376,155 +375,142 @@ def adamw_step(param, grad, m, v, t, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weig
 
 
 register(
-    Exercise(
-        name="sgd_momentum_step",
-        topic="optimizers",
-        difficulty="easy",
-        page=f"{PAGE}",
-        summary="one step of SGD with momentum, weight decay and Nesterov, as torch.optim.SGD",
-        stub=SGD_STUB,
-        reference=sgd_momentum_step_reference,
-        outputs=("buf", "param"),
-        checks=(
-            Check("shape on a tiny case", lambda: [_sgd_case((3,), 0)], kind="shape"),
-            Check(
-                "values on a hand-sized case",
-                lambda: [
-                    {"param": tensor([1.0, -1.0]), "grad": tensor([0.5, 2.0]), "buf": None},
-                    {
-                        "param": tensor([1.0, -1.0]),
-                        "grad": tensor([0.5, 2.0]),
-                        "buf": tensor([1.0, 1.0]),
-                        "weight_decay": 0.1,
-                    },
-                ],
-            ),
-            Check(
-                "random shapes and options",
-                lambda: [
-                    _sgd_case((4,), 1, first=True, weight_decay=0.01),
-                    _sgd_case((2, 3), 2, lr=0.05, momentum=0.5),
-                    _sgd_case((3, 2, 2), 3, nesterov=True, weight_decay=0.1),
-                ],
-            ),
-            Check("edge: an empty tensor", lambda: [_sgd_case((0,), 4)]),
+    reference=sgd_momentum_step_reference,
+    stub=SGD_STUB,
+    summary="one step of SGD with momentum, weight decay and Nesterov, as torch.optim.SGD",
+    checks=(
+        shape_check(lambda: [_sgd_case((3,), 0)]),
+        values_check(
+            lambda: [
+                {"param": tensor([1.0, -1.0]), "grad": tensor([0.5, 2.0]), "buf": None},
+                {
+                    "param": tensor([1.0, -1.0]),
+                    "grad": tensor([0.5, 2.0]),
+                    "buf": tensor([1.0, 1.0]),
+                    "weight_decay": 0.1,
+                },
+            ]
         ),
-        mistakes=(
-            Mistake(
-                "ema_momentum",
-                lambda *a, **k: _sgd(*a, **k, how="ema"),
-                "torch's momentum buffer is buf = momentum * buf + grad, not the average "
-                "momentum * buf + (1 - momentum) * grad (that is dampening = momentum).",
-                PAGE,
-            ),
-            Mistake(
-                "lr_in_buffer",
-                lambda *a, **k: _sgd(*a, **k, how="lr_in_buffer"),
-                "you folded lr into the buffer (buf = momentum * buf + lr * grad): torch keeps "
-                "lr out of it, which matters as soon as lr changes or you read the buffer.",
-                PAGE,
-            ),
-            Mistake(
-                "decay_outside_momentum",
-                lambda *a, **k: _sgd(*a, **k, how="decay_outside"),
-                "torch adds weight_decay * param to the gradient before the momentum buffer; "
-                "you applied it to the parameter separately.",
-                PAGE,
-            ),
-            Mistake(
-                "nesterov_ignored",
-                lambda *a, **k: _sgd(*a, **k, how="nesterov_as_plain"),
-                "with nesterov=True the step is grad + momentum * buf_t, not buf_t.",
-                PAGE,
-            ),
+        Check(
+            "random shapes and options",
+            lambda: [
+                _sgd_case((4,), 1, first=True, weight_decay=0.01),
+                _sgd_case((2, 3), 2, lr=0.05, momentum=0.5),
+                _sgd_case((3, 2, 2), 3, nesterov=True, weight_decay=0.1),
+            ],
         ),
-    )
+        Check("edge: an empty tensor", lambda: [_sgd_case((0,), 4)]),
+    ),
+    difficulty="easy",
+    page=KEY,
+    outputs=("buf", "param"),
+    mistakes=(
+        Mistake(
+            "ema_momentum",
+            lambda *a, **k: _sgd(*a, **k, how="ema"),
+            "torch's momentum buffer is buf = momentum * buf + grad, not the average "
+            "momentum * buf + (1 - momentum) * grad (that is dampening = momentum).",
+            KEY,
+        ),
+        Mistake(
+            "lr_in_buffer",
+            lambda *a, **k: _sgd(*a, **k, how="lr_in_buffer"),
+            "you folded lr into the buffer (buf = momentum * buf + lr * grad): torch keeps "
+            "lr out of it, which matters as soon as lr changes or you read the buffer.",
+            KEY,
+        ),
+        Mistake(
+            "decay_outside_momentum",
+            lambda *a, **k: _sgd(*a, **k, how="decay_outside"),
+            "torch adds weight_decay * param to the gradient before the momentum buffer; "
+            "you applied it to the parameter separately.",
+            KEY,
+        ),
+        Mistake(
+            "nesterov_ignored",
+            lambda *a, **k: _sgd(*a, **k, how="nesterov_as_plain"),
+            "with nesterov=True the step is grad + momentum * buf_t, not buf_t.",
+            KEY,
+        ),
+    ),
 )
 
 register(
-    Exercise(
-        name="adam_step",
-        topic="optimizers",
-        difficulty="medium",
-        page=PAGE,
-        summary="one Adam step, returning m, v, m_hat, v_hat and the parameter",
-        stub=ADAM_STUB,
-        reference=adam_step_reference,
-        outputs=ADAM_OUTPUTS,
-        checks=_adam_checks({}),
-        mistakes=(
-            Mistake(
-                "no_bias_correction",
-                _adam_variant("no_bias_correction"),
-                "Adam divides m by 1 - beta1^t and v by 1 - beta2^t: both start at 0, so "
-                "without this bias correction they are too small early on and the step too "
-                "large (at t = 1 with the default betas, (1 - 0.9) / sqrt(1 - 0.999), about 3.16 "
-                "times lr instead of lr).",
-                PAGE,
-            ),
-            Mistake(
-                "eps_inside_sqrt",
-                _adam_variant("eps_inside_sqrt"),
-                "eps is added after the square root, sqrt(v_hat) + eps, not inside it.",
-                PAGE,
-            ),
-            Mistake(
-                "betas_swapped",
-                _adam_variant("betas_swapped"),
-                "beta1 (0.9) averages the gradient into m and beta2 (0.999) the squared "
-                "gradient into v: you swapped them.",
-                PAGE,
-            ),
-            Mistake(
-                "abs_grad",
-                _adam_variant("abs_grad"),
-                "v averages the squared gradient g * g, not |g|.",
-                PAGE,
-            ),
+    reference=adam_step_reference,
+    stub=ADAM_STUB,
+    summary="one Adam step, returning m, v, m_hat, v_hat and the parameter",
+    checks=_adam_checks({}),
+    difficulty="medium",
+    page=ADAM,
+    outputs=ADAM_OUTPUTS,
+    mistakes=(
+        Mistake(
+            "no_bias_correction",
+            _adam_variant("no_bias_correction"),
+            "Adam divides m by 1 - beta1^t and v by 1 - beta2^t: both start at 0, so "
+            "without this bias correction they are too small early on and the step too "
+            "large (at t = 1 with the default betas, (1 - 0.9) / sqrt(1 - 0.999), about 3.16 "
+            "times lr instead of lr).",
+            BIAS,
         ),
-    )
+        Mistake(
+            "eps_inside_sqrt",
+            _adam_variant("eps_inside_sqrt"),
+            "eps is added after the square root, sqrt(v_hat) + eps, not inside it.",
+            ADAM,
+        ),
+        Mistake(
+            "betas_swapped",
+            _adam_variant("betas_swapped"),
+            "beta1 (0.9) averages the gradient into m and beta2 (0.999) the squared "
+            "gradient into v: you swapped them.",
+            ADAM,
+        ),
+        Mistake(
+            "abs_grad",
+            _adam_variant("abs_grad"),
+            "v averages the squared gradient g * g, not |g|.",
+            ADAM,
+        ),
+    ),
 )
 
 register(
-    Exercise(
-        name="adamw_step",
-        topic="optimizers",
-        difficulty="medium",
-        page=PAGE,
-        summary="one AdamW step with decoupled weight decay",
-        stub=ADAMW_STUB,
-        reference=adamw_step_reference,
-        outputs=ADAM_OUTPUTS,
-        checks=_adam_checks({"weight_decay": 0.1}),
-        mistakes=(
-            Mistake(
-                "l2_in_gradient",
-                _adamw("l2_in_gradient"),
-                "you added weight_decay * param to the gradient (L2, Adam's weight_decay): "
-                "AdamW decays the parameter directly, outside m and v.",
-                PAGE,
-            ),
-            Mistake(
-                "decay_without_lr",
-                _adamw("decay_without_lr"),
-                "AdamW multiplies the parameter by 1 - lr * weight_decay, not 1 - weight_decay.",
-                PAGE,
-            ),
-            Mistake(
-                "decay_after_update",
-                _adamw("decay_after_update"),
-                "torch decays the parameter before the Adam update, not after it.",
-                PAGE,
-            ),
-            Mistake(
-                "no_bias_correction",
-                _adamw("no_bias_correction"),
-                "Adam divides m by 1 - beta1^t and v by 1 - beta2^t: both start at 0, so "
-                "without this bias correction they are too small early on and the step too "
-                "large (at t = 1 with the default betas, (1 - 0.9) / sqrt(1 - 0.999), about 3.16 "
-                "times lr instead of lr).",
-                PAGE,
-            ),
+    reference=adamw_step_reference,
+    stub=ADAMW_STUB,
+    summary="one AdamW step with decoupled weight decay",
+    checks=_adam_checks({"weight_decay": 0.1}),
+    difficulty="medium",
+    page=ADAMW,
+    outputs=ADAM_OUTPUTS,
+    mistakes=(
+        Mistake(
+            "l2_in_gradient",
+            _adamw("l2_in_gradient"),
+            "you added weight_decay * param to the gradient (L2, Adam's weight_decay): "
+            "AdamW decays the parameter directly, outside m and v.",
+            ADAMW,
         ),
-    )
+        Mistake(
+            "decay_without_lr",
+            _adamw("decay_without_lr"),
+            "AdamW multiplies the parameter by 1 - lr * weight_decay, not 1 - weight_decay.",
+            ADAMW,
+        ),
+        Mistake(
+            "decay_after_update",
+            _adamw("decay_after_update"),
+            "torch decays the parameter before the Adam update, not after it.",
+            ADAMW,
+        ),
+        Mistake(
+            "no_bias_correction",
+            _adamw("no_bias_correction"),
+            "Adam divides m by 1 - beta1^t and v by 1 - beta2^t: both start at 0, so "
+            "without this bias correction they are too small early on and the step too "
+            "large (at t = 1 with the default betas, (1 - 0.9) / sqrt(1 - 0.999), about 3.16 "
+            "times lr instead of lr).",
+            BIAS,
+        ),
+    ),
 )

@@ -8,7 +8,8 @@ import torch
 from torch import Tensor
 
 from dlref import precision
-from dlref.practice._grader import Check, Exercise, Mistake, register
+from dlref.practice._cases import bad_input, shape_check, values_check
+from dlref.practice._grader import Check, Mistake, register
 
 PAGE = "topics/precision.html"
 ROUNDING = f"{PAGE}#rounding-by-bits-to-nearest-ties-to-even"
@@ -194,125 +195,106 @@ def _update_cases(*rows):
 
 
 register(
-    Exercise(
-        name="round_to_bfloat16",
-        topic="precision",
-        difficulty="medium",
-        page=ROUNDING,
-        summary="float32 to bfloat16 by bits: round to nearest, ties to even",
-        stub=ROUND_STUB,
-        reference=round_to_bfloat16_reference,
-        checks=(
-            Check("shape on a tiny case", lambda: [{"x": _f32([[1.0, 2.0]])}], kind="shape"),
-            Check(
-                "values on a hand-sized case (no ties)",
-                lambda: [{"x": _f32([1.0, -2.5, 1 + 2**-8 + 2**-20, 3.14159, -1e-3, 1e5])}],
-            ),
-            Check(
-                "ties go to the even neighbour",
-                lambda: [{"x": _f32([1 + 2**-8, 1 + 3 * 2**-8, -(1 + 2**-8), 256 + 1])}],
-            ),
-            Check(
-                "random numbers over the whole range",
-                lambda: [{"x": _random_bits(1000, seed=0).reshape(10, 100)}],
-            ),
-            Check(
-                "edge: overflow to inf, subnormals, ±0, ±inf, nan",
-                lambda: [
-                    {"x": _f32([F32_MAX, -F32_MAX, 3.3961e38, 1e-40, 1e-45, 0.0, -0.0])},
-                    {"x": _f32([math.inf, -math.inf, math.nan])},
-                    {"x": torch.zeros(0, dtype=torch.float32)},
-                ],
-            ),
-            Check(
-                "bad input: a float64 x",
-                lambda: [{"x": torch.ones(2, dtype=torch.float64)}],
-                kind="raises",
-                bad="x of dtype float64",
-            ),
+    reference=round_to_bfloat16_reference,
+    stub=ROUND_STUB,
+    summary="float32 to bfloat16 by bits: round to nearest, ties to even",
+    checks=(
+        shape_check(lambda: [{"x": _f32([[1.0, 2.0]])}]),
+        Check(
+            "values on a hand-sized case (no ties)",
+            lambda: [{"x": _f32([1.0, -2.5, 1 + 2**-8 + 2**-20, 3.14159, -1e-3, 1e5])}],
         ),
-        mistakes=(
-            Mistake(
-                "truncation",
-                _bf16_truncate,
-                "you kept the top 16 bits (truncation): every value moves toward zero, by up "
-                "to a whole gap; add 0x7FFF plus the last kept bit before shifting.",
-                ROUNDING,
-            ),
-            Mistake(
-                "ties_away_from_zero",
-                _bf16_ties_away,
-                "you added 0x8000 (round half up): exact ties all go away from zero, a bias; "
-                "a tie must go to the neighbour whose last kept bit is 0.",
-                ROUNDING,
-            ),
-            Mistake(
-                "via_float16",
-                _bf16_via_float16,
-                "you went through float16: it has 5 exponent bits, so large and small values "
-                "overflow or flush, and rounding twice is not rounding once.",
-                f"{PAGE}#the-formats-derived-from-their-bits",
-            ),
+        Check(
+            "ties go to the even neighbour",
+            lambda: [{"x": _f32([1 + 2**-8, 1 + 3 * 2**-8, -(1 + 2**-8), 256 + 1])}],
         ),
-    )
+        Check(
+            "random numbers over the whole range",
+            lambda: [{"x": _random_bits(1000, seed=0).reshape(10, 100)}],
+        ),
+        Check(
+            "edge: overflow to inf, subnormals, ±0, ±inf, nan",
+            lambda: [
+                {"x": _f32([F32_MAX, -F32_MAX, 3.3961e38, 1e-40, 1e-45, 0.0, -0.0])},
+                {"x": _f32([math.inf, -math.inf, math.nan])},
+                {"x": torch.zeros(0, dtype=torch.float32)},
+            ],
+        ),
+        bad_input(
+            "a float64 x", "x of dtype float64", lambda: [{"x": torch.ones(2, dtype=torch.float64)}]
+        ),
+    ),
+    difficulty="medium",
+    page=ROUNDING,
+    mistakes=(
+        Mistake(
+            "truncation",
+            _bf16_truncate,
+            "you kept the top 16 bits (truncation): every value moves toward zero, by up "
+            "to a whole gap; add 0x7FFF plus the last kept bit before shifting.",
+            ROUNDING,
+        ),
+        Mistake(
+            "ties_away_from_zero",
+            _bf16_ties_away,
+            "you added 0x8000 (round half up): exact ties all go away from zero, a bias; "
+            "a tie must go to the neighbour whose last kept bit is 0.",
+            ROUNDING,
+        ),
+        Mistake(
+            "via_float16",
+            _bf16_via_float16,
+            "you went through float16: it has 5 exponent bits, so large and small values "
+            "overflow or flush, and rounding twice is not rounding once.",
+            f"{PAGE}#the-formats-derived-from-their-bits",
+        ),
+    ),
 )
 
 register(
-    Exercise(
-        name="loss_scaler_update",
-        topic="precision",
-        difficulty="easy",
-        page=SCALING,
-        summary="one update of a dynamic loss scaler (GradScaler.update)",
-        stub=UPDATE_STUB,
-        reference=loss_scaler_update_reference,
-        outputs=("scale", "growth_tracker"),
-        checks=(
-            Check(
-                "values on a hand-sized case",
-                _update_cases((65536.0, 0, False, 2000), (65536.0, 0, True, 2000)),
-            ),
-            Check(
-                "an overflow after some clean steps",
-                _update_cases((1024.0, 7, True, 2000), (1024.0, 1999, True, 2000)),
-            ),
-            Check(
-                "growth at the interval",
-                _update_cases((1024.0, 1999, False, 2000), (8.0, 2, False, 3), (8.0, 0, False, 1)),
-            ),
-            Check(
-                "edge: growth that would overflow float32",
-                _update_cases((2.0**127, 9, False, 10), (2.0**120, 9, False, 10)),
-            ),
-            Check(
-                "bad input: growth_interval = 0",
-                _update_cases((1024.0, 0, False, 0)),
-                kind="raises",
-                bad="growth_interval=0",
-            ),
+    reference=loss_scaler_update_reference,
+    stub=UPDATE_STUB,
+    summary="one update of a dynamic loss scaler (GradScaler.update)",
+    checks=(
+        values_check(_update_cases((65536.0, 0, False, 2000), (65536.0, 0, True, 2000))),
+        Check(
+            "an overflow after some clean steps",
+            _update_cases((1024.0, 7, True, 2000), (1024.0, 1999, True, 2000)),
         ),
-        mistakes=(
-            Mistake(
-                "grows_to_inf",
-                _update_grows_to_inf,
-                "the scale is a float32: 2^127 * 2 is inf there; keep the scale when the "
-                "grown one is not finite in float32.",
-                SCALING,
-            ),
-            Mistake(
-                "grow_after_overflow",
-                _update_grow_after_overflow,
-                "the scale grew after an overflow: a step with inf or nan gradients must "
-                "halve it (backoff_factor), or the next step overflows again.",
-                f"{PAGE}#common-mistakes",
-            ),
-            Mistake(
-                "tracker_not_reset",
-                _update_tracker_not_reset,
-                "after an overflow the count of clean steps must restart at 0; yours kept "
-                "counting, so the scale grows back too soon.",
-                SCALING,
-            ),
+        Check(
+            "growth at the interval",
+            _update_cases((1024.0, 1999, False, 2000), (8.0, 2, False, 3), (8.0, 0, False, 1)),
         ),
-    )
+        Check(
+            "edge: growth that would overflow float32",
+            _update_cases((2.0**127, 9, False, 10), (2.0**120, 9, False, 10)),
+        ),
+        bad_input("growth_interval = 0", "growth_interval=0", _update_cases((1024.0, 0, False, 0))),
+    ),
+    difficulty="easy",
+    page=SCALING,
+    outputs=("scale", "growth_tracker"),
+    mistakes=(
+        Mistake(
+            "grows_to_inf",
+            _update_grows_to_inf,
+            "the scale is a float32: 2^127 * 2 is inf there; keep the scale when the "
+            "grown one is not finite in float32.",
+            SCALING,
+        ),
+        Mistake(
+            "grow_after_overflow",
+            _update_grow_after_overflow,
+            "the scale grew after an overflow: a step with inf or nan gradients must "
+            "halve it (backoff_factor), or the next step overflows again.",
+            f"{PAGE}#common-mistakes",
+        ),
+        Mistake(
+            "tracker_not_reset",
+            _update_tracker_not_reset,
+            "after an overflow the count of clean steps must restart at 0; yours kept "
+            "counting, so the scale grows back too soon.",
+            SCALING,
+        ),
+    ),
 )

@@ -8,9 +8,13 @@ import torch
 from torch import Tensor
 
 from dlref._checks import is_real_number
-from dlref.practice._grader import Check, Exercise, Mistake, rand, randn, register, tensor
+from dlref.practice._cases import bad_input, rand, randn, shape_check, tensor, values_check
+from dlref.practice._grader import Check, Mistake, register
 
 PAGE = "topics/policy-gradient.html"
+RETURNS = f"{PAGE}#reward-to-go-respects-episode-boundaries"
+REINFORCE = f"{PAGE}#reinforce"
+BASELINE = f"{PAGE}#which-baseline"
 
 # ------------------------------------------------------------------------------- references
 
@@ -190,153 +194,139 @@ def reinforce_loss(logp: Tensor, returns: Tensor, baseline: Tensor) -> dict:
 '''
 
 register(
-    Exercise(
-        name="discounted_returns",
-        topic="policy-gradient",
-        difficulty="easy",
-        page=PAGE,
-        summary="discounted returns that stop at episode boundaries",
-        stub=RET_STUB,
-        reference=discounted_returns_reference,
-        checks=(
-            Check("shape on a tiny case", lambda: [_ret_case((3,), 0)], kind="shape"),
-            Check(
-                "values on a hand-sized case",
-                lambda: [
-                    {
-                        "rewards": tensor([1.0, 1.0, 1.0]),
-                        "dones": torch.tensor([False] * 3),
-                        "gamma": 0.5,
-                    },
-                    {
-                        "rewards": tensor([1.0, 2.0, 3.0, 4.0]),
-                        "dones": torch.tensor([False, True, False, False]),
-                        "gamma": 0.5,
-                    },
-                ],
-            ),
-            Check(
-                "random rollouts with batch dimensions",
-                lambda: [_ret_case((2, 6), 10), _ret_case((3, 2, 8), 20, gamma=0.99)],
-            ),
-            Check(
-                "edge: length 1, gamma 0 and 1, every step done, empty batch",
-                lambda: [
-                    _ret_case((2, 1), 30),
-                    _ret_case((5,), 40, gamma=0.0),
-                    _ret_case((5,), 50, gamma=1.0),
-                    _ret_case((4,), 60, p_done=1.1),
-                    _ret_case((0, 4), 70),
-                ],
-            ),
-            Check(
-                "bad input: gamma = 1.5",
-                lambda: [_ret_case((3,), 80, gamma=1.5)],
-                kind="raises",
-                bad="gamma must be in [0, 1]",
-            ),
+    reference=discounted_returns_reference,
+    stub=RET_STUB,
+    summary="discounted returns that stop at episode boundaries",
+    checks=(
+        shape_check(lambda: [_ret_case((3,), 0)]),
+        values_check(
+            lambda: [
+                {
+                    "rewards": tensor([1.0, 1.0, 1.0]),
+                    "dones": torch.tensor([False] * 3),
+                    "gamma": 0.5,
+                },
+                {
+                    "rewards": tensor([1.0, 2.0, 3.0, 4.0]),
+                    "dones": torch.tensor([False, True, False, False]),
+                    "gamma": 0.5,
+                },
+            ]
         ),
-        mistakes=(
-            Mistake(
-                "ignores_episode_boundaries",
-                lambda rewards, dones, gamma: _returns(rewards, dones, gamma, "ignore_dones"),
-                "the return ran past the end of an episode: multiply by (1 - done_t) so the "
-                "next episode's rewards do not count.",
-                PAGE,
-            ),
-            Mistake(
-                "done_one_step_late",
-                lambda rewards, dones, gamma: _returns(rewards, dones, gamma, "done_one_step_late"),
-                "done_t cuts the link between step t and t + 1; you cut it one step late "
-                "(between t + 1 and t + 2).",
-                PAGE,
-            ),
-            Mistake(
-                "discount_from_start",
-                _returns_gamma_power_from_start,
-                "you weighted r_k by gamma^k from the start of the rollout: G_t discounts "
-                "by gamma^(k - t), from step t.",
-                PAGE,
-            ),
-            Mistake(
-                "cumulative_sum_forward",
-                _returns_undiscounted_forward,
-                "you summed the past rewards (a forward cumsum): the return is the discounted "
-                "sum of the future rewards, computed backwards.",
-                PAGE,
-            ),
+        Check(
+            "random rollouts with batch dimensions",
+            lambda: [_ret_case((2, 6), 10), _ret_case((3, 2, 8), 20, gamma=0.99)],
         ),
-    )
+        Check(
+            "edge: length 1, gamma 0 and 1, every step done, empty batch",
+            lambda: [
+                _ret_case((2, 1), 30),
+                _ret_case((5,), 40, gamma=0.0),
+                _ret_case((5,), 50, gamma=1.0),
+                _ret_case((4,), 60, p_done=1.1),
+                _ret_case((0, 4), 70),
+            ],
+        ),
+        bad_input(
+            "gamma = 1.5", "gamma must be in [0, 1]", lambda: [_ret_case((3,), 80, gamma=1.5)]
+        ),
+    ),
+    difficulty="easy",
+    page=RETURNS,
+    mistakes=(
+        Mistake(
+            "ignores_episode_boundaries",
+            lambda rewards, dones, gamma: _returns(rewards, dones, gamma, "ignore_dones"),
+            "the return ran past the end of an episode: multiply by (1 - done_t) so the "
+            "next episode's rewards do not count.",
+            RETURNS,
+        ),
+        Mistake(
+            "done_one_step_late",
+            lambda rewards, dones, gamma: _returns(rewards, dones, gamma, "done_one_step_late"),
+            "done_t cuts the link between step t and t + 1; you cut it one step late "
+            "(between t + 1 and t + 2).",
+            RETURNS,
+        ),
+        Mistake(
+            "discount_from_start",
+            _returns_gamma_power_from_start,
+            "you weighted r_k by gamma^k from the start of the rollout: G_t discounts "
+            "by gamma^(k - t), from step t.",
+            RETURNS,
+        ),
+        Mistake(
+            "cumulative_sum_forward",
+            _returns_undiscounted_forward,
+            "you summed the past rewards (a forward cumsum): the return is the discounted "
+            "sum of the future rewards, computed backwards.",
+            RETURNS,
+        ),
+    ),
 )
 
 register(
-    Exercise(
-        name="reinforce_loss",
-        topic="policy-gradient",
-        difficulty="medium",
-        page=PAGE,
-        summary="the REINFORCE loss with a baseline: advantage and loss",
-        stub=RF_STUB,
-        reference=reinforce_loss_reference,
-        outputs=("advantage", "loss"),
-        checks=(
-            Check("shape on a tiny case", lambda: [_rl_case((3,), 0)], kind="shape"),
-            Check(
-                "values on a hand-sized case",
-                lambda: [
-                    {
-                        "logp": tensor([-0.5, -1.0]),
-                        "returns": tensor([2.0, 0.0]),
-                        "baseline": tensor([1.0, 1.0]),
-                    }
-                ],
-            ),
-            Check(
-                "random shapes with batch dimensions",
-                lambda: [_rl_case((4, 5), 10), _rl_case((2, 3, 4), 20)],
-            ),
-            Check(
-                "gradient of the loss vs the reference (logp and baseline)",
-                lambda: [_rl_case((3, 4), 30)],
-                kind="grad",
-                grad_of="loss",
-                grad_wrt=("logp", "baseline"),
-            ),
-            Check("edge: one step", lambda: [_rl_case((1,), 40)]),
-            Check(
-                "bad input: shapes differ",
-                lambda: [{**_rl_case((3, 4), 50), "returns": randn(3, 5, seed=51)}],
-                kind="raises",
-                bad="logp (3, 4), returns (3, 5)",
-            ),
+    reference=reinforce_loss_reference,
+    stub=RF_STUB,
+    summary="the REINFORCE loss with a baseline: advantage and loss",
+    checks=(
+        shape_check(lambda: [_rl_case((3,), 0)]),
+        values_check(
+            lambda: [
+                {
+                    "logp": tensor([-0.5, -1.0]),
+                    "returns": tensor([2.0, 0.0]),
+                    "baseline": tensor([1.0, 1.0]),
+                }
+            ]
         ),
-        mistakes=(
-            Mistake(
-                "sign",
-                _v("sign"),
-                "the loss is minus the mean of A log pi: minimising it raises the "
-                "log-probability of actions with a positive advantage.",
-                PAGE,
-            ),
-            Mistake(
-                "baseline_added",
-                _v("baseline_added"),
-                "the advantage is G - b: the baseline is subtracted.",
-                PAGE,
-            ),
-            Mistake(
-                "baseline_not_detached",
-                _v("not_detached"),
-                "gradient flows into the baseline through A: detach the advantage "
-                "(A.detach()); the baseline is fitted by its own loss.",
-                PAGE,
-            ),
-            Mistake(
-                "sum_not_mean",
-                _v("sum"),
-                "you summed over the steps; this loss is the mean over every step.",
-                PAGE,
-            ),
+        Check(
+            "random shapes with batch dimensions",
+            lambda: [_rl_case((4, 5), 10), _rl_case((2, 3, 4), 20)],
         ),
-    )
+        Check(
+            "gradient of the loss vs the reference (logp and baseline)",
+            lambda: [_rl_case((3, 4), 30)],
+            kind="grad",
+            grad_of="loss",
+            grad_wrt=("logp", "baseline"),
+        ),
+        Check("edge: one step", lambda: [_rl_case((1,), 40)]),
+        bad_input(
+            "shapes differ",
+            "logp (3, 4), returns (3, 5)",
+            lambda: [{**_rl_case((3, 4), 50), "returns": randn(3, 5, seed=51)}],
+        ),
+    ),
+    difficulty="medium",
+    page=REINFORCE,
+    outputs=("advantage", "loss"),
+    mistakes=(
+        Mistake(
+            "sign",
+            _v("sign"),
+            "the loss is minus the mean of A log pi: minimising it raises the "
+            "log-probability of actions with a positive advantage.",
+            REINFORCE,
+        ),
+        Mistake(
+            "baseline_added",
+            _v("baseline_added"),
+            "the advantage is G - b: the baseline is subtracted.",
+            BASELINE,
+        ),
+        Mistake(
+            "baseline_not_detached",
+            _v("not_detached"),
+            "gradient flows into the baseline through A: detach the advantage "
+            "(A.detach()); the baseline is fitted by its own loss.",
+            BASELINE,
+        ),
+        Mistake(
+            "sum_not_mean",
+            _v("sum"),
+            "you summed over the steps; this loss is the mean over every step.",
+            REINFORCE,
+        ),
+    ),
 )

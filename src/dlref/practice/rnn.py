@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import torch
 
-from dlref.practice._grader import Check, Exercise, Mistake, randn, register
+from dlref.practice._cases import bad_input, randn, shape_check, values_check
+from dlref.practice._grader import Check, Mistake, register
 
 PAGE = "topics/rnn.html"
+KEY = f"{PAGE}#key-equations"
 OUTPUTS = ("i", "f", "g", "o", "c", "h")
 
 # ------------------------------------------------------------------------------- reference
@@ -106,71 +108,66 @@ def lstm_cell(x, h, c, W_ih, W_hh, b_ih, b_hh) -> dict:
 '''
 
 register(
-    Exercise(
-        name="lstm_cell",
-        topic="rnn",
-        difficulty="medium",
-        page=PAGE,
-        summary="one LSTM step returning the gates i, f, g, o and the new c, h",
-        stub=STUB,
-        reference=lstm_cell_reference,
-        outputs=OUTPUTS,
-        checks=(
-            Check("shape on a tiny case", lambda: [_case(2, 3, 2, 0)], kind="shape"),
-            Check("values on a hand-sized case", lambda: [_case(1, 2, 1, 10)]),
-            Check("random shapes", lambda: [_case(3, 4, 5, 20), _case(1, 6, 3, 30)]),
-            Check(
-                "gradient of h vs the reference",
-                lambda: [_case(2, 3, 4, 40)],
-                kind="grad",
-                grad_of="h",
-                grad_wrt=("x", "h", "c", "W_ih", "W_hh", "b_ih"),
-            ),
-            Check(
-                "edge: saturated gates (inputs of ±100), empty batch",
-                lambda: [_case(2, 3, 2, 50, scale=100.0), _case(0, 3, 2, 60)],
-            ),
-            Check(
-                "bad input: x of the wrong width",
-                lambda: [{**_case(2, 3, 2, 70), "x": randn(2, 5, seed=71)}],
-                kind="raises",
-                bad="x is (2, 5) but W_ih is (8, 3)",
-            ),
+    reference=lstm_cell_reference,
+    stub=STUB,
+    summary="one LSTM step returning the gates i, f, g, o and the new c, h",
+    checks=(
+        shape_check(lambda: [_case(2, 3, 2, 0)]),
+        values_check(lambda: [_case(1, 2, 1, 10)]),
+        Check("random shapes", lambda: [_case(3, 4, 5, 20), _case(1, 6, 3, 30)]),
+        Check(
+            "gradient of h vs the reference",
+            lambda: [_case(2, 3, 4, 40)],
+            kind="grad",
+            grad_of="h",
+            grad_wrt=("x", "h", "c", "W_ih", "W_hh", "b_ih"),
         ),
-        mistakes=(
-            Mistake(
-                "gate_order",
-                _variant("gate_order_ifog"),
-                "torch stacks the gates as input, forget, cell (g), output: you read the "
-                "third block as the output gate and the fourth as g (the i, f, o, g order).",
-                PAGE,
-            ),
-            Mistake(
-                "gate_order_iogf",
-                _variant("gate_order_ifgo_as_iofg"),
-                "torch stacks the gates as input, forget, cell (g), output: you swapped the "
-                "forget and output blocks.",
-                PAGE,
-            ),
-            Mistake(
-                "sigmoid_g",
-                _variant("sigmoid_g"),
-                "the candidate g uses tanh (values in (-1, 1)), not sigmoid; only i, f and o "
-                "are sigmoid gates.",
-                PAGE,
-            ),
-            Mistake(
-                "no_input_gate",
-                _variant("no_input_gate"),
-                "c_t = f * c + i * g: the input gate i scales the candidate g.",
-                PAGE,
-            ),
-            Mistake(
-                "no_tanh_c",
-                _variant("no_tanh_c"),
-                "h_t = o * tanh(c_t): the cell state goes through tanh before the output gate.",
-                PAGE,
-            ),
+        Check(
+            "edge: saturated gates (inputs of ±100), empty batch",
+            lambda: [_case(2, 3, 2, 50, scale=100.0), _case(0, 3, 2, 60)],
         ),
-    )
+        bad_input(
+            "x of the wrong width",
+            "x is (2, 5) but W_ih is (8, 3)",
+            lambda: [{**_case(2, 3, 2, 70), "x": randn(2, 5, seed=71)}],
+        ),
+    ),
+    difficulty="medium",
+    page=KEY,
+    outputs=OUTPUTS,
+    mistakes=(
+        Mistake(
+            "gate_order",
+            _variant("gate_order_ifog"),
+            "torch stacks the gates as input, forget, cell (g), output: you read the "
+            "third block as the output gate and the fourth as g (the i, f, o, g order).",
+            KEY,
+        ),
+        Mistake(
+            "gate_order_iogf",
+            _variant("gate_order_ifgo_as_iofg"),
+            "torch stacks the gates as input, forget, cell (g), output: you swapped the "
+            "forget and output blocks.",
+            KEY,
+        ),
+        Mistake(
+            "sigmoid_g",
+            _variant("sigmoid_g"),
+            "the candidate g uses tanh (values in (-1, 1)), not sigmoid; only i, f and o "
+            "are sigmoid gates.",
+            KEY,
+        ),
+        Mistake(
+            "no_input_gate",
+            _variant("no_input_gate"),
+            "c_t = f * c + i * g: the input gate i scales the candidate g.",
+            KEY,
+        ),
+        Mistake(
+            "no_tanh_c",
+            _variant("no_tanh_c"),
+            "h_t = o * tanh(c_t): the cell state goes through tanh before the output gate.",
+            KEY,
+        ),
+    ),
 )

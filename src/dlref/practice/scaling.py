@@ -7,9 +7,11 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from dlref.practice._grader import DT, Check, Exercise, Mistake, register, tensor
+from dlref.practice._cases import DT, bad_input, shape_check, tensor, values_check
+from dlref.practice._grader import Check, Mistake, register
 
 PAGE = "topics/scaling-laws.html"
+CHINCHILLA = f"{PAGE}#chinchilla-the-compute-optimal-model"
 
 #: The fitted loss L(N, D) = E + A / N^alpha + B / D^beta (Hoffmann et al., 2022, eq. 10).
 A, B, ALPHA, BETA, E = 406.4, 410.7, 0.34, 0.28, 1.69
@@ -96,63 +98,54 @@ def chinchilla_optimal(C: Tensor) -> dict:
 '''
 
 register(
-    Exercise(
-        name="chinchilla_optimal",
-        topic="scaling-laws",
-        difficulty="easy",
-        page=PAGE,
-        summary="Chinchilla's compute-optimal N and D in closed form",
-        stub=STUB,
-        reference=chinchilla_optimal_reference,
-        outputs=("N", "D"),
-        checks=(
-            Check("shape on a tiny case", lambda: [{"C": tensor(1e21)}], kind="shape"),
-            Check("values on a hand-sized case", lambda: [{"C": tensor([1e21, 5.76e23])}]),
-            Check(
-                "a batch of budgets",
-                lambda: [{"C": 10 ** torch.linspace(18, 26, 12, dtype=DT).reshape(3, 4)}],
-            ),
-            Check(
-                "edge: tiny budget, empty batch",
-                lambda: [{"C": tensor([6.0])}, {"C": torch.zeros(0, dtype=DT)}],
-            ),
-            Check(
-                "bad input: C <= 0",
-                lambda: [{"C": tensor([1e21, -1.0])}],
-                kind="raises",
-                bad="a negative budget",
-            ),
+    reference=chinchilla_optimal_reference,
+    stub=STUB,
+    summary="Chinchilla's compute-optimal N and D in closed form",
+    checks=(
+        shape_check(lambda: [{"C": tensor(1e21)}]),
+        values_check(lambda: [{"C": tensor([1e21, 5.76e23])}]),
+        Check(
+            "a batch of budgets",
+            lambda: [{"C": 10 ** torch.linspace(18, 26, 12, dtype=DT).reshape(3, 4)}],
         ),
-        mistakes=(
-            Mistake(
-                "exponents_swapped",
-                _v("exponents_swapped"),
-                "N grows as C^(beta/(alpha+beta)) and D as C^(alpha/(alpha+beta)): you swapped "
-                "the exponents.",
-                PAGE,
-            ),
-            Mistake(
-                "no_factor_6",
-                _v("no_factor_6"),
-                "the budget is C = 6 N D (6 FLOPs per parameter per token, forward and "
-                "backward): use C / 6, not C.",
-                PAGE,
-            ),
-            Mistake(
-                "tokens_20_per_param",
-                _v("tokens_20_per_param"),
-                "D = 20 N is Chinchilla's own ratio (70B parameters, 1.4T tokens) and about what "
-                "approaches 1 and 2 give; the fitted law of approach 3, as published, gives a "
-                "ratio that grows with C (about 50 at C = 1e21).",
-                PAGE,
-            ),
-            Mistake(
-                "G_inverted",
-                _v("G_inverted"),
-                "G = (alpha A / (beta B))^(1/(alpha+beta)) multiplies N and divides D; you "
-                "inverted it.",
-                PAGE,
-            ),
+        Check(
+            "edge: tiny budget, empty batch",
+            lambda: [{"C": tensor([6.0])}, {"C": torch.zeros(0, dtype=DT)}],
         ),
-    )
+        bad_input("C <= 0", "a negative budget", lambda: [{"C": tensor([1e21, -1.0])}]),
+    ),
+    difficulty="easy",
+    page=CHINCHILLA,
+    outputs=("N", "D"),
+    mistakes=(
+        Mistake(
+            "exponents_swapped",
+            _v("exponents_swapped"),
+            "N grows as C^(beta/(alpha+beta)) and D as C^(alpha/(alpha+beta)): you swapped "
+            "the exponents.",
+            CHINCHILLA,
+        ),
+        Mistake(
+            "no_factor_6",
+            _v("no_factor_6"),
+            "the budget is C = 6 N D (6 FLOPs per parameter per token, forward and "
+            "backward): use C / 6, not C.",
+            CHINCHILLA,
+        ),
+        Mistake(
+            "tokens_20_per_param",
+            _v("tokens_20_per_param"),
+            "D = 20 N is Chinchilla's own ratio (70B parameters, 1.4T tokens) and about what "
+            "approaches 1 and 2 give; the fitted law of approach 3, as published, gives a "
+            "ratio that grows with C (about 50 at C = 1e21).",
+            CHINCHILLA,
+        ),
+        Mistake(
+            "G_inverted",
+            _v("G_inverted"),
+            "G = (alpha A / (beta B))^(1/(alpha+beta)) multiplies N and divides D; you "
+            "inverted it.",
+            CHINCHILLA,
+        ),
+    ),
 )

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from dlref import tensors
-from dlref.practice._grader import Check, Exercise, Mistake, register
+from dlref.practice._cases import bad_input, values_check
+from dlref.practice._grader import Check, Mistake, register
 
 PAGE = "topics/tensors.html"
 
@@ -63,58 +64,50 @@ def broadcast_shape(a: tuple, b: tuple) -> tuple:
 '''
 
 register(
-    Exercise(
-        name="broadcast_shape",
-        topic="tensors",
-        difficulty="easy",
-        page=f"{PAGE}#key-equations",
-        summary="the broadcast shape of two shapes, or an error",
-        stub=STUB,
-        reference=broadcast_shape_reference,
-        checks=(
-            Check(
-                "values on a hand-sized case",
-                lambda: [{"a": (3, 1), "b": (3,)}, {"a": (4, 5, 1, 3), "b": (5, 5, 3)}],
-            ),
-            Check(
-                "more shapes",
-                lambda: [
-                    {"a": (3,), "b": (2, 1)},
-                    {"a": (8, 1, 6, 1), "b": (7, 1, 5)},
-                    {"a": (2, 3), "b": (2, 3)},
-                ],
-            ),
-            Check(
-                "edge: scalars and size 0",
-                lambda: [
-                    {"a": (), "b": (2, 3)},
-                    {"a": (), "b": ()},
-                    {"a": (0,), "b": (1,)},
-                    {"a": (2, 0), "b": (2, 1)},
-                ],
-            ),
-            Check(
-                "bad input: shapes that do not broadcast",
-                lambda: [{"a": (2,), "b": (3,)}, {"a": (4, 5, 1, 3), "b": (2, 5, 3)}],
-                kind="raises",
-                bad="sizes 2 and 3 in one dimension",
-            ),
+    reference=broadcast_shape_reference,
+    stub=STUB,
+    summary="the broadcast shape of two shapes, or an error",
+    checks=(
+        values_check(lambda: [{"a": (3, 1), "b": (3,)}, {"a": (4, 5, 1, 3), "b": (5, 5, 3)}]),
+        Check(
+            "more shapes",
+            lambda: [
+                {"a": (3,), "b": (2, 1)},
+                {"a": (8, 1, 6, 1), "b": (7, 1, 5)},
+                {"a": (2, 3), "b": (2, 3)},
+            ],
         ),
-        mistakes=(
-            Mistake(
-                "left_aligned",
-                _left_aligned,
-                "shapes are aligned on the right (the last dimensions first): missing "
-                "dimensions are added on the left.",
-                f"{PAGE}#key-equations",
-            ),
-            Mistake(
-                "max_of_sizes",
-                _max_of_sizes,
-                "the size is not the maximum: sizes must be equal or one of them 1, and "
-                "1 against 0 gives 0 (an empty tensor stays empty).",
-                f"{PAGE}#key-equations",
-            ),
+        Check(
+            "edge: scalars and size 0",
+            lambda: [
+                {"a": (), "b": (2, 3)},
+                {"a": (), "b": ()},
+                {"a": (0,), "b": (1,)},
+                {"a": (2, 0), "b": (2, 1)},
+            ],
         ),
-    )
+        bad_input(
+            "shapes that do not broadcast",
+            "sizes 2 and 3 in one dimension",
+            lambda: [{"a": (2,), "b": (3,)}, {"a": (4, 5, 1, 3), "b": (2, 5, 3)}],
+        ),
+    ),
+    difficulty="easy",
+    page=f"{PAGE}#key-equations",
+    mistakes=(
+        Mistake(
+            "left_aligned",
+            _left_aligned,
+            "shapes are aligned on the right (the last dimensions first): missing "
+            "dimensions are added on the left.",
+            f"{PAGE}#key-equations",
+        ),
+        Mistake(
+            "max_of_sizes",
+            _max_of_sizes,
+            "the size is not the maximum: sizes must be equal or one of them 1, and "
+            "1 against 0 gives 0 (an empty tensor stays empty).",
+            f"{PAGE}#key-equations",
+        ),
+    ),
 )

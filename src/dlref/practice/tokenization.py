@@ -13,7 +13,8 @@ import torch
 from torch import Tensor
 
 from dlref import tokenization
-from dlref.practice._grader import Check, Exercise, Mistake, register
+from dlref.practice._cases import bad_input, shape_check, values_check
+from dlref.practice._grader import Check, Mistake, register
 
 PAGE = "topics/tokenization.html"
 HAND = f"{PAGE}#one-merge-step-by-hand"
@@ -222,65 +223,55 @@ def bpe_merge_once(ids: Tensor, new_id: int):
 '''
 
 register(
-    Exercise(
-        name="bpe_merge_once",
-        topic="tokenization",
-        difficulty="easy",
-        page=HAND,
-        summary="count adjacent pairs and merge the most frequent one, left to right",
-        stub=STUB_MERGE,
-        reference=bpe_merge_once_reference,
-        outputs=("pair", "ids"),
-        checks=(
-            Check(
-                "shape on a tiny case", lambda: [{"ids": _ids([1, 2]), "new_id": 256}], kind="shape"
-            ),
-            Check(
-                "values on a hand-sized case",
-                lambda: [{"ids": _bytes("hug pug hugs"), "new_id": 256}],
-            ),
-            Check(
-                "runs of one token: overlapping pairs",
-                lambda: [
-                    {"ids": _bytes("aaab"), "new_id": 256},
-                    {"ids": _bytes("aaaaab"), "new_id": 300},
-                ],
-            ),
-            Check(
-                "ties: the smallest pair wins",
-                lambda: [
-                    {"ids": _bytes("cdab"), "new_id": 256},
-                    {"ids": _bytes("xyxyabab"), "new_id": 256},
-                ],
-            ),
-            Check(
-                "random sequences",
-                lambda: [{"ids": _random_ids(s, 40), "new_id": 256 + s} for s in range(4)],
-            ),
-            Check(
-                "bad input: one token, no pair",
-                lambda: [{"ids": _ids([97]), "new_id": 256}],
-                kind="raises",
-                bad="ids with fewer than 2 tokens",
-            ),
+    reference=bpe_merge_once_reference,
+    stub=STUB_MERGE,
+    summary="count adjacent pairs and merge the most frequent one, left to right",
+    checks=(
+        shape_check(lambda: [{"ids": _ids([1, 2]), "new_id": 256}]),
+        values_check(lambda: [{"ids": _bytes("hug pug hugs"), "new_id": 256}]),
+        Check(
+            "runs of one token: overlapping pairs",
+            lambda: [
+                {"ids": _bytes("aaab"), "new_id": 256},
+                {"ids": _bytes("aaaaab"), "new_id": 300},
+            ],
         ),
-        mistakes=(
-            Mistake(
-                "overlapping_merged_twice",
-                _merge_once_overlapping,
-                "in a a a the pair (a, a) counts twice but merges once: scan left to right and "
-                "skip past each replacement, so a a a becomes X a, not X X.",
-                HAND,
-            ),
-            Mistake(
-                "tie_to_first_seen",
-                _merge_once_first_seen,
-                "pairs of equal count go to the smallest pair (compare a, then b), not to the "
-                "one seen first (what max over a dict of counts gives).",
-                f"{PAGE}#key-equations",
-            ),
+        Check(
+            "ties: the smallest pair wins",
+            lambda: [
+                {"ids": _bytes("cdab"), "new_id": 256},
+                {"ids": _bytes("xyxyabab"), "new_id": 256},
+            ],
         ),
-    )
+        Check(
+            "random sequences",
+            lambda: [{"ids": _random_ids(s, 40), "new_id": 256 + s} for s in range(4)],
+        ),
+        bad_input(
+            "one token, no pair",
+            "ids with fewer than 2 tokens",
+            lambda: [{"ids": _ids([97]), "new_id": 256}],
+        ),
+    ),
+    difficulty="easy",
+    page=HAND,
+    outputs=("pair", "ids"),
+    mistakes=(
+        Mistake(
+            "overlapping_merged_twice",
+            _merge_once_overlapping,
+            "in a a a the pair (a, a) counts twice but merges once: scan left to right and "
+            "skip past each replacement, so a a a becomes X a, not X X.",
+            HAND,
+        ),
+        Mistake(
+            "tie_to_first_seen",
+            _merge_once_first_seen,
+            "pairs of equal count go to the smallest pair (compare a, then b), not to the "
+            "one seen first (what max over a dict of counts gives).",
+            f"{PAGE}#key-equations",
+        ),
+    ),
 )
 
 STUB_ENCODE = r'''
@@ -301,76 +292,65 @@ def bpe_encode(ids: Tensor, merges: Tensor) -> Tensor:
 '''
 
 register(
-    Exercise(
-        name="bpe_encode",
-        topic="tokenization",
-        difficulty="medium",
-        page=ENCODE,
-        summary="encode bytes with a given merge list, lowest rank first",
-        stub=STUB_ENCODE,
-        reference=bpe_encode_reference,
-        checks=(
-            Check(
-                "shape on a tiny case",
-                lambda: [{"ids": _bytes("ab"), "merges": _merges([(97, 98)])}],
-                kind="shape",
-            ),
-            Check(
-                "values on a hand-sized case",
-                lambda: [
-                    {"ids": _bytes("abc"), "merges": _merges([(97, 98), (98, 99), (256, 99)])}
-                ],
-            ),
-            Check(
-                "rank beats frequency",
-                lambda: [
-                    {"ids": _bytes("abcbcd"), "merges": _merges([(97, 98), (98, 99), (99, 100)])},
-                    {"ids": _bytes("abcbcbc"), "merges": _merges([(97, 98), (98, 99)])},
-                ],
-            ),
-            Check(
-                "runs of one token: overlapping pairs",
-                lambda: [{"ids": _bytes("aaaaa"), "merges": _merges([(97, 97), (256, 97)])}],
-            ),
-            Check(
-                "merges trained on a corpus, new words",
-                lambda: [
-                    {"ids": _bytes(w), "merges": _trained("hug pug pun bun hugs " * 3, 12)}
-                    for w in (" hugs", " bug", "unhug")
-                ],
-            ),
-            Check(
-                "edge: no merges, one byte, nothing to merge",
-                lambda: [
-                    {"ids": _bytes("abc"), "merges": _merges([])},
-                    {"ids": _bytes("a"), "merges": _merges([(97, 98)])},
-                    {"ids": _bytes("ba"), "merges": _merges([(97, 98)])},
-                ],
-            ),
+    reference=bpe_encode_reference,
+    stub=STUB_ENCODE,
+    summary="encode bytes with a given merge list, lowest rank first",
+    checks=(
+        shape_check(lambda: [{"ids": _bytes("ab"), "merges": _merges([(97, 98)])}]),
+        values_check(
+            lambda: [{"ids": _bytes("abc"), "merges": _merges([(97, 98), (98, 99), (256, 99)])}]
         ),
-        mistakes=(
-            Mistake(
-                "ranks_reversed",
-                _encode_by("reversed"),
-                "the merges apply in the order learned, lowest rank first; you applied the "
-                "later merges first.",
-                ENCODE,
-            ),
-            Mistake(
-                "most_frequent_first",
-                _encode_by("frequent"),
-                "encoding does not count pairs: it applies the mergeable pair of lowest rank, "
-                "the one training merged first, whatever its frequency in this text.",
-                ENCODE,
-            ),
-            Mistake(
-                "overlapping_merged_twice",
-                _encode_by("overlapping"),
-                "a a a with the merge (a, a) becomes X a, not X X: skip past each replacement.",
-                HAND,
-            ),
+        Check(
+            "rank beats frequency",
+            lambda: [
+                {"ids": _bytes("abcbcd"), "merges": _merges([(97, 98), (98, 99), (99, 100)])},
+                {"ids": _bytes("abcbcbc"), "merges": _merges([(97, 98), (98, 99)])},
+            ],
         ),
-    )
+        Check(
+            "runs of one token: overlapping pairs",
+            lambda: [{"ids": _bytes("aaaaa"), "merges": _merges([(97, 97), (256, 97)])}],
+        ),
+        Check(
+            "merges trained on a corpus, new words",
+            lambda: [
+                {"ids": _bytes(w), "merges": _trained("hug pug pun bun hugs " * 3, 12)}
+                for w in (" hugs", " bug", "unhug")
+            ],
+        ),
+        Check(
+            "edge: no merges, one byte, nothing to merge",
+            lambda: [
+                {"ids": _bytes("abc"), "merges": _merges([])},
+                {"ids": _bytes("a"), "merges": _merges([(97, 98)])},
+                {"ids": _bytes("ba"), "merges": _merges([(97, 98)])},
+            ],
+        ),
+    ),
+    difficulty="medium",
+    page=ENCODE,
+    mistakes=(
+        Mistake(
+            "ranks_reversed",
+            _encode_by("reversed"),
+            "the merges apply in the order learned, lowest rank first; you applied the "
+            "later merges first.",
+            ENCODE,
+        ),
+        Mistake(
+            "most_frequent_first",
+            _encode_by("frequent"),
+            "encoding does not count pairs: it applies the mergeable pair of lowest rank, "
+            "the one training merged first, whatever its frequency in this text.",
+            ENCODE,
+        ),
+        Mistake(
+            "overlapping_merged_twice",
+            _encode_by("overlapping"),
+            "a a a with the merge (a, a) becomes X a, not X X: skip past each replacement.",
+            HAND,
+        ),
+    ),
 )
 
 STUB_DECODE = r'''
@@ -390,58 +370,54 @@ def bpe_decode(ids: Tensor, merges: Tensor) -> Tensor:
 '''
 
 register(
-    Exercise(
-        name="bpe_decode",
-        topic="tokenization",
-        difficulty="easy",
-        page=ENCODE,
-        summary="token ids back to text, through the bytes of each token",
-        stub=STUB_DECODE,
-        reference=bpe_decode_reference,
-        checks=(
-            Check(
-                "values on ASCII",
-                lambda: [{"ids": _ids([256, 33]), "merges": _merges([(104, 105)])}],
-            ),
-            Check(
-                "nested merges",
-                lambda: [
-                    {
-                        "ids": _ids([258, 32, 256]),
-                        "merges": _merges([(97, 98), (98, 99), (256, 99)]),
-                    }
-                ],
-            ),
-            Check(
-                "characters split across tokens",
-                lambda: [
-                    {"ids": _ids([256, 169]), "merges": _merges([(104, 195)])},
-                    {"ids": _bytes("👩‍💻 東京"), "merges": _merges([])},
-                ],
-            ),
-            Check(
-                "edge: no ids, a cut character",
-                lambda: [
-                    {"ids": _ids([]), "merges": _merges([])},
-                    {"ids": _ids([97, 195]), "merges": _merges([])},
-                ],
-            ),
+    reference=bpe_decode_reference,
+    stub=STUB_DECODE,
+    summary="token ids back to text, through the bytes of each token",
+    checks=(
+        Check(
+            "values on ASCII",
+            lambda: [{"ids": _ids([256, 33]), "merges": _merges([(104, 105)])}],
         ),
-        mistakes=(
-            Mistake(
-                "decode_per_token",
-                _decode_per_token,
-                "a token may hold part of a character (é is 2 bytes, most emoji 4): join the bytes "
-                "of all the tokens, then decode UTF-8 once.",
-                ENCODE,
-            ),
-            Mistake(
-                "latin1_not_utf8",
-                _decode_latin1,
-                "bytes.decode('latin-1') never fails but maps each byte to one character: é "
-                "(bytes C3 A9) becomes Ã©. The bytes are UTF-8: decode them as UTF-8.",
-                ENCODE,
-            ),
+        Check(
+            "nested merges",
+            lambda: [
+                {
+                    "ids": _ids([258, 32, 256]),
+                    "merges": _merges([(97, 98), (98, 99), (256, 99)]),
+                }
+            ],
         ),
-    )
+        Check(
+            "characters split across tokens",
+            lambda: [
+                {"ids": _ids([256, 169]), "merges": _merges([(104, 195)])},
+                {"ids": _bytes("👩‍💻 東京"), "merges": _merges([])},
+            ],
+        ),
+        Check(
+            "edge: no ids, a cut character",
+            lambda: [
+                {"ids": _ids([]), "merges": _merges([])},
+                {"ids": _ids([97, 195]), "merges": _merges([])},
+            ],
+        ),
+    ),
+    difficulty="easy",
+    page=ENCODE,
+    mistakes=(
+        Mistake(
+            "decode_per_token",
+            _decode_per_token,
+            "a token may hold part of a character (é is 2 bytes, most emoji 4): join the bytes "
+            "of all the tokens, then decode UTF-8 once.",
+            ENCODE,
+        ),
+        Mistake(
+            "latin1_not_utf8",
+            _decode_latin1,
+            "bytes.decode('latin-1') never fails but maps each byte to one character: é "
+            "(bytes C3 A9) becomes Ã©. The bytes are UTF-8: decode them as UTF-8.",
+            ENCODE,
+        ),
+    ),
 )
