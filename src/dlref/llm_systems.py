@@ -180,8 +180,9 @@ def kv_cache_bytes(
     seq_len = check_int("seq_len", seq_len)
     batch_size = check_int("batch_size", batch_size)
     bytes_per_element = check_int("bytes_per_element", bytes_per_element)
-    # 2 (K and V) * n_layer * n_kv * d_h * s * b * bytes
-    return 2 * n_layer * n_kv_head * head_dim * seq_len * batch_size * bytes_per_element
+    # 2 (a key and a value) * n_layer * n_kv * d_h * bytes, for each token
+    per_token = 2 * n_layer * n_kv_head * head_dim * bytes_per_element
+    return per_token * seq_len * batch_size  # times s positions, b sequences
 
 
 # ---------------------------------------------------------------------------------------------
@@ -299,10 +300,14 @@ def zero_memory(
     """
     num_devices = check_int("num_devices", num_devices)
     stage = check_index("stage", stage, 4, "ZeRO's stages")
-    states = model_state_bytes(num_params, k, weight_bytes, grad_bytes)  # (w, g, o)
-    split = ((0, 0, 0), (0, 0, 1), (0, 1, 1), (1, 1, 1))[stage]  # which of (w, g, o) is split
-    # each split state is divided by N_d, the others replicated
-    return float(sum(x / num_devices if s else x for x, s in zip(states, split, strict=True)))
+    w, g, o = model_state_bytes(num_params, k, weight_bytes, grad_bytes)
+    n = num_devices
+    # stage 1 splits the optimizer states over the N_d devices, stage 2 the
+    # gradients too, stage 3 the weights too; the rest is replicated
+    o = o / n if stage >= 1 else o
+    g = g / n if stage >= 2 else g
+    w = w / n if stage >= 3 else w
+    return float(w + g + o)
 
 
 def activation_bytes_per_layer(

@@ -120,7 +120,7 @@ def power_law(x, a: float, b: float, c: float = 0.0):
     1.8447
     """
     x = check_positive_array("x", x)
-    for name, v in (("a", a), ("b", b), ("c", c)):
+    for name, v in dict(a=a, b=b, c=c).items():
         check_real(name, v)
     # y = a x^-b + c
     return a * x ** (-b) + c
@@ -251,7 +251,7 @@ def chinchilla_loss(
     1.9933
     """
     N, D = check_positive_array("N", N), check_positive_array("D", D)
-    for name, v in (("E", E), ("A", A), ("B", B), ("alpha", alpha), ("beta", beta)):
+    for name, v in dict(E=E, A=A, B=B, alpha=alpha, beta=beta).items():
         check_real(name, v)
     # L(N, D) = E + A / N^alpha + B / D^beta
     return E + A / N**alpha + B / D**beta
@@ -299,8 +299,8 @@ def chinchilla_optimal(
     'N = 3.22e+10, D = 2.98e+12, D/N = 92.6'
     """
     C = check_positive_array("C", C)
-    for name, v in (("A", A), ("B", B), ("alpha", alpha), ("beta", beta)):
-        check_positive_finite(name, v)  # the optimum exists for positive constants only
+    for name, v in dict(A=A, B=B, alpha=alpha, beta=beta).items():
+        check_positive_finite(name, v)  # an optimum needs positive constants
     # G = (alpha A / (beta B))^(1 / (alpha + beta))
     G = (alpha * A / (beta * B)) ** (1.0 / (alpha + beta))
     N_opt = G * (C / 6.0) ** (beta / (alpha + beta))  # N ∝ C^a, a = β/(α+β)
