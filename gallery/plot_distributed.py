@@ -9,7 +9,7 @@ process), each on half of every batch. We check that
 - ``DistributedDataParallel`` gives exactly the parameters of single-process training on the
   whole batch;
 - ``ZeroRedundancyOptimizer`` (ZeRO stage 1) halves the optimizer state per process, as
-  :func:`dlref.scaling.zero_memory` predicts;
+  :func:`dlref.llm_systems.zero_memory` predicts;
 - ``fully_shard`` (FSDP2, ZeRO stage 3) also halves the weights and gradients.
 
 The workers are in ``dlref.distributed``: ``torch.multiprocessing`` *spawns* them, and a
@@ -24,7 +24,7 @@ import matplotlib.pyplot as plt
 import torch
 
 from dlref.distributed import make_model, run_data_parallel, train_single_process
-from dlref.scaling import zero_memory
+from dlref.llm_systems import zero_memory
 
 torch.manual_seed(0)
 device = torch.device("cuda" if torch.cuda.is_available() else "cpu")  # the workers choose theirs

@@ -9,7 +9,7 @@ import pytest
 import torch
 import vgpu  # tools/vgpu.py, registered by conftest.py before any backward pass
 
-from dlref import attention, conditioning, decoding, losses, rl, scaling
+from dlref import attention, conditioning, decoding, llm_systems, losses, rl, scaling
 
 D = vgpu.VDEV
 
@@ -137,7 +137,7 @@ def test_markov_table_on_the_cpu_with_a_prefix_on_the_device():
         (lambda t: scaling.fit_power_law(t, np.ones(3)), "x"),
         (lambda t: scaling.power_law(t, 1.0, 0.5), "x"),
         (lambda t: scaling.chinchilla_loss(1e9, t), "D"),
-        (lambda t: scaling.roofline(t, 1e12, 1e9), "intensity"),
+        (lambda t: llm_systems.roofline(t, 1e12, 1e9), "intensity"),
     ],
 )
 def test_scaling_says_a_device_tensor_must_come_to_the_cpu(call, name):

@@ -10,7 +10,7 @@ import time
 import pytest
 import torch
 
-from dlref import distributed, scaling
+from dlref import distributed, llm_systems
 
 WORLD = 2
 STEPS = 5
@@ -58,11 +58,11 @@ def test_zero1_optimizer_state_per_rank_is_the_prediction(ranks, reference):
     zero = [r["zero1"] for r in ranks]
     assert sum(z["num_params_local"] for z in zero) == psi
     assert sum(z["optimizer_bytes"] for z in zero) == single  # sharded, nothing lost
-    predicted = scaling.zero_memory(psi, WORLD, stage=1, k=16, weight_bytes=0, grad_bytes=0)
+    predicted = llm_systems.zero_memory(psi, WORLD, stage=1, k=16, weight_bytes=0, grad_bytes=0)
     for z in zero:
         assert z["optimizer_bytes"] == predicted + 4 * n_tensors / WORLD  # equal shards here
         total = z["param_bytes"] + z["grad_bytes"] + z["optimizer_bytes"]
-        expected = scaling.zero_memory(psi, WORLD, stage=1, k=16, weight_bytes=8, grad_bytes=8)
+        expected = llm_systems.zero_memory(psi, WORLD, stage=1, k=16, weight_bytes=8, grad_bytes=8)
         assert total == expected + 4 * n_tensors / WORLD
 
 

@@ -349,15 +349,15 @@ def test_discounted_returns_of_no_step_is_empty():
 
 
 def test_zero_memory_stage_must_be_an_int():
-    from dlref.scaling import zero_memory
+    from dlref.llm_systems import zero_memory
 
     _raises_naming(TypeError, "stage", zero_memory, 7.5e9, 64, 1.0)
     _raises_naming(ValueError, "stage", zero_memory, 7.5e9, 64, 4)
     assert zero_memory(7.5e9, 64, np.int64(1)) == zero_memory(7.5e9, 64, 1)
 
 
-def test_scaling_numpy_integers_do_not_overflow():
-    from dlref.scaling import activation_bytes_per_layer, kv_cache_bytes, matmul_intensity
+def test_llm_systems_numpy_integers_do_not_overflow():
+    from dlref.llm_systems import activation_bytes_per_layer, kv_cache_bytes, matmul_intensity
 
     n = np.int64(10**6)
     assert activation_bytes_per_layer(n, n, n, np.int64(1000)) == activation_bytes_per_layer(

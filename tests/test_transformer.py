@@ -77,6 +77,12 @@ def test_llama3_8b_has_the_published_parameter_count():
     assert attn.out_proj.weight.shape == (4096, 4096)
 
 
+def test_count_parameters_and_kv_bytes_of_a_model_without_blocks():
+    cfg = small(num_layers=0)
+    assert sum(p.numel() for p in Transformer(cfg).parameters()) == count_parameters(cfg)
+    assert kv_cache_bytes_per_token(cfg) == 0
+
+
 @pytest.mark.parametrize("positional", ["learned", "sinusoidal", "rope", "none"])
 def test_only_a_learned_position_table_grows_with_the_sequence_length(positional):
     short, long = (count_parameters(small(positional=positional, max_seq_len=n)) for n in (8, 800))
@@ -271,7 +277,7 @@ def test_forward_errors():
         (
             lambda: TransformerConfig(vocab_size=10, max_seq_len=8, num_layers=-1),
             ValueError,
-            "num_layers must be >= 0, got -1",
+            "num_layers must be at least 0, got -1",
         ),
         (
             lambda: TransformerConfig(vocab_size=10, max_seq_len=8, d_ff="3"),
@@ -303,12 +309,12 @@ def test_forward_errors():
         (
             lambda: kv_cache_bytes_per_token(TransformerConfig(10, 8), bytes_per_element=0),
             ValueError,
-            "bytes_per_element must be >= 1, got 0",
+            "bytes_per_element must be at least 1, got 0",
         ),
         (
             lambda: forward_flops(TransformerConfig(10, 8), -7),
             ValueError,
-            "seq_len must be >= 0, got -7",
+            "seq_len must be at least 0, got -7",
         ),
     ],
 )

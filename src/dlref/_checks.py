@@ -270,3 +270,34 @@ def check_finite_nonnegative(name: str, x: object) -> float:
     if not (math.isfinite(x) and x >= 0):
         raise ValueError(f"{name} must be a finite number >= 0, got {x}")
     return float(x)
+
+
+def check_positive_array(name: str, x: object) -> float | np.ndarray:
+    """Raise naming ``name`` unless ``x`` is a real number or an array-like of them, all finite
+    and > 0; return a float, or a float64 array.
+
+    NumPy reads host memory only: a tensor on another device gets a message that says so.
+    """
+    if is_real_number(x):
+        return check_positive_finite(name, x)
+    if isinstance(x, Tensor) and x.device.type != "cpu":
+        raise TypeError(f"{name} is a tensor on {x.device}: NumPy needs it on the CPU, .cpu()")
+    try:
+        arr = np.asarray(x, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise TypeError(f"{name} must be a real number or an array of them, got {x!r}") from None
+    if not (np.isfinite(arr).all() and (arr > 0).all()):
+        raise ValueError(f"{name} must hold finite numbers > 0, got {x}")
+    return arr
+
+
+def check_choice(name: str, x: object, allowed: tuple) -> None:
+    """Raise ``ValueError`` naming ``name`` unless ``x`` is one of ``allowed``."""
+    if x not in allowed:
+        raise ValueError(f"{name} must be one of {allowed}, got {x!r}")
+
+
+def check_instance(name: str, x: object, cls: type) -> None:
+    """Raise ``TypeError`` naming ``name`` unless ``x`` is an instance of ``cls``."""
+    if not isinstance(x, cls):
+        raise TypeError(f"{name} must be a {cls.__name__}, got {type(x).__name__}")

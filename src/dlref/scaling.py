@@ -1,4 +1,4 @@
-r"""Scaling laws and the arithmetic of training large models: power laws, Chinchilla, FLOPs, memory.
+r"""Scaling laws: power laws, the Chinchilla fit and its compute-optimal model, training FLOPs.
 
 Everything here is arithmetic on floats (and NumPy arrays where a function says so): the formulas
 a reader evaluates on paper, stated once with their source.
@@ -8,10 +8,9 @@ a reader evaluates on paper, stated once with their source.
   compute-optimal :math:`(N, D)` in closed form under :math:`C = 6ND`.
 - FLOPs: :math:`6ND` for a training run, and the per-token count of Kaplan et al. (2020) with
   the attention term.
-- Parameters of a decoder-only transformer (GPT-2 and Llama layouts).
-- Memory: mixed-precision Adam's :math:`2 + 2 + 12` bytes per parameter, ZeRO stages 0-3
-  (Rajbhandari et al., 2020), activations per layer (Korthikanti et al., 2022), the KV cache,
-  and the arithmetic intensity of a matmul against a roofline.
+
+Parameter counts, memory (model states, ZeRO, activations, the KV cache) and the roofline moved
+to ``dlref.llm_systems``; their names still import from here.
 """
 
 from __future__ import annotations
@@ -20,9 +19,25 @@ import math
 from typing import NamedTuple
 
 import numpy as np
-from torch import Tensor
 
-from dlref._checks import check_index, check_int, is_real_number
+from dlref._checks import (
+    check_bool,
+    check_int,
+    check_positive_array,
+    check_positive_finite,
+    check_real,
+    check_shape,
+)
+from dlref.llm_systems import (  # re-export: these names lived here
+    ModelStateBytes,
+    activation_bytes_per_layer,
+    kv_cache_bytes,
+    matmul_intensity,
+    model_state_bytes,
+    roofline,
+    transformer_parameters,
+    zero_memory,
+)
 
 __all__ = [
     "PowerLaw",
@@ -32,6 +47,7 @@ __all__ = [
     "chinchilla_optimal",
     "training_flops",
     "flops_per_token",
+    # re-exported from dlref.llm_systems
     "transformer_parameters",
     "ModelStateBytes",
     "model_state_bytes",
@@ -49,58 +65,6 @@ CHINCHILLA_A = 406.4
 CHINCHILLA_B = 410.7
 CHINCHILLA_ALPHA = 0.34
 CHINCHILLA_BETA = 0.28
-
-
-# ---------------------------------------------------------------------------------------------
-# Helpers: checks that name the argument.
-# ---------------------------------------------------------------------------------------------
-
-
-def _check_on_host(name: str, x: object) -> None:
-    """NumPy reads host memory only: a tensor on another device gets a message that says so."""
-    if isinstance(x, Tensor) and x.device.type != "cpu":
-        raise TypeError(f"{name} is a tensor on {x.device}: NumPy needs it on the CPU, .cpu()")
-
-
-def _check_positive(name: str, x: object) -> None:
-    """A positive real number, or an array-like of them."""
-    if is_real_number(x):
-        if not x > 0 or not math.isfinite(x):
-            raise ValueError(f"{name} must be positive and finite, got {x}")
-        return
-    _check_on_host(name, x)
-    try:
-        arr = np.asarray(x, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise TypeError(f"{name} must be a real number or an array of them, got {x!r}") from None
-    if not (np.isfinite(arr).all() and (arr > 0).all()):
-        raise ValueError(f"{name} must be positive and finite, got {x}")
-
-
-def _check_number(name: str, x: object, positive: bool = False) -> None:
-    """A real number (not bool); with ``positive``, one that is positive and finite."""
-    if not is_real_number(x):
-        raise TypeError(f"{name} must be a real number, got {type(x).__name__} {x!r}")
-    if positive and (not x > 0 or not math.isfinite(x)):
-        raise ValueError(f"{name} must be positive and finite, got {x}")
-
-
-def _as_float(x: object) -> float | np.ndarray:
-    """A float for a real number, else a float64 array (``x`` already passed the checks)."""
-    return float(x) if is_real_number(x) else np.asarray(x, dtype=np.float64)
-
-
-def _as_positive_1d(name: str, x: object) -> np.ndarray:
-    _check_on_host(name, x)
-    try:
-        arr = np.asarray(x, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise TypeError(f"{name} must be an array of real numbers, got {x!r}") from None
-    if arr.ndim != 1:
-        raise ValueError(f"{name} must be one-dimensional, got shape {arr.shape}")
-    if not (np.isfinite(arr).all() and (arr > 0).all()):
-        raise ValueError(f"{name} must hold positive finite numbers (a log-log fit needs them)")
-    return arr
 
 
 # ---------------------------------------------------------------------------------------------
@@ -155,11 +119,11 @@ def power_law(x, a: float, b: float, c: float = 0.0):
     >>> round(power_law(1e3, a=2.57, b=0.048), 4)
     1.8447
     """
-    _check_positive("x", x)
-    for name, v in (("a", a), ("b", b), ("c", c)):
-        _check_number(name, v)
-    x = _as_float(x)
-    return a * x ** (-b) + c  # a x^-b + c
+    x = check_positive_array("x", x)
+    for name, v in dict(a=a, b=b, c=c).items():
+        check_real(name, v)
+    # y = a x^-b + c
+    return a * x ** (-b) + c
 
 
 def _fit_log_linear(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
@@ -214,9 +178,11 @@ def fit_power_law(x, y, irreducible: bool = False) -> PowerLaw:
     >>> round(fit.a, 4), round(fit.b, 6), round(fit.c, 6)
     (406.4, 0.34, 1.69)
     """
-    x, y = _as_positive_1d("x", x), _as_positive_1d("y", y)
-    if x.shape != y.shape:
-        raise ValueError(f"x has shape {x.shape} but y has shape {y.shape}: they must match")
+    x = np.asarray(check_positive_array("x", x))  # a number becomes a 0-d array
+    check_shape("x", x, (None,), "(n,)")
+    y = np.asarray(check_positive_array("y", y))
+    check_shape("y", y, x.shape, "(n,), the shape of x")
+    irreducible = check_bool("irreducible", irreducible)
     need = 3 if irreducible else 2
     if x.size < need or np.unique(x).size < need:
         raise ValueError(f"x must hold at least {need} distinct values for this fit, got {x.size}")
@@ -284,13 +250,10 @@ def chinchilla_loss(
     >>> round(chinchilla_loss(280e9, 300e9), 4)  # Gopher: 280B parameters, 300B tokens
     1.9933
     """
-    _check_positive("N", N)
-    _check_positive("D", D)
-    for name, v in (("E", E), ("A", A), ("B", B), ("alpha", alpha), ("beta", beta)):
-        _check_number(name, v)
-    if is_real_number(N) and is_real_number(D):
-        return E + A / float(N) ** alpha + B / float(D) ** beta
-    N, D = np.asarray(N, dtype=np.float64), np.asarray(D, dtype=np.float64)
+    N, D = check_positive_array("N", N), check_positive_array("D", D)
+    for name, v in dict(E=E, A=A, B=B, alpha=alpha, beta=beta).items():
+        check_real(name, v)
+    # L(N, D) = E + A / N^alpha + B / D^beta
     return E + A / N**alpha + B / D**beta
 
 
@@ -335,10 +298,10 @@ def chinchilla_optimal(
     >>> f"N = {N:.3g}, D = {D:.3g}, D/N = {D / N:.1f}"
     'N = 3.22e+10, D = 2.98e+12, D/N = 92.6'
     """
-    _check_positive("C", C)
-    for name, v in (("A", A), ("B", B), ("alpha", alpha), ("beta", beta)):
-        _check_number(name, v, positive=True)  # the optimum exists for positive constants only
-    C = _as_float(C)
+    C = check_positive_array("C", C)
+    for name, v in dict(A=A, B=B, alpha=alpha, beta=beta).items():
+        check_positive_finite(name, v)  # an optimum needs positive constants
+    # G = (alpha A / (beta B))^(1 / (alpha + beta))
     G = (alpha * A / (beta * B)) ** (1.0 / (alpha + beta))
     N_opt = G * (C / 6.0) ** (beta / (alpha + beta))  # N ∝ C^a, a = β/(α+β)
     D_opt = (C / 6.0) ** (alpha / (alpha + beta)) / G  # D ∝ C^b, b = α/(α+β)
@@ -376,9 +339,9 @@ def training_flops(N, D):
     >>> f"{training_flops(70e9, 1.4e12):.3g}"  # Chinchilla
     '5.88e+23'
     """
-    _check_positive("N", N)
-    _check_positive("D", D)
-    return 6.0 * _as_float(N) * _as_float(D)  # C = 6 N D
+    N, D = check_positive_array("N", N), check_positive_array("D", D)
+    # C = 6 N D
+    return 6.0 * N * D
 
 
 def flops_per_token(
@@ -425,6 +388,8 @@ def flops_per_token(
 
     Examples
     --------
+    GPT-2 XL's shape at its 1024-token context, forward only:
+
     >>> from dlref.scaling import flops_per_token
     >>> flops_per_token(n_layer=48, d_model=1600, n_ctx=1024, training=False)  # GPT-2 XL shape
     3106406400
@@ -436,386 +401,11 @@ def flops_per_token(
     n_ctx = check_int("n_ctx", n_ctx)
     d_attn = check_int("d_attn", d_model if d_attn is None else d_attn)
     d_ff = check_int("d_ff", 4 * d_model if d_ff is None else d_ff)
-    N = 2 * d_model * n_layer * (2 * d_attn + d_ff)  # non-embedding parameters
-    attention = (2 if causal else 4) * n_layer * n_ctx * d_attn  # QK^T and AV per token
+    training, causal = check_bool("training", training), check_bool("causal", causal)
+    # N = 2 d_model n_layer (2 d_attn + d_ff), the non-embedding parameters
+    N = 2 * d_model * n_layer * (2 * d_attn + d_ff)
+    # 2 n_layer n_ctx d_attn (causal) or twice that: QK^T and AV per token
+    attention = (2 if causal else 4) * n_layer * n_ctx * d_attn
+    # C_forward = 2N + attention; a training step is three forward passes
     forward = 2 * N + attention
     return 3 * forward if training else forward
-
-
-def transformer_parameters(
-    n_layer: int,
-    d_model: int,
-    n_head: int,
-    vocab_size: int,
-    d_ff: int | None = None,
-    n_kv_head: int | None = None,
-    mlp: str = "gelu",
-    norm: str = "layernorm",
-    bias: bool = True,
-    tie_embeddings: bool = True,
-    n_positions: int = 0,
-) -> int:
-    r"""Number of parameters of a decoder-only transformer, counted tensor by tensor.
-
-    Per layer, with head size :math:`d_h = d/n_{\text{head}}` and :math:`n_{kv}` key/value heads
-    (grouped-query attention when :math:`n_{kv} < n_{\text{head}}`):
-
-    .. math::
-
-        \underbrace{2d^2 + 2 d\, n_{kv} d_h}_{W_Q, W_O,\ W_K, W_V}
-        + \underbrace{k\, d\, d_{\text{ff}}}_{\text{MLP}}
-        + \underbrace{2 \cdot \text{norm}}_{\text{two norms}} \;(+\ \text{biases})
-
-    with :math:`k = 2` for a GELU MLP and :math:`k = 3` for SwiGLU (gate, up, down), a norm of
-    :math:`d` (RMSNorm, or LayerNorm without bias) or :math:`2d` (LayerNorm with bias)
-    parameters. Add a final norm, the token embedding :math:`V d`, learned positions
-    :math:`n_{\text{positions}} d` and, when the output projection is not tied to the embedding,
-    another :math:`V d`. Biases (``bias=True``) sit on every projection, as in GPT-2. With
-    :math:`d_{\text{ff}} = 4d`, one head group, no biases and no embeddings this is Kaplan et
-    al.'s :math:`N \approx 12\, n_{\text{layer}} d^2`.
-
-    Parameters
-    ----------
-    n_layer, d_model, n_head, vocab_size : int
-        Layers, width :math:`d`, query heads, vocabulary :math:`V`.
-    d_ff : int, optional
-        Hidden width of the MLP; default ``4 * d_model``.
-    n_kv_head : int, optional
-        Key/value heads; default ``n_head`` (multi-head attention). Must divide ``n_head``.
-    mlp : {"gelu", "swiglu"}, optional
-        Two matrices, or three (SwiGLU).
-    norm : {"layernorm", "rmsnorm"}, optional
-        LayerNorm has a weight and (with ``bias``) a bias, RMSNorm a weight only.
-    bias : bool, optional
-        Biases on the attention and MLP projections and in LayerNorm.
-    tie_embeddings : bool, optional
-        The output projection reuses the token embedding (GPT-2) or has its own (Llama 3).
-    n_positions : int, optional
-        Rows of a learned position embedding (GPT-2: 1024); 0 for rotary positions.
-
-    Returns
-    -------
-    int
-        The parameter count.
-
-    Examples
-    --------
-    >>> from dlref.scaling import transformer_parameters
-    >>> transformer_parameters(12, 768, 12, 50257, n_positions=1024)  # GPT-2 (124M)
-    124439808
-    >>> transformer_parameters(32, 4096, 32, 128256, d_ff=14336, n_kv_head=8, mlp="swiglu",
-    ...                        norm="rmsnorm", bias=False, tie_embeddings=False)  # Llama 3 8B
-    8030261248
-    """
-    n_layer = check_int("n_layer", n_layer)
-    d_model = check_int("d_model", d_model)
-    n_head = check_int("n_head", n_head)
-    vocab_size = check_int("vocab_size", vocab_size)
-    n_positions = check_int("n_positions", n_positions, minimum=0)
-    d_ff = check_int("d_ff", 4 * d_model if d_ff is None else d_ff)
-    n_kv_head = check_int("n_kv_head", n_head if n_kv_head is None else n_kv_head)
-    if d_model % n_head:
-        raise ValueError(f"d_model={d_model} must be divisible by n_head={n_head}")
-    if n_head % n_kv_head:
-        raise ValueError(f"n_kv_head={n_kv_head} must divide n_head={n_head}")
-    for name, v in (("bias", bias), ("tie_embeddings", tie_embeddings)):
-        if not isinstance(v, bool):
-            raise TypeError(f"{name} must be a bool, got {type(v).__name__} {v!r}")
-    if mlp not in ("gelu", "swiglu"):
-        raise ValueError(f"mlp must be 'gelu' or 'swiglu', got {mlp!r}")
-    if norm not in ("layernorm", "rmsnorm"):
-        raise ValueError(f"norm must be 'layernorm' or 'rmsnorm', got {norm!r}")
-    d, d_kv = d_model, n_kv_head * (d_model // n_head)  # d_kv = n_kv * d_h
-    attn = 2 * d * d + 2 * d * d_kv + bias * (2 * d + 2 * d_kv)  # W_Q, W_O, W_K, W_V
-    n_mat = 3 if mlp == "swiglu" else 2
-    ffn = n_mat * d * d_ff + bias * ((n_mat - 1) * d_ff + d)  # up (and gate), down
-    norm_size = 2 * d if norm == "layernorm" and bias else d  # LayerNorm's bias follows ``bias``
-    layer = attn + ffn + 2 * norm_size
-    embeddings = vocab_size * d * (1 if tie_embeddings else 2) + n_positions * d
-    return n_layer * layer + norm_size + embeddings
-
-
-# ---------------------------------------------------------------------------------------------
-# Memory
-# ---------------------------------------------------------------------------------------------
-
-
-class ModelStateBytes(NamedTuple):
-    """Bytes of the model states: weights, gradients, optimizer states.
-
-    Returned by :func:`model_state_bytes`; ``sum(...)`` is the total.
-
-    Examples
-    --------
-    >>> from dlref.scaling import ModelStateBytes
-    >>> m = ModelStateBytes(weights=2.0, gradients=2.0, optimizer_states=12.0)  # per parameter
-    >>> m.optimizer_states, sum(m)
-    (12.0, 16.0)
-    """
-
-    weights: float
-    gradients: float
-    optimizer_states: float
-
-
-def model_state_bytes(
-    num_params, k: float = 12, weight_bytes: float = 2, grad_bytes: float = 2
-) -> ModelStateBytes:
-    r"""Bytes of weights, gradients and optimizer state for training with Adam.
-
-    Mixed-precision Adam (Rajbhandari et al., 2020, section 3.1) keeps 16-bit weights and
-    gradients and, in 32-bit, a master copy of the weights, the momentum and the variance:
-
-    .. math:: (2 + 2 + K)\,\Psi \text{ bytes},\qquad K = 4 + 4 + 4 = 12
-
-    for :math:`\Psi` parameters: 16 bytes per parameter. Plain float32 Adam is
-    ``weight_bytes=4, grad_bytes=4, k=8`` (no master copy).
-
-    Parameters
-    ----------
-    num_params : float
-        :math:`\Psi`.
-    k : float, optional
-        Optimizer-state bytes per parameter.
-    weight_bytes, grad_bytes : float, optional
-        Bytes per weight and per gradient.
-
-    Returns
-    -------
-    ModelStateBytes
-        ``(weights, gradients, optimizer_states)`` in bytes; ``sum(...)`` is the total.
-
-    Examples
-    --------
-    >>> from dlref.scaling import model_state_bytes
-    >>> m = model_state_bytes(7.5e9)
-    >>> [f"{b / 1e9:g} GB" for b in m], f"{sum(m) / 1e9:g} GB"
-    (['15 GB', '15 GB', '90 GB'], '120 GB')
-    """
-    _check_positive("num_params", num_params)
-    for name, v in (("k", k), ("weight_bytes", weight_bytes), ("grad_bytes", grad_bytes)):
-        if not is_real_number(v) or not 0 <= v < math.inf:
-            raise ValueError(f"{name} must be a non-negative number of bytes, got {v!r}")
-    num_params = _as_float(num_params)
-    return ModelStateBytes(weight_bytes * num_params, grad_bytes * num_params, k * num_params)
-
-
-def zero_memory(
-    num_params,
-    num_devices: int,
-    stage: int,
-    k: float = 12,
-    weight_bytes: float = 2,
-    grad_bytes: float = 2,
-) -> float:
-    r"""Bytes of model states per device under ZeRO data parallelism (Rajbhandari et al., 2020).
-
-    ZeRO partitions what plain data parallelism replicates over :math:`N_d` devices: stage 1 the
-    optimizer states (:math:`P_{os}`), stage 2 the gradients too (:math:`P_{os+g}`), stage 3 the
-    weights too (:math:`P_{os+g+p}`). Per device, with 2-byte weights and gradients:
-
-    .. math::
-
-        \text{stage 0: } (2 + 2 + K)\Psi,\quad
-        \text{1: } 4\Psi + \frac{K\Psi}{N_d},\quad
-        \text{2: } 2\Psi + \frac{(2 + K)\Psi}{N_d},\quad
-        \text{3: } \frac{(2 + 2 + K)\Psi}{N_d}
-
-    Activations, temporary buffers and fragmentation come on top.
-
-    Parameters
-    ----------
-    num_params : float
-        :math:`\Psi`.
-    num_devices : int
-        :math:`N_d`, the data-parallel degree.
-    stage : int
-        0 (plain data parallelism), 1, 2 or 3.
-    k, weight_bytes, grad_bytes : float, optional
-        As in :func:`model_state_bytes`.
-
-    Returns
-    -------
-    float
-        Bytes per device.
-
-    Examples
-    --------
-    The paper's figure 1: :math:`\Psi = 7.5` B, :math:`N_d = 64`, :math:`K = 12`, in GB of
-    :math:`10^9` bytes:
-
-    >>> from dlref.scaling import zero_memory
-    >>> [round(zero_memory(7.5e9, 64, s) / 1e9, 1) for s in range(4)]
-    [120.0, 31.4, 16.6, 1.9]
-    """
-    num_devices = check_int("num_devices", num_devices)
-    stage = check_index("stage", stage, 4, "ZeRO's stages")
-    w, g, o = model_state_bytes(num_params, k, weight_bytes, grad_bytes)
-    n = num_devices
-    shared = ((0, 0, 0), (0, 0, 1), (0, 1, 1), (1, 1, 1))[stage]  # which of (w, g, o) is split
-    return float(sum(x / n if split else x for x, split in zip((w, g, o), shared, strict=True)))
-
-
-def activation_bytes_per_layer(
-    seq_len: int, batch_size: int, d_model: int, n_head: int, attention_scores: bool = True
-) -> int:
-    r"""Bytes of activations one transformer layer keeps for the backward pass (16-bit).
-
-    Korthikanti et al. (2022), "Reducing Activation Recomputation in Large Transformer Models",
-    eq. (1), for sequence length :math:`s`, batch :math:`b`, width :math:`h`, :math:`a` heads,
-    16-bit activations and 1-byte dropout masks, no parallelism and no recomputation:
-
-    .. math:: s\,b\,h\,\Bigl(34 + 5\,\frac{a\,s}{h}\Bigr)
-
-    The :math:`5as^2b` bytes are the attention scores, their softmax and its dropout mask,
-    quadratic in :math:`s`. A fused attention kernel that recomputes them in the backward pass
-    (FlashAttention, or "selective recomputation") keeps none: ``attention_scores=False`` gives
-    :math:`34\,sbh`.
-
-    Parameters
-    ----------
-    seq_len, batch_size, d_model, n_head : int
-        :math:`s, b, h, a`.
-    attention_scores : bool, optional
-        Count the stored attention matrices.
-
-    Returns
-    -------
-    int
-        Bytes.
-
-    Examples
-    --------
-    >>> from dlref.scaling import activation_bytes_per_layer
-    >>> activation_bytes_per_layer(2048, 1, 4096, 32) / 2**20  # MiB, one sequence, one layer
-    912.0
-    >>> activation_bytes_per_layer(2048, 1, 4096, 32, attention_scores=False) / 2**20
-    272.0
-    """
-    s = check_int("seq_len", seq_len)
-    b = check_int("batch_size", batch_size)
-    h = check_int("d_model", d_model)
-    a = check_int("n_head", n_head)
-    return 34 * s * b * h + (5 * a * s * s * b if attention_scores else 0)  # sbh(34 + 5as/h)
-
-
-def kv_cache_bytes(
-    n_layer: int,
-    n_kv_head: int,
-    head_dim: int,
-    seq_len: int,
-    batch_size: int = 1,
-    bytes_per_element: int = 2,
-) -> int:
-    r"""Bytes of the key/value cache of a decoder during generation.
-
-    .. math:: 2 \cdot n_{\text{layer}} \cdot n_{kv} \cdot d_h \cdot s \cdot b \cdot
-              \text{bytes per element}
-
-    one key and one value vector per layer, key/value head, position and sequence. Grouped-query
-    attention shrinks it by :math:`n_{\text{head}}/n_{kv}`.
-
-    Parameters
-    ----------
-    n_layer, n_kv_head, head_dim, seq_len : int
-        Layers, key/value heads, head size, cached positions.
-    batch_size : int, optional
-        Sequences decoded together.
-    bytes_per_element : int, optional
-        2 for bfloat16/float16.
-
-    Returns
-    -------
-    int
-        Bytes.
-
-    Examples
-    --------
-    Llama 3 8B (32 layers, 8 key/value heads of size 128) at its 8192-token context:
-
-    >>> from dlref.scaling import kv_cache_bytes
-    >>> kv_cache_bytes(32, 8, 128, seq_len=1) // 1024  # KiB per token
-    128
-    >>> kv_cache_bytes(32, 8, 128, seq_len=8192) / 2**30  # GiB per sequence
-    1.0
-    """
-    n_layer = check_int("n_layer", n_layer)
-    n_kv_head = check_int("n_kv_head", n_kv_head)
-    head_dim = check_int("head_dim", head_dim)
-    seq_len = check_int("seq_len", seq_len)
-    batch_size = check_int("batch_size", batch_size)
-    bytes_per_element = check_int("bytes_per_element", bytes_per_element)
-    return 2 * n_layer * n_kv_head * head_dim * seq_len * batch_size * bytes_per_element
-
-
-def matmul_intensity(m: int, k: int, n: int, bytes_per_element: int = 2) -> float:
-    r"""Arithmetic intensity of :math:`(m \times k) \cdot (k \times n)`: FLOPs per byte moved.
-
-    .. math:: I = \frac{2mkn}{(mk + kn + mn)\cdot\text{bytes per element}}
-
-    reading both inputs once and writing the output once. For a square :math:`n \times n` matmul
-    in 16-bit, :math:`I = n/3`; for a matrix-vector product (:math:`m = 1`) about 1 FLOP per
-    byte, whatever the size.
-
-    Parameters
-    ----------
-    m, k, n : int
-        The shapes.
-    bytes_per_element : int, optional
-        2 for bfloat16.
-
-    Returns
-    -------
-    float
-        FLOPs per byte.
-
-    Examples
-    --------
-    >>> from dlref.scaling import matmul_intensity
-    >>> round(matmul_intensity(4096, 4096, 4096), 1), round(matmul_intensity(1, 4096, 4096), 4)
-    (1365.3, 0.9995)
-    """
-    m, k, n = check_int("m", m), check_int("k", k), check_int("n", n)
-    bytes_per_element = check_int("bytes_per_element", bytes_per_element)
-    return 2 * m * k * n / ((m * k + k * n + m * n) * bytes_per_element)
-
-
-def roofline(intensity, peak_flops: float, bandwidth: float):
-    r"""Attainable FLOP/s of a kernel with a given arithmetic intensity (the roofline model).
-
-    .. math:: P = \min\bigl(P_{\text{peak}},\ I \cdot \beta\bigr)
-
-    Below the ridge point :math:`I^* = P_{\text{peak}}/\beta` the kernel waits for memory
-    (memory-bound); above it, for the arithmetic units (compute-bound). Williams, Waterman and
-    Patterson (2009).
-
-    Parameters
-    ----------
-    intensity : float or numpy.ndarray
-        FLOPs per byte, positive.
-    peak_flops : float
-        The device's peak FLOP/s.
-    bandwidth : float
-        Memory bandwidth in bytes/s.
-
-    Returns
-    -------
-    float or numpy.ndarray
-        FLOP/s.
-
-    Examples
-    --------
-    An H100 SXM: 989 TFLOP/s dense bfloat16, 3.35 TB/s:
-
-    >>> from dlref.scaling import roofline
-    >>> f"{roofline(1.0, 989e12, 3.35e12):.3g}"  # matrix-vector: 0.3% of the peak
-    '3.35e+12'
-    >>> f"{roofline(1365.3, 989e12, 3.35e12):.3g}"
-    '9.89e+14'
-    """
-    _check_positive("intensity", intensity)
-    _check_number("peak_flops", peak_flops, positive=True)
-    _check_number("bandwidth", bandwidth, positive=True)
-    if is_real_number(intensity):
-        return min(peak_flops, intensity * bandwidth)
-    return np.minimum(peak_flops, np.asarray(intensity, dtype=np.float64) * bandwidth)

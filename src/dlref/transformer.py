@@ -28,10 +28,14 @@ from torch import Tensor, nn
 
 from dlref._checks import (
     check_bool,
+    check_choice,
     check_dtype_of,
     check_float,
     check_index_tensor,
+    check_instance,
     check_int,
+    check_optional,
+    check_positive_finite,
     check_real,
     check_shape,
 )
@@ -40,11 +44,9 @@ from dlref.attention import (
     LearnedPositionalEmbedding,
     MultiHeadAttention,
     RotaryEmbedding,
-    _check_base,
-    _check_flag,
-    _check_size,
     sinusoidal_positional_encoding,
 )
+from dlref.llm_systems import kv_cache_bytes, transformer_parameters
 
 __all__ = [
     "TransformerConfig",
@@ -70,16 +72,6 @@ def _check_hidden(name: str, h: object, weight: Tensor) -> None:
     check_float(name, h)
     check_shape(name, h, (None, None, weight.shape[0]), "(B, T, d_model)")
     check_dtype_of(name, h, weight)
-
-
-def _check_cache(kv_cache: object) -> None:
-    if kv_cache is not None and not isinstance(kv_cache, KVCache):
-        raise TypeError(f"kv_cache must be a KVCache or None, got {type(kv_cache).__name__}")
-
-
-def _check_config(config: object) -> None:
-    if not isinstance(config, TransformerConfig):
-        raise TypeError(f"config must be a TransformerConfig, got {type(config).__name__}")
 
 
 @dataclass
@@ -140,25 +132,21 @@ class TransformerConfig:
 
     def __post_init__(self):
         for name in ("vocab_size", "max_seq_len", "d_model", "num_heads"):
-            _check_size(name, getattr(self, name))
-        _check_size("num_layers", self.num_layers, 0)
+            setattr(self, name, check_int(name, getattr(self, name)))
+        self.num_layers = check_int("num_layers", self.num_layers, minimum=0)
         for name in ("num_kv_heads", "d_ff"):
             if getattr(self, name) is not None:
-                _check_size(name, getattr(self, name))
-        for name in ("tie_embeddings", "bias"):
-            _check_flag(name, getattr(self, name))
+                setattr(self, name, check_int(name, getattr(self, name)))
+        self.tie_embeddings = check_bool("tie_embeddings", self.tie_embeddings)
+        self.bias = check_bool("bias", self.bias)
         check_real("dropout", self.dropout)
         if not 0.0 <= self.dropout <= 1.0:
             raise ValueError(f"dropout must be in [0, 1], got {self.dropout}")
-        for name in ("rope_base", "norm_eps"):
-            _check_base(name, getattr(self, name))
-        for name, value, allowed in (
-            ("positional", self.positional, _POSITIONAL),
-            ("mlp", self.mlp, _MLP),
-            ("norm", self.norm, _NORM),
-        ):
-            if value not in allowed:
-                raise ValueError(f"{name} must be one of {allowed}, got {value!r}")
+        self.rope_base = check_positive_finite("rope_base", self.rope_base)
+        self.norm_eps = check_positive_finite("norm_eps", self.norm_eps)
+        check_choice("positional", self.positional, _POSITIONAL)
+        check_choice("mlp", self.mlp, _MLP)
+        check_choice("norm", self.norm, _NORM)
         if self.d_model % self.num_heads:
             raise ValueError(
                 f"d_model={self.d_model} must be divisible by num_heads={self.num_heads}"
@@ -189,7 +177,8 @@ def count_parameters(config: TransformerConfig) -> int:
           + 2n\bigr) + n + \underbrace{Vd}_{\text{untied output}} + \text{biases}
 
     with :math:`n` the parameters of one norm (:math:`d` for RMSNorm, :math:`2d` for LayerNorm
-    with bias). Only the learned position table depends on the sequence length.
+    with bias). Only the learned position table depends on the sequence length. The count is
+    :func:`dlref.llm_systems.transformer_parameters` of the config's fields.
 
     Examples
     --------
@@ -201,20 +190,22 @@ def count_parameters(config: TransformerConfig) -> int:
     >>> f"{count_parameters(llama3_8b):,}"
     '8,030,261,248'
     """
-    _check_config(config)
+    check_instance("config", config, TransformerConfig)
     c = config
-    d, d_kv, b = c.d_model, c.num_kv_heads * c.head_dim, int(c.bias)
-    norm = d * (2 if c.norm == "layernorm" and c.bias else 1)
-    attn = 2 * (d * d + b * d) + 2 * (d * d_kv + b * d_kv)  # W^Q, W^O; W^K, W^V
-    if c.mlp != "swiglu":
-        mlp = 2 * d * c.d_ff + b * (c.d_ff + d)  # W_1, W_2
-    else:
-        mlp = 3 * d * c.d_ff + b * (2 * c.d_ff + d)  # W_gate, W_up, W_down
-    n = c.vocab_size * d  # token embedding
-    n += c.max_seq_len * d if c.positional == "learned" else 0
-    n += c.num_layers * (attn + mlp + 2 * norm) + norm  # blocks, final norm
-    n += 0 if c.tie_embeddings else c.vocab_size * d  # output projection
-    return n
+    # the formula of dlref.llm_systems.transformer_parameters, with this config's fields
+    return transformer_parameters(
+        c.num_layers,
+        c.d_model,
+        c.num_heads,
+        c.vocab_size,
+        d_ff=c.d_ff,
+        n_kv_head=c.num_kv_heads,
+        mlp="swiglu" if c.mlp == "swiglu" else "gelu",  # both GELUs have two matrices
+        norm=c.norm,
+        bias=c.bias,
+        tie_embeddings=c.tie_embeddings,
+        n_positions=c.max_seq_len if c.positional == "learned" else 0,
+    )
 
 
 def kv_cache_bytes_per_token(config: TransformerConfig, bytes_per_element: int = 2) -> int:
@@ -222,7 +213,8 @@ def kv_cache_bytes_per_token(config: TransformerConfig, bytes_per_element: int =
 
     .. math:: 2 \times L \times H_{kv} \times d_h \times \text{bytes per element}
 
-    (keys and values, every layer). GQA divides it by :math:`H / H_{kv}`.
+    (keys and values, every layer): :func:`dlref.llm_systems.kv_cache_bytes` of one token.
+    GQA divides it by :math:`H / H_{kv}`.
 
     Examples
     --------
@@ -231,10 +223,10 @@ def kv_cache_bytes_per_token(config: TransformerConfig, bytes_per_element: int =
     >>> kv_cache_bytes_per_token(cfg, bytes_per_element=4)  # 2 * 2 * 4 * 16 * 4
     1024
     """
-    _check_config(config)
-    _check_size("bytes_per_element", bytes_per_element)
+    check_instance("config", config, TransformerConfig)
     c = config
-    return 2 * c.num_layers * c.num_kv_heads * c.head_dim * bytes_per_element
+    # 2 L H_kv d_h bytes: dlref.llm_systems.kv_cache_bytes of one token
+    return kv_cache_bytes(c.num_layers, c.num_kv_heads, c.head_dim, 1, 1, bytes_per_element)
 
 
 def forward_flops(config: TransformerConfig, seq_len: int) -> dict[str, int]:
@@ -264,8 +256,8 @@ def forward_flops(config: TransformerConfig, seq_len: int) -> dict[str, int]:
     >>> f["projections"] == f["attention"]
     True
     """
-    _check_config(config)
-    _check_size("seq_len", seq_len, 0)
+    check_instance("config", config, TransformerConfig)
+    check_int("seq_len", seq_len, minimum=0)
     c, T = config, seq_len
     d, d_kv = c.d_model, c.num_kv_heads * c.head_dim
     k = 3 if c.mlp == "swiglu" else 2
@@ -304,6 +296,7 @@ class MLP(nn.Module):
     Parameters
     ----------
     config : TransformerConfig
+        Its ``d_model``, ``d_ff``, ``mlp``, ``bias`` and ``dropout``.
 
     Examples
     --------
@@ -315,7 +308,7 @@ class MLP(nn.Module):
 
     def __init__(self, config: TransformerConfig):
         super().__init__()
-        _check_config(config)
+        check_instance("config", config, TransformerConfig)
         d, h, b = config.d_model, config.d_ff, config.bias
         self.swiglu = config.mlp == "swiglu"
         self.approximate = "tanh" if config.mlp == "gelu_tanh" else "none"
@@ -346,6 +339,7 @@ class Block(nn.Module):
     Parameters
     ----------
     config : TransformerConfig
+        The norms, attention heads and MLP of every block alike.
 
     Examples
     --------
@@ -357,7 +351,7 @@ class Block(nn.Module):
 
     def __init__(self, config: TransformerConfig):
         super().__init__()
-        _check_config(config)
+        check_instance("config", config, TransformerConfig)
         self.norm1 = _norm(config)
         self.attn = MultiHeadAttention(
             config.d_model,
@@ -415,7 +409,7 @@ class Transformer(nn.Module):
 
     def __init__(self, config: TransformerConfig):
         super().__init__()
-        _check_config(config)
+        check_instance("config", config, TransformerConfig)
         c = self.config = config
         self.tok_emb = nn.Embedding(c.vocab_size, c.d_model)  # E: (V, d)
         self.pos_emb = (
@@ -465,7 +459,7 @@ class Transformer(nn.Module):
         """
         check_index_tensor("tokens", tokens, self.config.vocab_size, "the vocabulary")
         check_shape("tokens", tokens, (None, None), "(B, T)")
-        _check_cache(kv_cache)
+        check_optional("kv_cache", kv_cache, KVCache)
         tokens = tokens.long()  # torch's embedding takes no uint8 or int8 indices
         T = tokens.shape[1]
         offset = kv_cache.seq_len if kv_cache is not None else 0  # position of tokens[:, 0]
@@ -533,7 +527,7 @@ class Transformer(nn.Module):
         """
         check_index_tensor("tokens", tokens, self.config.vocab_size, "the vocabulary")
         check_shape("tokens", tokens, (None, None), "(N, T)")
-        _check_cache(kv_cache)
+        check_optional("kv_cache", kv_cache, KVCache)
         new = tokens if kv_cache is None else tokens[:, kv_cache.seq_len :]
         if new.shape[1] == 0:
             raise ValueError(
@@ -564,6 +558,8 @@ class Transformer(nn.Module):
 
         Examples
         --------
+        With and without the cache, the same tokens:
+
         >>> from dlref.transformer import Transformer, TransformerConfig
         >>> torch.manual_seed(0)
         <torch._C.Generator object at ...>
