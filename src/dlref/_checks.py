@@ -270,3 +270,21 @@ def check_finite_nonnegative(name: str, x: object) -> float:
     if not (math.isfinite(x) and x >= 0):
         raise ValueError(f"{name} must be a finite number >= 0, got {x}")
     return float(x)
+
+
+# Added for the readability pass of rnn, optim and decoding (issue 22).
+
+
+def check_fraction(name: str, x: object, low_open: bool = False) -> float:
+    """Raise naming ``name`` unless ``x`` is a real number in [0, 1] ((0, 1] if ``low_open``)."""
+    check_real(name, x)
+    if not (0 < x <= 1 if low_open else 0 <= x <= 1):  # also refuses nan
+        raise ValueError(f"{name} must lie in {'(' if low_open else '['}0, 1], got {x}")
+    return float(x)
+
+
+def check_choice(name: str, x: object, choices: Sequence[str]) -> None:
+    """Raise ``ValueError`` naming ``name`` unless ``x`` is one of ``choices``."""
+    if not isinstance(x, str) or x not in choices:
+        words = " or ".join(repr(c) for c in choices)
+        raise ValueError(f"{name} must be {words}, got {x!r}")
