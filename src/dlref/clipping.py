@@ -99,9 +99,9 @@ def clip_grad_norm_(
     total_norm = torch.linalg.vector_norm(torch.stack(norms), p)
     if error_if_nonfinite and not torch.isfinite(total_norm):
         raise RuntimeError(
-            f"The total norm of order {p} for gradients from `parameters` is "
-            "non-finite, so it cannot be clipped. To disable this error and scale "
-            "the gradients by the non-finite norm anyway, set "
+            f"The total norm of order {p} for gradients from `parameters` "
+            "is non-finite, so it cannot be clipped. To disable this error "
+            "and scale the gradients by the non-finite norm anyway, set "
             "`error_if_nonfinite=False`"
         )
     # min(1, max_norm / (||g||_p + 1e-6))

@@ -121,13 +121,12 @@ def _check_prefix(step_fn: object, prefix: object) -> None:
         )
 
 
-def _check_eos(eos_id: int | None, V: int) -> None:
-    if eos_id is not None:
-        check_index("eos_id", eos_id, V, of=f"a vocabulary of {V} tokens")
+def _step(step_fn, tokens, counter, V, eos_id=None, finished=None) -> Tensor:
+    """One batched model call, shape-checked and counted: (N, T) -> (N, V).
 
-
-def _step(step_fn: StepFn, tokens: Tensor, counter: WorkCounter | None, V: int | None) -> Tensor:
-    """One batched model call, shape-checked and counted: (N, T) -> (N, V)."""
+    ``V`` is None at the first call, where ``eos_id`` is checked against the vocabulary; with
+    ``eos_id``, the rows ``finished`` (N,) may only repeat it.
+    """
     logp = step_fn(tokens)  # log p(. | tokens[n]), (N, V)
     check_float("step_fn output", logp)
     N = tokens.shape[0]
@@ -140,11 +139,13 @@ def _step(step_fn: StepFn, tokens: Tensor, counter: WorkCounter | None, V: int |
             f"{tuple(tokens.shape)}: expected {expected}, next-token log-probabilities per "
             f"row{empty}"
         )
+    if V is None and eos_id is not None:  # the first call: eos_id must be a token
+        check_index("eos_id", eos_id, logp.shape[1], of=f"a vocabulary of {logp.shape[1]} tokens")
     if counter is not None:
         counter.model_calls += 1
         counter.rows += N
         counter.candidates += N * logp.shape[1]
-    return logp
+    return logp if eos_id is None else _freeze_finished(logp, finished, eos_id)
 
 
 def _freeze_finished(logp: Tensor, finished: Tensor, eos_id: int) -> Tensor:
@@ -293,13 +294,8 @@ def _decode(
     logprobs = torch.zeros(prefix.shape[0], device=dev)  # sum_t log p(y_t | y_<t), (N,)
     finished = torch.zeros(prefix.shape[0], dtype=torch.bool, device=dev)
     for _ in range(max_new_tokens):
-        logp = _step(step_fn, tokens, counter, V)  # (N, V)
-        if V is None:
-            V = logp.shape[1]
-            _check_eos(eos_id, V)
-            logprobs = logprobs.to(logp.dtype)
-        if eos_id is not None:
-            logp = _freeze_finished(logp, finished, eos_id)
+        logp = _step(step_fn, tokens, counter, V, eos_id, finished)  # (N, V)
+        V, logprobs = logp.shape[1], logprobs.to(logp.dtype)
         y = choose(logp)  # y_t, (N,)
         logprobs = logprobs + logp.gather(1, y[:, None]).squeeze(1)  # += log p(y_t)
         tokens = torch.cat([tokens, y[:, None]], dim=1)  # (N, T + 1)
@@ -512,25 +508,25 @@ def beam_search(
     s[:, 0] = 0.0  # s_b: one live copy of the prompt
     length = torch.zeros(N, K, device=dev)  # L_b, generated tokens
     finished = torch.zeros(N, K, dtype=torch.bool, device=dev)
-    first_row = K * torch.arange(N, device=dev).unsqueeze(1)  # row of beam 0 of prompt n, (N, 1)
+    # the row of beam 0 of prompt n, (N, 1)
+    first_row = K * torch.arange(N, device=dev).unsqueeze(1)
     V = None
     for t in range(1, max_new_tokens + 1):
-        logp = _step(step_fn, tokens, counter, V)  # (N*K, V)
-        if V is None:
-            V = logp.shape[1]
-            _check_eos(eos_id, V)
-            s = s.to(logp.dtype)
-        if eos_id is not None:
-            logp = _freeze_finished(logp, finished.view(-1), eos_id)
+        logp = _step(step_fn, tokens, counter, V, eos_id, finished.view(-1))
+        V, s = logp.shape[1], s.to(logp.dtype)  # logp: (N*K, V)
         cand = s.unsqueeze(-1) + logp.view(N, K, V)  # s_{b,v}, (N, K, V)
-        cand_len = torch.where(finished, length, t).unsqueeze(-1).expand(N, K, V)  # L_{b,v}
+        # L_{b,v}, (N, K, V)
+        cand_len = torch.where(finished, length, t)[..., None].expand(N, K, V)
         score = cand / cand_len.to(cand.dtype) ** length_penalty  # s / L^alpha
-        top = score.view(N, K * V).topk(K, dim=-1).indices  # K best of the K*V, (N, K)
-        beam, y = top // V, top % V  # which beam each survivor extends, with which token
-        rows = (beam + first_row).view(-1)  # (N*K,): the row of tokens each survivor extends
+        # the K best of the K*V candidates, (N, K)
+        top = score.view(N, K * V).topk(K, dim=-1).indices
+        # which beam each survivor extends, and with which token
+        beam, y = top // V, top % V
+        # (N*K,): the row of tokens each survivor extends
+        rows = (beam + first_row).view(-1)
         s = cand.view(N, K * V).gather(1, top)  # (N, K)
         length = cand_len.reshape(N, K * V).gather(1, top)
-        tokens = torch.cat([tokens[rows], y.view(-1, 1)], dim=1)  # (N*K, T + 1)
+        tokens = torch.cat([tokens[rows], y.view(-1, 1)], dim=1)  # (N*K, T+1)
         if reorder is not None:
             reorder(rows)
         if eos_id is not None:
@@ -539,7 +535,8 @@ def beam_search(
                 break
     sequences = tokens.view(N, K, tokens.shape[1])  # (N, K, T0 + L)
     if max_new_tokens > 0:  # rank by the final, length-penalised score
-        order = (s / length.to(s.dtype) ** length_penalty).argsort(dim=1, descending=True)
+        final = s / length.to(s.dtype) ** length_penalty  # s / L^alpha, (N, K)
+        order = final.argsort(dim=1, descending=True)
         s = s.gather(1, order)
         sequences = sequences[torch.arange(N, device=dev).unsqueeze(1), order]
     return Generation(sequences, s)

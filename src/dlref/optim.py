@@ -243,7 +243,7 @@ class SGD(torch.optim.Optimizer):
 
     @torch.no_grad()
     def step(self, closure=None):
-        """Update every parameter that has a gradient; return ``closure()`` if given."""
+        """Update each parameter with a gradient; return ``closure()`` if given."""
         loss = _closure_loss(closure)
         for group in self.param_groups:
             lr, mu, tau = group["lr"], group["momentum"], group["dampening"]
@@ -341,7 +341,7 @@ class RMSprop(torch.optim.Optimizer):
 
     @torch.no_grad()
     def step(self, closure=None):
-        """Update every parameter that has a gradient; return ``closure()`` if given."""
+        """Update each parameter with a gradient; return ``closure()`` if given."""
         loss = _closure_loss(closure)
         for group in self.param_groups:
             lr, alpha, eps, mu = group["lr"], group["alpha"], group["eps"], group["momentum"]
@@ -455,7 +455,7 @@ class Adam(torch.optim.Optimizer):
 
     @torch.no_grad()
     def step(self, closure=None):
-        """Update every parameter that has a gradient; return ``closure()`` if given."""
+        """Update each parameter with a gradient; return ``closure()`` if given."""
         loss = _closure_loss(closure)
         for group in self.param_groups:
             lr, (beta1, beta2), eps = group["lr"], group["betas"], group["eps"]
@@ -468,11 +468,12 @@ class Adam(torch.optim.Optimizer):
                     state["exp_avg_sq"] = torch.zeros_like(p)
                     if amsgrad:
                         state["max_exp_avg_sq"] = torch.zeros_like(p)
-                t = state["step"] = int(state["step"]) + 1  # a torch state holds a tensor
+                # t ← t + 1 (int(): a state saved by torch holds a tensor)
+                t = state["step"] = int(state["step"]) + 1
                 m, v = state["exp_avg"], state["exp_avg_sq"]
                 if wd != 0:
                     if self._decoupled:
-                        # θ ← (1 − γλ) θ_{t-1}   (AdamW: decay the weights, not the gradient)
+                        # θ ← (1 − γλ) θ_{t-1}  (AdamW: decay θ, not the gradient)
                         p.mul_(1 - lr * wd)
                     else:
                         # g_t = ∇L + λ θ_{t-1}
@@ -482,8 +483,9 @@ class Adam(torch.optim.Optimizer):
                 # v_t = β2 v_{t-1} + (1 − β2) g_t²
                 v.mul_(beta2).addcmul_(g, g, value=1 - beta2)
                 if amsgrad:
+                    v_max = state["max_exp_avg_sq"]
                     # v_t ← max(v_1, …, v_t)
-                    v = torch.maximum(state["max_exp_avg_sq"], v, out=state["max_exp_avg_sq"])
+                    v = torch.maximum(v_max, v, out=v_max)
                 # √v̂_t + ε = √v_t / √(1 − β2ᵗ) + ε
                 denom = torch.sqrt(v, out=_buffer_like(self, p))
                 denom.div_(math.sqrt(1 - beta2**t)).add_(eps)
@@ -571,7 +573,7 @@ class UniformAverage(torch.optim.Optimizer):
 
     @torch.no_grad()
     def step(self, closure=None):
-        """Update every parameter that has a gradient; return ``closure()`` if given."""
+        """Update each parameter with a gradient; return ``closure()`` if given."""
         loss = _closure_loss(closure)
         for group in self.param_groups:
             for p, grad in _grads(self, group):

@@ -101,15 +101,16 @@ def _initial_states(
 # ---------------------------------------------------------------------------------------------
 
 
-def _rnn_step(
-    xw_t: Tensor, state: State, w_hh: Tensor, b_hh: Tensor | None, nonlinearity: str
-) -> State:
+def _rnn_step(xw_t, state, w_hh, b_hh, nonlinearity: str) -> State:
+    """xw_t = W_ih x_t + b_ih (B, H), (h_{t-1},) -> (h_t,)."""
     (h,) = state
-    h = _NONLINEARITIES[nonlinearity](xw_t + F.linear(h, w_hh, b_hh))  # h_t, (B, H)
+    # h_t = tanh(W_ih x_t + b_ih + W_hh h_{t-1} + b_hh), (B, H)
+    h = _NONLINEARITIES[nonlinearity](xw_t + F.linear(h, w_hh, b_hh))
     return (h,)
 
 
-def _lstm_step(xw_t: Tensor, state: State, w_hh: Tensor, b_hh: Tensor | None) -> State:
+def _lstm_step(xw_t, state, w_hh, b_hh) -> State:
+    """xw_t = W_ih x_t + b_ih (B, 4H), (h_{t-1}, c_{t-1}) -> (h_t, c_t)."""
     h, c = state
     gates = xw_t + F.linear(h, w_hh, b_hh)  # (B, 4H), in the order i, f, g, o
     a_i, a_f, a_g, a_o = gates.chunk(4, dim=-1)
@@ -122,10 +123,12 @@ def _lstm_step(xw_t: Tensor, state: State, w_hh: Tensor, b_hh: Tensor | None) ->
     return h, c
 
 
-def _gru_step(xw_t: Tensor, state: State, w_hh: Tensor, b_hh: Tensor | None) -> State:
+def _gru_step(xw_t, state, w_hh, b_hh) -> State:
+    """xw_t = W_ih x_t + b_ih (B, 3H), (h_{t-1},) -> (h_t,)."""
     (h,) = state
     x_r, x_z, x_n = xw_t.chunk(3, dim=-1)  # W_i* x_t + b_i*, each (B, H)
-    h_r, h_z, h_n = F.linear(h, w_hh, b_hh).chunk(3, dim=-1)  # W_h* h_{t-1} + b_h*
+    # W_h* h_{t-1} + b_h*, each (B, H)
+    h_r, h_z, h_n = F.linear(h, w_hh, b_hh).chunk(3, dim=-1)
     r = torch.sigmoid(x_r + h_r)  # r_t, reset gate
     z = torch.sigmoid(x_z + h_z)  # z_t, update gate
     n = torch.tanh(x_n + r * h_n)  # n_t, candidate
