@@ -6,8 +6,8 @@ A sequence starts with a flagged symbol, then random distractor symbols follow. 
 the network must name the *first* symbol, so the answer after step :math:`t` needs a memory that
 has lasted :math:`t` steps: the lag. We train :class:`dlref.rnn.RNN` and :class:`dlref.rnn.LSTM`
 (same hidden size, same optimiser, same budget, gradients clipped with
-:func:`dlref.rnn.clip_grad_norm_`) and measure the accuracy at every lag on fresh sequences, and
-the gradient norm over training.
+:func:`dlref.clipping.clip_grad_norm_`) and measure the accuracy at every lag on fresh sequences,
+and the gradient norm over training.
 """
 
 # %%
@@ -17,7 +17,8 @@ import matplotlib.pyplot as plt
 import torch
 from torch import nn
 
-from dlref.rnn import LSTM, RNN, clip_grad_norm_
+from dlref.clipping import clip_grad_norm_
+from dlref.rnn import LSTM, RNN
 
 torch.manual_seed(0)
 device = torch.device("cuda" if torch.cuda.is_available() else "cpu")

@@ -20,6 +20,7 @@ import torch
 
 from dlref.attention import causal_mask
 from dlref.losses import cross_entropy
+from dlref.optim import warmup_cosine
 from dlref.transformer import Transformer, TransformerConfig
 
 torch.manual_seed(0)
@@ -65,19 +66,13 @@ print(f"{sum(p.numel() for p in model.parameters()):,} parameters")
 # %%
 # Training
 # --------
-# AdamW, 50 warm-up steps then a cosine decay, batches of 64 fresh sequences, drawn on the CPU
-# and moved. The losses stay on the device until training ends: ``loss.item()`` at every step
-# would make the host wait for the device (a GPU) every time.
+# AdamW, 50 warm-up steps then a cosine decay (:func:`dlref.optim.warmup_cosine`: its factor is
+# 0 at step 0, so the first step only starts Adam's averages), batches of 64 fresh sequences,
+# drawn on the CPU and moved. The losses stay on the device until training
+# ends: ``loss.item()`` at every step would make the host wait for the device (a GPU) every time.
 STEPS, WARMUP = 1100, 50
 optimizer = torch.optim.AdamW(model.parameters(), lr=1e-2)
-schedule = torch.optim.lr_scheduler.LambdaLR(
-    optimizer,
-    lambda s: (
-        (s + 1) / WARMUP
-        if s < WARMUP
-        else 0.5 * (1 + math.cos(math.pi * (s - WARMUP) / (STEPS - WARMUP)))
-    ),
-)
+schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, warmup_cosine(WARMUP, STEPS))
 
 losses = []
 t0 = time.perf_counter()

@@ -541,25 +541,29 @@ PREFIX = torch.tensor([[0]])
 @pytest.mark.parametrize(
     ("call", "error", "message"),
     [
-        (lambda: beam_search(STEP, PREFIX, 0, 3), ValueError, "beam_width must be >= 1, got 0"),
+        (
+            lambda: beam_search(STEP, PREFIX, 0, 3),
+            ValueError,
+            "beam_width must be at least 1, got 0",
+        ),
         (
             lambda: beam_search(STEP, PREFIX, 2.0, 3),
             TypeError,
-            "beam_width must be an int, got float",
+            "beam_width must be an int, got float 2.0",
         ),
-        (lambda: sample(STEP, PREFIX, 3, top_k=0), ValueError, "top_k must be >= 1, got 0"),
+        (lambda: sample(STEP, PREFIX, 3, top_k=0), ValueError, "top_k must be at least 1, got 0"),
         (
             lambda: sample(STEP, PREFIX, 3, top_p=0.0),
             ValueError,
-            r"top_p must be in \(0, 1\], got 0.0",
+            r"top_p must lie in \(0, 1\], got 0.0",
         ),
         (
             lambda: sample(STEP, PREFIX, 3, top_p=1.5),
             ValueError,
-            r"top_p must be in \(0, 1\], got 1.5",
+            r"top_p must lie in \(0, 1\], got 1.5",
         ),
-        (lambda: top_p_filter(torch.zeros(1, 3), -0.1), ValueError, r"top_p must be in \(0, 1\]"),
-        (lambda: top_k_filter(torch.zeros(1, 3), 0), ValueError, "top_k must be >= 1, got 0"),
+        (lambda: top_p_filter(torch.zeros(1, 3), -0.1), ValueError, r"top_p must lie in \(0, 1\]"),
+        (lambda: top_k_filter(torch.zeros(1, 3), 0), ValueError, "top_k must be at least 1, got 0"),
         (
             lambda: sample(STEP, PREFIX, 3, temperature=0.0),
             ValueError,
@@ -570,8 +574,12 @@ PREFIX = torch.tensor([[0]])
             ValueError,
             "temperature must be a finite number > 0, got -1",
         ),
-        (lambda: greedy(STEP, PREFIX, -1), ValueError, "max_new_tokens must be >= 0, got -1"),
-        (lambda: greedy("model", PREFIX, 3), TypeError, "step_fn must be callable, got str"),
+        (lambda: greedy(STEP, PREFIX, -1), ValueError, "max_new_tokens must be at least 0, got -1"),
+        (
+            lambda: greedy("model", PREFIX, 3),
+            TypeError,
+            "step_fn must be callable, got str 'model'",
+        ),
         (lambda: greedy(STEP, [[0]], 3), TypeError, "prefix must be a torch.Tensor, got list"),
         (
             lambda: greedy(STEP, torch.tensor([[0.0]]), 3),
@@ -586,22 +594,22 @@ PREFIX = torch.tensor([[0]])
         (
             lambda: greedy(STEP, PREFIX, 3, eos_id=4),
             ValueError,
-            r"eos_id must be a token id in \[0, 4\), got 4",
+            r"eos_id=4 is out of range for a vocabulary of 4 tokens: it must lie in \[0, 4\)",
         ),
         (
             lambda: beam_search(STEP, PREFIX, 2, 3, eos_id=-1),
             ValueError,
-            r"eos_id must be a token id in \[0, 4\), got -1",
+            r"eos_id=-1 is out of range for a vocabulary of 4 tokens: it must lie in \[0, 4\)",
         ),
         (
             lambda: greedy(STEP, PREFIX, 3, eos_id=1.0),
             TypeError,
-            "eos_id must be an int token id, got float",
+            "eos_id must be an int, got float 1.0",
         ),
         (
             lambda: beam_search(STEP, PREFIX, 2, 3, length_penalty="1"),
             TypeError,
-            "length_penalty must be a real number, got str",
+            "length_penalty must be a real number, got str '1'",
         ),
         (
             lambda: greedy(STEP, PREFIX, 3, counter=-1),

@@ -352,16 +352,18 @@ def test_warmup_cosine_warms_up_linearly_then_decays():
 
 
 @pytest.mark.parametrize(
-    ("args", "message"),
+    ("args", "error", "message"),
     [
-        ((-1, 10), "warmup_steps must be a non-negative int, got -1"),
-        ((0, 2.5), "total_steps must be a non-negative int, got 2.5"),
-        ((10, 10), "total_steps=10 must exceed warmup_steps=10"),
-        ((0, 10, 1.5), r"min_factor must lie in \[0, 1\], got 1.5"),
+        ((-1, 10), ValueError, "warmup_steps must be at least 0, got -1"),
+        ((0, 2.5), TypeError, "total_steps must be an int, got float 2.5"),
+        ((True, 10), TypeError, "warmup_steps must be an int, got bool True"),
+        ((10, 10), ValueError, "total_steps=10 must exceed warmup_steps=10"),
+        ((0, 10, 1.5), ValueError, r"min_factor must lie in \[0, 1\], got 1.5"),
+        ((0, 10, "0"), TypeError, "min_factor must be a real number, got str"),
     ],
 )
-def test_warmup_cosine_errors(args, message):
-    with pytest.raises(ValueError, match=message):
+def test_warmup_cosine_errors(args, error, message):
+    with pytest.raises(error, match=message):
         optim.warmup_cosine(*args)
 
 

@@ -24,6 +24,7 @@ from dlref import (
     attention,
     autodiff,
     backprop,
+    clipping,
     conditioning,
     conv,
     decoding,
@@ -215,9 +216,9 @@ def recurrent_networks():
     for Net in (rnn.RNN, rnn.LSTM, rnn.GRU):
         net = Net(3, 4, 2, bidirectional=True, batch_first=True, dropout=0.1, device=d).train()
         net(torch.randn(2, 5, 3, device=d))[0].sum().backward()
-        rnn.clip_grad_norm_(net.parameters(), 1.0)
-        rnn.clip_grad_norm_(net.parameters(), 1.0, norm_type=float("inf"))
-        rnn.clip_grad_value_(net.parameters(), 0.1)
+        clipping.clip_grad_norm_(net.parameters(), 1.0)
+        clipping.clip_grad_norm_(net.parameters(), 1.0, norm_type=float("inf"))
+        clipping.clip_grad_value_(net.parameters(), 0.1)
 
 
 @case

@@ -301,3 +301,14 @@ def check_instance(name: str, x: object, cls: type) -> None:
     """Raise ``TypeError`` naming ``name`` unless ``x`` is an instance of ``cls``."""
     if not isinstance(x, cls):
         raise TypeError(f"{name} must be a {cls.__name__}, got {type(x).__name__}")
+
+
+# Added for the readability pass of rnn, optim and decoding (issue 22).
+
+
+def check_fraction(name: str, x: object, low_open: bool = False) -> float:
+    """Raise naming ``name`` unless ``x`` is a real number in [0, 1] ((0, 1] if ``low_open``)."""
+    check_real(name, x)
+    if not (0 < x <= 1 if low_open else 0 <= x <= 1):  # also refuses nan
+        raise ValueError(f"{name} must lie in {'(' if low_open else '['}0, 1], got {x}")
+    return float(x)

@@ -27,9 +27,14 @@ from torch import Tensor
 from dlref._checks import (
     check_callable,
     check_float,
+    check_fraction,
     check_generator,
+    check_index,
+    check_int,
+    check_optional,
     check_positive_finite,
-    is_real_number,
+    check_real,
+    check_tensor,
 )
 
 __all__ = [
@@ -97,13 +102,6 @@ class Generation(NamedTuple):
 # ---------------------------------------------------------------------------------------------
 
 
-def _check_int(name: str, value: object, low: int) -> None:
-    if not isinstance(value, int) or isinstance(value, bool):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
-    if value < low:
-        raise ValueError(f"{name} must be >= {low}, got {value}")
-
-
 def _check_logits(logits: object) -> None:
     check_float("logits", logits)
     if logits.dim() == 0:
@@ -113,10 +111,8 @@ def _check_logits(logits: object) -> None:
 
 
 def _check_prefix(step_fn: object, prefix: object) -> None:
-    if not callable(step_fn):
-        raise TypeError(f"step_fn must be callable, got {type(step_fn).__name__}")
-    if not isinstance(prefix, Tensor):
-        raise TypeError(f"prefix must be a torch.Tensor, got {type(prefix).__name__}")
+    check_callable("step_fn", step_fn)
+    check_tensor("prefix", prefix)
     if prefix.dtype != torch.long:
         raise TypeError(f"prefix must be a LongTensor of token ids, got dtype {prefix.dtype}")
     if prefix.dim() != 2:
@@ -125,31 +121,17 @@ def _check_prefix(step_fn: object, prefix: object) -> None:
         )
 
 
-def _check_counter(counter: object) -> None:
-    if counter is not None and not isinstance(counter, WorkCounter):
-        raise TypeError(f"counter must be a WorkCounter or None, got {type(counter).__name__}")
+def _step(step_fn, tokens, counter, V, eos_id=None, finished=None) -> Tensor:
+    """One batched model call, shape-checked and counted: (N, T) -> (N, V).
 
-
-def _check_eos(eos_id: int | None, V: int) -> None:
-    if eos_id is None:
-        return
-    if not isinstance(eos_id, int) or isinstance(eos_id, bool):
-        raise TypeError(f"eos_id must be an int token id, got {type(eos_id).__name__}")
-    if not 0 <= eos_id < V:
-        raise ValueError(f"eos_id must be a token id in [0, {V}), got {eos_id}")
-
-
-def _step(step_fn: StepFn, tokens: Tensor, counter: WorkCounter | None, V: int | None) -> Tensor:
-    """One batched model call, shape-checked and counted: (N, T) -> (N, V)."""
+    ``V`` is None at the first call, where ``eos_id`` is checked against the vocabulary; with
+    ``eos_id``, the rows ``finished`` (N,) may only repeat it.
+    """
     logp = step_fn(tokens)  # log p(. | tokens[n]), (N, V)
     check_float("step_fn output", logp)
     N = tokens.shape[0]
-    if (
-        logp.dim() != 2
-        or logp.shape[0] != N
-        or logp.shape[1] == 0
-        or V not in (None, logp.shape[1])
-    ):
+    shape_ok = logp.dim() == 2 and logp.shape[0] == N and logp.shape[1] > 0
+    if not shape_ok or V not in (None, logp.shape[1]):
         expected = f"({N}, V)" if V is None else f"({N}, {V})"
         empty = " over at least one token" if logp.shape[-1:] == (0,) else ""
         raise ValueError(
@@ -157,11 +139,13 @@ def _step(step_fn: StepFn, tokens: Tensor, counter: WorkCounter | None, V: int |
             f"{tuple(tokens.shape)}: expected {expected}, next-token log-probabilities per "
             f"row{empty}"
         )
+    if V is None and eos_id is not None:  # the first call: eos_id must be a token
+        check_index("eos_id", eos_id, logp.shape[1], of=f"a vocabulary of {logp.shape[1]} tokens")
     if counter is not None:
         counter.model_calls += 1
         counter.rows += N
         counter.candidates += N * logp.shape[1]
-    return logp
+    return logp if eos_id is None else _freeze_finished(logp, finished, eos_id)
 
 
 def _freeze_finished(logp: Tensor, finished: Tensor, eos_id: int) -> Tensor:
@@ -198,8 +182,7 @@ def top_k_filter(logits: Tensor, top_k: int) -> Tensor:
     tensor([[-inf, 3., 2., -inf]])
     """
     _check_logits(logits)
-    _check_int("top_k", top_k, 1)
-    k = min(top_k, logits.shape[-1])
+    k = min(check_int("top_k", top_k), logits.shape[-1])
     kth = logits.topk(k, dim=-1).values[..., -1:]  # z_(k), (N, 1)
     return logits.masked_fill(logits < kth, float("-inf"))
 
@@ -235,8 +218,7 @@ def top_p_filter(logits: Tensor, top_p: float) -> Tensor:
     tensor([[0.0000, 0.5000, 0.0000, 0.2500]], dtype=torch.float64)
     """
     _check_logits(logits)
-    if not is_real_number(top_p) or not 0.0 < top_p <= 1.0:
-        raise ValueError(f"top_p must be in (0, 1], got {top_p}")
+    top_p = check_fraction("top_p", top_p, low_open=True)
     if top_p == 1.0:  # keep everything, whatever the rounding of the partial sums
         return logits
     p_sorted, order = logits.softmax(dim=-1).sort(dim=-1, descending=True)  # p_(1) >= p_(2) ...
@@ -312,13 +294,8 @@ def _decode(
     logprobs = torch.zeros(prefix.shape[0], device=dev)  # sum_t log p(y_t | y_<t), (N,)
     finished = torch.zeros(prefix.shape[0], dtype=torch.bool, device=dev)
     for _ in range(max_new_tokens):
-        logp = _step(step_fn, tokens, counter, V)  # (N, V)
-        if V is None:
-            V = logp.shape[1]
-            _check_eos(eos_id, V)
-            logprobs = logprobs.to(logp.dtype)
-        if eos_id is not None:
-            logp = _freeze_finished(logp, finished, eos_id)
+        logp = _step(step_fn, tokens, counter, V, eos_id, finished)  # (N, V)
+        V, logprobs = logp.shape[1], logprobs.to(logp.dtype)
         y = choose(logp)  # y_t, (N,)
         logprobs = logprobs + logp.gather(1, y[:, None]).squeeze(1)  # += log p(y_t)
         tokens = torch.cat([tokens, y[:, None]], dim=1)  # (N, T + 1)
@@ -373,8 +350,8 @@ def greedy(
     (tensor([[0, 1, 2, 0]]), 0.18)
     """
     _check_prefix(step_fn, prefix)
-    _check_int("max_new_tokens", max_new_tokens, 0)
-    _check_counter(counter)
+    max_new_tokens = check_int("max_new_tokens", max_new_tokens, minimum=0)
+    check_optional("counter", counter, WorkCounter)
     return _decode(step_fn, prefix, max_new_tokens, lambda lp: lp.argmax(-1), eos_id, counter)
 
 
@@ -403,12 +380,8 @@ def sample(
 
     Parameters
     ----------
-    step_fn : callable
-        ``step_fn(tokens)``: ``(N, T)`` token ids to next-token log-probabilities ``(N, V)``.
-    prefix : Tensor
-        Prompt token ids, LongTensor ``(N, T0)``.
-    max_new_tokens : int
-        Number of tokens to generate (fewer if every row has emitted ``eos_id``).
+    step_fn, prefix, max_new_tokens, eos_id, counter
+        As in :func:`greedy`.
     temperature : float, default 1.0
         :math:`\tau > 0`.
     top_k : int, optional
@@ -418,10 +391,6 @@ def sample(
     generator : torch.Generator, optional
         Source of randomness for :func:`torch.multinomial`; it lives on the tensors' device
         (``torch.Generator(device=prefix.device)``).
-    eos_id : int, optional
-        End-of-sequence token: a row that emits it is padded with it, at log-probability 0.
-    counter : WorkCounter, optional
-        Adds this call's model calls, rows and candidates to it.
 
     Returns
     -------
@@ -442,13 +411,11 @@ def sample(
             [0, 1, 2, 0]])
     """
     _check_prefix(step_fn, prefix)
-    _check_int("max_new_tokens", max_new_tokens, 0)
-    _check_counter(counter)
+    max_new_tokens = check_int("max_new_tokens", max_new_tokens, minimum=0)
+    check_optional("counter", counter, WorkCounter)
     check_positive_finite("temperature", temperature)
-    if top_k is not None:
-        _check_int("top_k", top_k, 1)
-    if top_p is not None and (not is_real_number(top_p) or not 0.0 < top_p <= 1.0):
-        raise ValueError(f"top_p must be in (0, 1], got {top_p}")
+    top_k = None if top_k is None else check_int("top_k", top_k)
+    top_p = None if top_p is None else check_fraction("top_p", top_p, low_open=True)
     check_generator(generator, prefix.device)
 
     def choose(logp: Tensor) -> Tensor:
@@ -497,25 +464,17 @@ def beam_search(
 
     Parameters
     ----------
-    step_fn : callable
-        ``step_fn(tokens)``: ``(N*K, T)`` token ids to next-token log-probabilities
-        ``(N*K, V)``. Row ``n*K + b`` is beam ``b`` of prompt ``n``.
-    prefix : Tensor
-        Prompt token ids, LongTensor ``(N, T0)``.
+    step_fn, prefix, max_new_tokens, eos_id, counter
+        As in :func:`greedy`; ``step_fn`` gets ``(N*K, T)`` tokens, row ``n*K + b`` being beam
+        ``b`` of prompt ``n``.
     beam_width : int
         :math:`K \ge 1`.
-    max_new_tokens : int
-        Number of tokens to generate (fewer if every beam has emitted ``eos_id``).
-    eos_id : int, optional
-        End-of-sequence token.
     length_penalty : float, default 1.0
         :math:`\alpha`; 0 ranks by log-probability alone, larger values favour longer
         sequences (log-probabilities are negative).
     reorder : callable, optional
         Called after each step with a LongTensor ``(N*K,)``: new row ``r`` continues old row
         ``rows[r]``. A ``step_fn`` that caches per-row state (a KV cache) reorders it here.
-    counter : WorkCounter, optional
-        Adds this call's model calls, rows and candidates to it.
 
     Returns
     -------
@@ -537,40 +496,37 @@ def beam_search(
     tensor([[0.1800, 0.1440]])
     """
     _check_prefix(step_fn, prefix)
-    _check_int("beam_width", beam_width, 1)
-    _check_int("max_new_tokens", max_new_tokens, 0)
-    _check_counter(counter)
+    beam_width = check_int("beam_width", beam_width)
+    max_new_tokens = check_int("max_new_tokens", max_new_tokens, minimum=0)
+    check_optional("counter", counter, WorkCounter)
     if reorder is not None:
         check_callable("reorder", reorder)
-    if not is_real_number(length_penalty):
-        raise TypeError(
-            f"length_penalty must be a real number, got {type(length_penalty).__name__}"
-        )
+    check_real("length_penalty", length_penalty)
     N, K, dev = prefix.shape[0], beam_width, prefix.device
     tokens = prefix.repeat_interleave(K, dim=0)  # (N*K, T0), row n*K + b
     s = torch.full((N, K), float("-inf"), device=dev)
     s[:, 0] = 0.0  # s_b: one live copy of the prompt
     length = torch.zeros(N, K, device=dev)  # L_b, generated tokens
     finished = torch.zeros(N, K, dtype=torch.bool, device=dev)
-    first_row = K * torch.arange(N, device=dev).unsqueeze(1)  # row of beam 0 of prompt n, (N, 1)
+    # the row of beam 0 of prompt n, (N, 1)
+    first_row = K * torch.arange(N, device=dev).unsqueeze(1)
     V = None
     for t in range(1, max_new_tokens + 1):
-        logp = _step(step_fn, tokens, counter, V)  # (N*K, V)
-        if V is None:
-            V = logp.shape[1]
-            _check_eos(eos_id, V)
-            s = s.to(logp.dtype)
-        if eos_id is not None:
-            logp = _freeze_finished(logp, finished.view(-1), eos_id)
+        logp = _step(step_fn, tokens, counter, V, eos_id, finished.view(-1))
+        V, s = logp.shape[1], s.to(logp.dtype)  # logp: (N*K, V)
         cand = s.unsqueeze(-1) + logp.view(N, K, V)  # s_{b,v}, (N, K, V)
-        cand_len = torch.where(finished, length, t).unsqueeze(-1).expand(N, K, V)  # L_{b,v}
+        # L_{b,v}, (N, K, V)
+        cand_len = torch.where(finished, length, t)[..., None].expand(N, K, V)
         score = cand / cand_len.to(cand.dtype) ** length_penalty  # s / L^alpha
-        top = score.view(N, K * V).topk(K, dim=-1).indices  # K best of the K*V, (N, K)
-        beam, y = top // V, top % V  # which beam each survivor extends, with which token
-        rows = (beam + first_row).view(-1)  # (N*K,): the row of tokens each survivor extends
+        # the K best of the K*V candidates, (N, K)
+        top = score.view(N, K * V).topk(K, dim=-1).indices
+        # which beam each survivor extends, and with which token
+        beam, y = top // V, top % V
+        # (N*K,): the row of tokens each survivor extends
+        rows = (beam + first_row).view(-1)
         s = cand.view(N, K * V).gather(1, top)  # (N, K)
         length = cand_len.reshape(N, K * V).gather(1, top)
-        tokens = torch.cat([tokens[rows], y.view(-1, 1)], dim=1)  # (N*K, T + 1)
+        tokens = torch.cat([tokens[rows], y.view(-1, 1)], dim=1)  # (N*K, T+1)
         if reorder is not None:
             reorder(rows)
         if eos_id is not None:
@@ -579,18 +535,15 @@ def beam_search(
                 break
     sequences = tokens.view(N, K, tokens.shape[1])  # (N, K, T0 + L)
     if max_new_tokens > 0:  # rank by the final, length-penalised score
-        order = (s / length.to(s.dtype) ** length_penalty).argsort(dim=1, descending=True)
+        final = s / length.to(s.dtype) ** length_penalty  # s / L^alpha, (N, K)
+        order = final.argsort(dim=1, descending=True)
         s = s.gather(1, order)
         sequences = sequences[torch.arange(N, device=dev).unsqueeze(1), order]
     return Generation(sequences, s)
 
 
 def exhaustive_search(
-    step_fn: StepFn,
-    prefix: Tensor,
-    max_new_tokens: int,
-    *,
-    counter: WorkCounter | None = None,
+    step_fn: StepFn, prefix: Tensor, max_new_tokens: int, *, counter: WorkCounter | None = None
 ) -> Generation:
     r"""The most likely continuation, found by scoring all :math:`V^T` of them.
 
@@ -603,14 +556,10 @@ def exhaustive_search(
 
     Parameters
     ----------
-    step_fn : callable
-        ``step_fn(tokens)``: ``(M, T)`` token ids to next-token log-probabilities ``(M, V)``.
-    prefix : Tensor
-        Prompt token ids, LongTensor ``(N, T0)``.
+    step_fn, prefix, counter
+        As in :func:`greedy`.
     max_new_tokens : int
         Length :math:`T` of the continuation.
-    counter : WorkCounter, optional
-        Adds this call's model calls, rows and candidates to it.
 
     Returns
     -------
@@ -621,14 +570,15 @@ def exhaustive_search(
     --------
     >>> import torch
     >>> from dlref.decoding import exhaustive_search, markov_step_fn
-    >>> P = torch.tensor([[0.1, 0.6, 0.3], [0.2, 0.2, 0.6], [0.5, 0.4, 0.1]])
-    >>> out = exhaustive_search(markov_step_fn(P), torch.tensor([[0]]), max_new_tokens=3)
-    >>> out.sequences, round(out.logprobs.exp().item(), 3)
-    (tensor([[0, 1, 2, 0]]), 0.18)
+    >>> P = torch.tensor([[0.1, 0.5, 0.4], [0.34, 0.33, 0.33], [0.9, 0.05, 0.05]])
+    >>> step_fn = markov_step_fn(P)
+    >>> best = exhaustive_search(step_fn, torch.tensor([[0]]), max_new_tokens=2)
+    >>> best.sequences, f"{best.logprobs.exp().item():.2f}"  # 0.4 * 0.9; greedy: 0.5 * 0.34
+    (tensor([[0, 2, 0]]), '0.36')
     """
     _check_prefix(step_fn, prefix)
-    _check_int("max_new_tokens", max_new_tokens, 0)
-    _check_counter(counter)
+    max_new_tokens = check_int("max_new_tokens", max_new_tokens, minimum=0)
+    check_optional("counter", counter, WorkCounter)
     N, M, V = prefix.shape[0], 1, None
     tokens = prefix  # all continuations so far, (N*M, T0 + t) with M = V^t
     s = torch.zeros(N, M, device=prefix.device)  # their log-probabilities, (N, M)

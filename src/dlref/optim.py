@@ -28,7 +28,7 @@ from collections.abc import Callable, Iterable
 import torch
 from torch import Tensor
 
-from dlref._checks import check_callable, is_real_number
+from dlref._checks import check_callable, check_fraction, check_int, is_real_number
 
 __all__ = ["SGD", "RMSprop", "Adam", "AdamW", "UniformAverage", "warmup_cosine"]
 
@@ -154,16 +154,11 @@ def warmup_cosine(
     >>> [round(f(t), 3) for t in range(8)]
     [0.0, 0.5, 1.0, 0.854, 0.5, 0.146, 0.0, 0.0]
     """
-    for name, value in (("warmup_steps", warmup_steps), ("total_steps", total_steps)):
-        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-            raise ValueError(f"{name} must be a non-negative int, got {value!r}")
+    warmup_steps = check_int("warmup_steps", warmup_steps, minimum=0)
+    total_steps = check_int("total_steps", total_steps, minimum=1)
     if total_steps <= warmup_steps:
-        raise ValueError(
-            f"total_steps={total_steps} must exceed warmup_steps={warmup_steps}: "
-            "the cosine phase needs at least one step"
-        )
-    if not (is_real_number(min_factor) and 0.0 <= min_factor <= 1.0):
-        raise ValueError(f"min_factor must lie in [0, 1], got {min_factor!r}")
+        raise ValueError(f"total_steps={total_steps} must exceed warmup_steps={warmup_steps}")
+    min_factor = check_fraction("min_factor", min_factor)
 
     def factor(t: int) -> float:
         if t < warmup_steps:
@@ -248,7 +243,7 @@ class SGD(torch.optim.Optimizer):
 
     @torch.no_grad()
     def step(self, closure=None):
-        """Update every parameter that has a gradient; return ``closure()`` if given."""
+        """Update each parameter with a gradient; return ``closure()`` if given."""
         loss = _closure_loss(closure)
         for group in self.param_groups:
             lr, mu, tau = group["lr"], group["momentum"], group["dampening"]
@@ -317,9 +312,8 @@ class RMSprop(torch.optim.Optimizer):
     >>> import torch
     >>> from dlref.optim import RMSprop
     >>> w = torch.nn.Parameter(torch.tensor([1.0, -100.0]))
-    >>> opt = RMSprop([w], lr=0.01)
-    >>> (w**2).sum().backward()
-    >>> opt.step()  # the first step is lr / sqrt(1 - alpha) = 0.1 per coordinate, whatever |g|
+    >>> w.grad = 2 * w.detach()  # the gradient of (w**2).sum()
+    >>> RMSprop([w], lr=0.01).step()  # step 1: lr / sqrt(1 - alpha) = 0.1 each, whatever |g|
     >>> w.detach()
     tensor([  0.9000, -99.9000])
     """
@@ -347,7 +341,7 @@ class RMSprop(torch.optim.Optimizer):
 
     @torch.no_grad()
     def step(self, closure=None):
-        """Update every parameter that has a gradient; return ``closure()`` if given."""
+        """Update each parameter with a gradient; return ``closure()`` if given."""
         loss = _closure_loss(closure)
         for group in self.param_groups:
             lr, alpha, eps, mu = group["lr"], group["alpha"], group["eps"], group["momentum"]
@@ -461,7 +455,7 @@ class Adam(torch.optim.Optimizer):
 
     @torch.no_grad()
     def step(self, closure=None):
-        """Update every parameter that has a gradient; return ``closure()`` if given."""
+        """Update each parameter with a gradient; return ``closure()`` if given."""
         loss = _closure_loss(closure)
         for group in self.param_groups:
             lr, (beta1, beta2), eps = group["lr"], group["betas"], group["eps"]
@@ -474,11 +468,12 @@ class Adam(torch.optim.Optimizer):
                     state["exp_avg_sq"] = torch.zeros_like(p)
                     if amsgrad:
                         state["max_exp_avg_sq"] = torch.zeros_like(p)
-                t = state["step"] = int(state["step"]) + 1  # a torch state holds a tensor
+                # t ← t + 1 (int(): a state saved by torch holds a tensor)
+                t = state["step"] = int(state["step"]) + 1
                 m, v = state["exp_avg"], state["exp_avg_sq"]
                 if wd != 0:
                     if self._decoupled:
-                        # θ ← (1 − γλ) θ_{t-1}   (AdamW: decay the weights, not the gradient)
+                        # θ ← (1 − γλ) θ_{t-1}  (AdamW: decay θ, not the gradient)
                         p.mul_(1 - lr * wd)
                     else:
                         # g_t = ∇L + λ θ_{t-1}
@@ -488,8 +483,9 @@ class Adam(torch.optim.Optimizer):
                 # v_t = β2 v_{t-1} + (1 − β2) g_t²
                 v.mul_(beta2).addcmul_(g, g, value=1 - beta2)
                 if amsgrad:
+                    v_max = state["max_exp_avg_sq"]
                     # v_t ← max(v_1, …, v_t)
-                    v = torch.maximum(state["max_exp_avg_sq"], v, out=state["max_exp_avg_sq"])
+                    v = torch.maximum(v_max, v, out=v_max)
                 # √v̂_t + ε = √v_t / √(1 − β2ᵗ) + ε
                 denom = torch.sqrt(v, out=_buffer_like(self, p))
                 denom.div_(math.sqrt(1 - beta2**t)).add_(eps)
@@ -511,46 +507,26 @@ class AdamW(Adam):
             - \gamma\, \hat m_t / (\sqrt{\hat v_t} + \epsilon),
 
     with :math:`m_t, v_t, \hat m_t, \hat v_t` as in :class:`Adam`, computed from the plain
-    gradient. Arguments as :class:`Adam`; only the default ``weight_decay=1e-2`` differs.
-
-    Parameters
-    ----------
-    params : collections.abc.Iterable
-        Parameters, or parameter groups.
-    lr : float, optional
-        :math:`\gamma`, the learning rate.
-    betas : tuple of float, optional
-        :math:`(\beta_1, \beta_2)`, each in [0, 1).
-    eps : float, optional
-        :math:`\epsilon`, added to the denominator.
-    weight_decay : float, optional
-        :math:`\lambda`, the decoupled weight decay coefficient.
-    amsgrad : bool, optional
-        Use the running maximum of :math:`v_t` (AMSGrad).
+    gradient. Arguments as :class:`Adam`, with ``weight_decay`` the decoupled coefficient
+    :math:`\lambda`; only its default, ``1e-2``, differs.
 
     Examples
     --------
     >>> import torch
     >>> from dlref.optim import AdamW
     >>> w = torch.nn.Parameter(torch.tensor([1.0, -100.0]))
-    >>> opt = AdamW([w], lr=0.1, weight_decay=0.5)
-    >>> (w**2).sum().backward()
-    >>> opt.step()  # (1 - 0.05) w, then the Adam step of 0.1
+    >>> w.grad = 2 * w.detach()  # the gradient of (w**2).sum()
+    >>> AdamW([w], lr=0.1, weight_decay=0.5).step()  # (1 - 0.05) w, then Adam's step of 0.1
     >>> w.detach()
     tensor([  0.8500, -94.9000])
     """
 
     _decoupled = True
 
-    def __init__(
-        self,
-        params,
-        lr: float = 1e-3,
-        betas: tuple[float, float] = (0.9, 0.999),
-        eps: float = 1e-8,
-        weight_decay: float = 1e-2,
-        amsgrad: bool = False,
-    ):
+    # fmt: off
+    def __init__(self, params, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
+                 eps: float = 1e-8, weight_decay: float = 1e-2, amsgrad: bool = False):
+        # fmt: on
         super().__init__(params, lr, betas, eps, weight_decay, amsgrad)
 
 
@@ -597,7 +573,7 @@ class UniformAverage(torch.optim.Optimizer):
 
     @torch.no_grad()
     def step(self, closure=None):
-        """Update every parameter that has a gradient; return ``closure()`` if given."""
+        """Update each parameter with a gradient; return ``closure()`` if given."""
         loss = _closure_loss(closure)
         for group in self.param_groups:
             for p, grad in _grads(self, group):

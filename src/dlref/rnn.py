@@ -1,4 +1,4 @@
-r"""Recurrent networks: the vanilla RNN, the LSTM and the GRU, and gradient clipping.
+r"""Recurrent networks: the vanilla RNN, the LSTM and the GRU.
 
 The cells and the sequence modules have the names, arguments, defaults, parameter names, shapes,
 gate order and initialisation of :mod:`torch.nn`, so a state dict loads from one into the other
@@ -9,20 +9,30 @@ Every step of a recurrent network applies one cell to the input :math:`x_t` and 
 The input part of the pre-activation, :math:`W_{ih} x_t + b_{ih}`, does not depend on the state, so
 the sequence modules compute it for all time steps in one matrix product before the loop; only
 :math:`W_{hh} h_{t-1} + b_{hh}` has to wait for the previous step.
+
+Gradient clipping moved to ``dlref.clipping``; ``clip_grad_norm_`` and ``clip_grad_value_``
+still import from here.
 """
 
 from __future__ import annotations
 
 import math
-import types
 import warnings
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from dlref._checks import check_float, is_real_number
+from dlref._checks import (
+    check_choice,
+    check_dtype_of,
+    check_factory,
+    check_float,
+    check_fraction,
+    check_int,
+)
+from dlref.clipping import clip_grad_norm_, clip_grad_value_  # re-export
 
 __all__ = [
     "RNNCell",
@@ -40,36 +50,8 @@ _NONLINEARITIES = {"tanh": torch.tanh, "relu": torch.relu}
 
 
 # ---------------------------------------------------------------------------------------------
-# Helpers: argument checks that name the argument and the shapes.
+# Helpers: the checks of input and state shapes, which name both shapes.
 # ---------------------------------------------------------------------------------------------
-
-
-def _check_sizes(input_size: object, hidden_size: object) -> None:
-    for name, size in (("input_size", input_size), ("hidden_size", hidden_size)):
-        if not isinstance(size, int) or isinstance(size, bool):
-            raise TypeError(f"{name} must be an int, got {type(size).__name__}")
-        if size <= 0:
-            raise ValueError(f"{name} must be greater than zero, got {size}")
-
-
-def _check_factory(device: object, dtype: object) -> None:
-    """``device`` and ``dtype`` as ``torch.empty`` takes them, else an error naming them."""
-    if device is not None:
-        try:
-            torch.device(device)
-        except (RuntimeError, TypeError) as e:
-            raise (ValueError if isinstance(e, RuntimeError) else TypeError)(
-                f"device must be a torch.device, a device string or index, got {device!r}: {e}"
-            ) from None
-    if dtype is not None and not (
-        isinstance(dtype, torch.dtype) and (dtype.is_floating_point or dtype.is_complex)
-    ):
-        raise TypeError(f"dtype must be a floating-point torch.dtype or None, got {dtype!r}")
-
-
-def _check_nonlinearity(nonlinearity: str) -> None:
-    if nonlinearity not in _NONLINEARITIES:
-        raise ValueError(f"nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
 
 
 def _check_input(input: object, input_size: int, dims: tuple[int, int], layout: str) -> None:
@@ -86,14 +68,6 @@ def _check_input(input: object, input_size: int, dims: tuple[int, int], layout: 
         )
 
 
-def _check_dtype(input: Tensor, weight: Tensor) -> None:
-    if input.dtype != weight.dtype:
-        raise ValueError(
-            f"input has dtype {input.dtype} but the weights have dtype {weight.dtype}: convert "
-            f"the input (input.to({weight.dtype})) or the module (module.to({input.dtype}))"
-        )
-
-
 def _check_state(name: str, state: object, expected: tuple[int, ...], input: Tensor) -> None:
     check_float(name, state)
     if tuple(state.shape) != expected:
@@ -103,15 +77,23 @@ def _check_state(name: str, state: object, expected: tuple[int, ...], input: Ten
         )
 
 
-def _state_tuple(hx: object, names: tuple[str, ...]) -> tuple | None:
-    """``hx`` as a tuple with one tensor per state name (None stays None)."""
+def _initial_states(
+    hx: object, names: tuple[str, ...], shape: tuple, batch_dim: int, input: Tensor, like: Tensor
+) -> State:
+    """One state per name, each of ``shape`` (batch at ``batch_dim``): zeros, or ``hx`` checked.
+
+    ``input`` is the input as given (its shape goes into the errors), ``like`` the batched one.
+    """
     if hx is None:
-        return None
-    if len(names) == 1:
-        return (hx,)
-    if not isinstance(hx, (tuple, list)) or len(hx) != len(names):
+        return tuple(like.new_zeros(shape) for _ in names)
+    if len(names) > 1 and not (isinstance(hx, (tuple, list)) and len(hx) == len(names)):
         raise TypeError(f"hx must be a tuple ({', '.join(names)}) of tensors, got {hx!r:.60}")
-    return tuple(hx)
+    batched = input.dim() == like.dim()
+    expected = shape if batched else shape[:batch_dim] + shape[batch_dim + 1 :]
+    states = tuple(hx) if len(names) > 1 else (hx,)
+    for name, s in zip(names, states, strict=True):
+        _check_state(name, s, expected, input)
+    return tuple(s if batched else s.unsqueeze(batch_dim) for s in states)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -119,15 +101,16 @@ def _state_tuple(hx: object, names: tuple[str, ...]) -> tuple | None:
 # ---------------------------------------------------------------------------------------------
 
 
-def _rnn_step(
-    xw_t: Tensor, state: State, w_hh: Tensor, b_hh: Tensor | None, nonlinearity: str
-) -> State:
+def _rnn_step(xw_t, state, w_hh, b_hh, nonlinearity: str) -> State:
+    """xw_t = W_ih x_t + b_ih (B, H), (h_{t-1},) -> (h_t,)."""
     (h,) = state
-    h = _NONLINEARITIES[nonlinearity](xw_t + F.linear(h, w_hh, b_hh))  # h_t, (B, H)
+    # h_t = tanh(W_ih x_t + b_ih + W_hh h_{t-1} + b_hh), (B, H)
+    h = _NONLINEARITIES[nonlinearity](xw_t + F.linear(h, w_hh, b_hh))
     return (h,)
 
 
-def _lstm_step(xw_t: Tensor, state: State, w_hh: Tensor, b_hh: Tensor | None) -> State:
+def _lstm_step(xw_t, state, w_hh, b_hh) -> State:
+    """xw_t = W_ih x_t + b_ih (B, 4H), (h_{t-1}, c_{t-1}) -> (h_t, c_t)."""
     h, c = state
     gates = xw_t + F.linear(h, w_hh, b_hh)  # (B, 4H), in the order i, f, g, o
     a_i, a_f, a_g, a_o = gates.chunk(4, dim=-1)
@@ -140,10 +123,12 @@ def _lstm_step(xw_t: Tensor, state: State, w_hh: Tensor, b_hh: Tensor | None) ->
     return h, c
 
 
-def _gru_step(xw_t: Tensor, state: State, w_hh: Tensor, b_hh: Tensor | None) -> State:
+def _gru_step(xw_t, state, w_hh, b_hh) -> State:
+    """xw_t = W_ih x_t + b_ih (B, 3H), (h_{t-1},) -> (h_t,)."""
     (h,) = state
     x_r, x_z, x_n = xw_t.chunk(3, dim=-1)  # W_i* x_t + b_i*, each (B, H)
-    h_r, h_z, h_n = F.linear(h, w_hh, b_hh).chunk(3, dim=-1)  # W_h* h_{t-1} + b_h*
+    # W_h* h_{t-1} + b_h*, each (B, H)
+    h_r, h_z, h_n = F.linear(h, w_hh, b_hh).chunk(3, dim=-1)
     r = torch.sigmoid(x_r + h_r)  # r_t, reset gate
     z = torch.sigmoid(x_z + h_z)  # z_t, update gate
     n = torch.tanh(x_n + r * h_n)  # n_t, candidate
@@ -179,8 +164,9 @@ class _Cell(nn.Module):
 
     def __init__(self, input_size, hidden_size, bias, num_chunks, device=None, dtype=None):
         super().__init__()
-        _check_sizes(input_size, hidden_size)
-        _check_factory(device, dtype)
+        input_size = check_int("input_size", input_size)
+        hidden_size = check_int("hidden_size", hidden_size)
+        check_factory(device, dtype)
         factory = {"device": device, "dtype": dtype}
         self.input_size, self.hidden_size, self.bias = input_size, hidden_size, bias
         self.weight_ih = nn.Parameter(torch.empty(num_chunks * hidden_size, input_size, **factory))
@@ -202,24 +188,17 @@ class _Cell(nn.Module):
         for p in self.parameters():
             nn.init.uniform_(p, -bound, bound)
 
-    def _step(self, xw_t: Tensor, state: State) -> State:
-        raise NotImplementedError
+    _step: Callable  # one time step: (xw_t, state, w_hh, b_hh) -> state
 
     def _forward(self, input: Tensor, hx: object) -> State:
         _check_input(input, self.input_size, (1, 2), "(batch, input_size)")
-        _check_dtype(input, self.weight_ih)
+        check_dtype_of("input", input, self.weight_ih)
         batched = input.dim() == 2
         x = input if batched else input.unsqueeze(0)  # (B, I)
-        expected = (x.shape[0], self.hidden_size) if batched else (self.hidden_size,)
-        states = _state_tuple(hx, self._state_names)
-        if states is None:
-            states = tuple(x.new_zeros(x.shape[0], self.hidden_size) for _ in self._state_names)
-        else:
-            for name, s in zip(self._state_names, states, strict=True):
-                _check_state(name, s, expected, input)
-            states = tuple(s if batched else s.unsqueeze(0) for s in states)
+        shape = (x.shape[0], self.hidden_size)
+        states = _initial_states(hx, self._state_names, shape, 0, input, x)  # (B, H) each
         xw = F.linear(x, self.weight_ih, self.bias_ih)  # W_ih x + b_ih, (B, G)
-        new = self._step(xw, states)
+        new = self._step(xw, states, self.weight_hh, self.bias_hh)
         return new if batched else tuple(s.squeeze(0) for s in new)
 
 
@@ -270,12 +249,12 @@ class RNNCell(_Cell):
         device=None,
         dtype=None,
     ) -> None:
-        _check_nonlinearity(nonlinearity)
+        check_choice("nonlinearity", nonlinearity, tuple(_NONLINEARITIES))
         super().__init__(input_size, hidden_size, bias, 1, device, dtype)
         self.nonlinearity = nonlinearity
 
-    def _step(self, xw_t: Tensor, state: State) -> State:
-        return _rnn_step(xw_t, state, self.weight_hh, self.bias_hh, self.nonlinearity)
+    def _step(self, xw_t: Tensor, state: State, w_hh: Tensor, b_hh: Tensor | None) -> State:
+        return _rnn_step(xw_t, state, w_hh, b_hh, self.nonlinearity)
 
     def forward(self, input: Tensor, hx: Tensor | None = None) -> Tensor:
         """The next state h', shape of ``hx``."""
@@ -296,14 +275,7 @@ class LSTMCell(_Cell):
 
     The four gates are stacked in the order i, f, g, o: ``weight_ih`` is
     :math:`[W_{ii}; W_{if}; W_{ig}; W_{io}]`, shape (4H, input_size), ``weight_hh`` (4H, H), the
-    biases (4H,).
-
-    Parameters
-    ----------
-    input_size : int
-    hidden_size : int
-    bias : bool, optional
-        Default True: the biases ``bias_ih`` and ``bias_hh`` exist.
+    biases (4H,). The arguments are those of :class:`RNNCell` but ``nonlinearity``.
 
     Notes
     -----
@@ -324,14 +296,10 @@ class LSTMCell(_Cell):
     """
 
     _state_names = ("h_0", "c_0")
+    _step = staticmethod(_lstm_step)
 
-    def __init__(
-        self, input_size: int, hidden_size: int, bias: bool = True, device=None, dtype=None
-    ) -> None:
+    def __init__(self, input_size: int, hidden_size: int, bias=True, device=None, dtype=None):
         super().__init__(input_size, hidden_size, bias, 4, device, dtype)
-
-    def _step(self, xw_t: Tensor, state: State) -> State:
-        return _lstm_step(xw_t, state, self.weight_hh, self.bias_hh)
 
     def forward(self, input: Tensor, hx=None):
         """The next state ``(h', c')``."""
@@ -350,14 +318,8 @@ class GRUCell(_Cell):
 
     Gate order r, z, n: ``weight_ih`` (3H, input_size), ``weight_hh`` (3H, H), biases (3H,).
     The reset gate multiplies :math:`W_{hn} h + b_{hn}`, bias included, as in torch (and cuDNN);
-    the GRU paper applies it to :math:`h` before the product.
-
-    Parameters
-    ----------
-    input_size : int
-    hidden_size : int
-    bias : bool, optional
-        Default True: the biases ``bias_ih`` and ``bias_hh`` exist.
+    the GRU paper applies it to :math:`h` before the product. The arguments are those of
+    :class:`RNNCell` but ``nonlinearity``.
 
     Examples
     --------
@@ -371,13 +333,10 @@ class GRUCell(_Cell):
     tensor([ 0.1000, -0.2000,  0.3000], grad_fn=<SqueezeBackward1>)
     """
 
-    def __init__(
-        self, input_size: int, hidden_size: int, bias: bool = True, device=None, dtype=None
-    ) -> None:
-        super().__init__(input_size, hidden_size, bias, 3, device, dtype)
+    _step = staticmethod(_gru_step)
 
-    def _step(self, xw_t: Tensor, state: State) -> State:
-        return _gru_step(xw_t, state, self.weight_hh, self.bias_hh)
+    def __init__(self, input_size: int, hidden_size: int, bias=True, device=None, dtype=None):
+        super().__init__(input_size, hidden_size, bias, 3, device, dtype)
 
     def forward(self, input: Tensor, hx: Tensor | None = None) -> Tensor:
         """The next state h', shape of ``hx``."""
@@ -395,25 +354,17 @@ class _RNNBase(nn.Module):
     _num_chunks = 1
     _state_names: tuple[str, ...] = ("hx",)
 
-    def __init__(
-        self,
-        input_size: int,
-        hidden_size: int,
-        num_layers: int = 1,
-        bias: bool = True,
-        batch_first: bool = False,
-        dropout: float = 0.0,
-        bidirectional: bool = False,
-        device=None,
-        dtype=None,
-    ) -> None:
+    # fmt: off
+    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
+                 batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False,
+                 device=None, dtype=None) -> None:
+        # fmt: on
         super().__init__()
-        _check_sizes(input_size, hidden_size)
-        _check_factory(device, dtype)
-        if not isinstance(num_layers, int) or isinstance(num_layers, bool) or num_layers <= 0:
-            raise ValueError(f"num_layers must be an int greater than zero, got {num_layers!r}")
-        if not is_real_number(dropout) or not 0 <= dropout <= 1:
-            raise ValueError(f"dropout must be a probability in [0, 1], got {dropout!r}")
+        input_size = check_int("input_size", input_size)
+        hidden_size = check_int("hidden_size", hidden_size)
+        num_layers = check_int("num_layers", num_layers)
+        dropout = check_fraction("dropout", dropout)
+        check_factory(device, dtype)
         if dropout > 0 and num_layers == 1:
             warnings.warn(
                 "dropout option adds dropout after all but last recurrent layer, so non-zero "
@@ -423,7 +374,7 @@ class _RNNBase(nn.Module):
             )
         self.input_size, self.hidden_size, self.num_layers = input_size, hidden_size, num_layers
         self.bias, self.batch_first, self.bidirectional = bias, batch_first, bidirectional
-        self.dropout = float(dropout)
+        self.dropout = dropout
         factory = {"device": device, "dtype": dtype}
         G = self._num_chunks * hidden_size  # gate size
         D = 2 if bidirectional else 1
@@ -431,40 +382,22 @@ class _RNNBase(nn.Module):
         # seed gives the same initial weights.
         for layer in range(num_layers):
             layer_input = input_size if layer == 0 else D * hidden_size
+            shapes = {"weight_ih": (G, layer_input), "weight_hh": (G, hidden_size)}
+            if bias:
+                shapes |= {"bias_ih": (G,), "bias_hh": (G,)}
             for direction in range(D):
                 sfx = f"_l{layer}" + ("_reverse" if direction else "")
-                setattr(
-                    self, "weight_ih" + sfx, nn.Parameter(torch.empty(G, layer_input, **factory))
-                )
-                setattr(
-                    self, "weight_hh" + sfx, nn.Parameter(torch.empty(G, hidden_size, **factory))
-                )
-                if bias:
-                    setattr(self, "bias_ih" + sfx, nn.Parameter(torch.empty(G, **factory)))
-                    setattr(self, "bias_hh" + sfx, nn.Parameter(torch.empty(G, **factory)))
+                for name, shape in shapes.items():
+                    setattr(self, name + sfx, nn.Parameter(torch.empty(shape, **factory)))
         self.reset_parameters()
 
     def extra_repr(self) -> str:
-        s = f"{self.input_size}, {self.hidden_size}"
-        for name, default in (
-            ("num_layers", 1),
-            ("bias", True),
-            ("batch_first", False),
-            ("dropout", 0.0),
-            ("bidirectional", False),
-        ):
-            if getattr(self, name) != default:
-                s += f", {name}={getattr(self, name)}"
-        return s
+        defaults = dict(num_layers=1, bias=True, batch_first=False, dropout=0, bidirectional=False)
+        changed = [f", {k}={v}" for k, d in defaults.items() if (v := getattr(self, k)) != d]
+        return f"{self.input_size}, {self.hidden_size}" + "".join(changed)
 
-    def reset_parameters(self) -> None:
-        """Every weight and bias uniform in :math:`[-1/\\sqrt{H}, 1/\\sqrt{H}]`, as in torch."""
-        bound = 1.0 / math.sqrt(self.hidden_size)
-        for p in self.parameters():
-            nn.init.uniform_(p, -bound, bound)
-
-    def _step(self, xw_t: Tensor, state: State, w_hh: Tensor, b_hh: Tensor | None) -> State:
-        raise NotImplementedError
+    reset_parameters = _Cell.reset_parameters
+    _step: Callable  # one time step: (xw_t, state, w_hh, b_hh) -> state
 
     def _weights(self, layer: int, direction: int) -> tuple[Tensor, ...]:
         sfx = f"_l{layer}" + ("_reverse" if direction else "")
@@ -474,11 +407,9 @@ class _RNNBase(nn.Module):
     def _forward(self, input: Tensor, hx: object) -> tuple[Tensor, State]:
         layout = "(batch, seq, input_size)" if self.batch_first else "(seq, batch, input_size)"
         _check_input(input, self.input_size, (2, 3), layout)
-        _check_dtype(input, self.weight_ih_l0)
+        check_dtype_of("input", input, self.weight_ih_l0)
         if input.shape[1 if self.batch_first and input.dim() == 3 else 0] == 0:
-            raise ValueError(
-                f"input has shape {tuple(input.shape)}: the sequence length must be > 0"
-            )
+            raise ValueError(f"input has shape {tuple(input.shape)}: its sequence length is 0")
         batched = input.dim() == 3
         if not batched:
             x = input.unsqueeze(1)  # (T, 1, I)
@@ -486,14 +417,7 @@ class _RNNBase(nn.Module):
             x = input.transpose(0, 1) if self.batch_first else input  # (T, B, I)
         D, L, H = 2 if self.bidirectional else 1, self.num_layers, self.hidden_size
         B = x.shape[1]
-        states = _state_tuple(hx, self._state_names)
-        if states is None:
-            states = tuple(x.new_zeros(L * D, B, H) for _ in self._state_names)
-        else:
-            expected = (L * D, B, H) if batched else (L * D, H)
-            for name, s in zip(self._state_names, states, strict=True):
-                _check_state(name, s, expected, input)
-            states = tuple(s if batched else s.unsqueeze(1) for s in states)  # (L*D, B, H) each
+        states = _initial_states(hx, self._state_names, (L * D, B, H), 1, input, x)  # (L*D, B, H)
 
         finals = []
         for layer in range(L):
@@ -565,31 +489,14 @@ class RNN(_RNNBase):
     True
     """
 
-    def __init__(
-        self,
-        input_size: int,
-        hidden_size: int,
-        num_layers: int = 1,
-        nonlinearity: str = "tanh",
-        bias: bool = True,
-        batch_first: bool = False,
-        dropout: float = 0.0,
-        bidirectional: bool = False,
-        device=None,
-        dtype=None,
-    ) -> None:
-        _check_nonlinearity(nonlinearity)
-        super().__init__(
-            input_size,
-            hidden_size,
-            num_layers,
-            bias,
-            batch_first,
-            dropout,
-            bidirectional,
-            device,
-            dtype,
-        )
+    # fmt: off
+    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1,
+                 nonlinearity: str = "tanh", bias: bool = True, batch_first: bool = False,
+                 dropout: float = 0.0, bidirectional: bool = False, device=None, dtype=None):
+        # fmt: on
+        check_choice("nonlinearity", nonlinearity, tuple(_NONLINEARITIES))
+        args = (input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional)
+        super().__init__(*args, device, dtype)
         self.nonlinearity = nonlinearity
 
     def _step(self, xw_t: Tensor, state: State, w_hh: Tensor, b_hh: Tensor | None) -> State:
@@ -614,34 +521,14 @@ class LSTM(_RNNBase):
         h_t &= o_t \odot \tanh(c_t)
 
     Gates stacked in the order i, f, g, o (4H rows), as in torch. LSTM projections
-    (``proj_size``) are not implemented.
-
-    Parameters
-    ----------
-    input_size : int
-        Features of the input :math:`x_t`.
-    hidden_size : int
-        Features of the states :math:`h_t` and :math:`c_t` (H).
-    num_layers : int, default 1
-        Stacked layers: layer :math:`l > 0` reads the outputs of layer :math:`l - 1`.
-    bias : bool, optional
-        If False, no ``bias_ih_l*`` and ``bias_hh_l*``. Default True.
-    batch_first : bool, optional
-        If True, ``input`` and ``output`` are (B, T, ·); the states stay (L·D, B, H).
-        Default False.
-    dropout : float, default 0.0
-        Dropout on the outputs of every layer but the last, in training mode only.
-    bidirectional : bool, optional
-        If True, each layer also runs backwards in time (parameters ``*_reverse``) and the
-        outputs of the two directions are concatenated: D = 2. Default False.
+    (``proj_size``) are not implemented. The arguments are those of :class:`RNN` but
+    ``nonlinearity``; ``hidden_size`` (H) is the size of both :math:`h_t` and :math:`c_t`.
 
     Notes
     -----
-    Shapes: ``input`` (T, B, input_size), (B, T, input_size) with ``batch_first``, or unbatched
-    (T, input_size); ``hx = (h_0, c_0)``, each (L·D, B, H) or unbatched (L·D, H), zeros when
-    omitted. Returns ``output, (h_n, c_n)`` with the shapes of :class:`RNN`. Parameters
-    ``weight_ih_l{k}`` (4H, input size of layer k), ``weight_hh_l{k}`` (4H, H), ``bias_ih_l{k}``,
-    ``bias_hh_l{k}`` (4H,), initialised uniform in :math:`[-1/\sqrt{H}, 1/\sqrt{H}]`.
+    Shapes as for :class:`RNN`, with ``hx = (h_0, c_0)`` (zeros when omitted); returns
+    ``output, (h_n, c_n)``. Parameters ``weight_ih_l{k}`` (4H, input size of layer k),
+    ``weight_hh_l{k}`` (4H, H), ``bias_ih_l{k}``, ``bias_hh_l{k}`` (4H,).
 
     Examples
     --------
@@ -661,14 +548,11 @@ class LSTM(_RNNBase):
 
     _num_chunks = 4
     _state_names = ("h_0", "c_0")
-
-    def _step(self, xw_t: Tensor, state: State, w_hh: Tensor, b_hh: Tensor | None) -> State:
-        return _lstm_step(xw_t, state, w_hh, b_hh)
+    _step = staticmethod(_lstm_step)
 
     def forward(self, input: Tensor, hx=None):
         """``output, (h_n, c_n)`` for ``input`` and the initial state ``hx = (h_0, c_0)``."""
-        output, (h_n, c_n) = self._forward(input, hx)
-        return output, (h_n, c_n)
+        return self._forward(input, hx)
 
 
 class GRU(_RNNBase):
@@ -681,26 +565,8 @@ class GRU(_RNNBase):
         n_t &= \tanh(W_{in} x_t + b_{in} + r_t \odot (W_{hn} h_{t-1} + b_{hn})) \\
         h_t &= (1 - z_t) \odot n_t + z_t \odot h_{t-1}
 
-    Gates stacked in the order r, z, n (3H rows), as in torch.
-
-    Parameters
-    ----------
-    input_size : int
-        Features of the input :math:`x_t`.
-    hidden_size : int
-        Features of the state :math:`h_t` (H).
-    num_layers : int, default 1
-        Stacked layers: layer :math:`l > 0` reads the outputs of layer :math:`l - 1`.
-    bias : bool, optional
-        If False, no ``bias_ih_l*`` and ``bias_hh_l*``. Default True.
-    batch_first : bool, optional
-        If True, ``input`` and ``output`` are (B, T, ·); the states stay (L·D, B, H).
-        Default False.
-    dropout : float, default 0.0
-        Dropout on the outputs of every layer but the last, in training mode only.
-    bidirectional : bool, optional
-        If True, each layer also runs backwards in time (parameters ``*_reverse``) and the
-        outputs of the two directions are concatenated: D = 2. Default False.
+    Gates stacked in the order r, z, n (3H rows), as in torch. The arguments are those of
+    :class:`RNN` but ``nonlinearity``.
 
     Notes
     -----
@@ -718,132 +584,9 @@ class GRU(_RNNBase):
     """
 
     _num_chunks = 3
-
-    def _step(self, xw_t: Tensor, state: State, w_hh: Tensor, b_hh: Tensor | None) -> State:
-        return _gru_step(xw_t, state, w_hh, b_hh)
+    _step = staticmethod(_gru_step)
 
     def forward(self, input: Tensor, hx: Tensor | None = None):
         """``output, h_n`` for ``input`` and the initial state ``hx``."""
         output, (h_n,) = self._forward(input, hx)
         return output, h_n
-
-
-# ---------------------------------------------------------------------------------------------
-# Gradient clipping
-# ---------------------------------------------------------------------------------------------
-
-
-def _grads(parameters: Tensor | Iterable[Tensor]) -> list[Tensor]:
-    if isinstance(parameters, Tensor):
-        parameters = [parameters]
-    elif isinstance(parameters, types.GeneratorType):
-        parameters = list(parameters)
-        if not parameters:
-            warnings.warn(
-                "`parameters` is an empty generator, no gradient clipping will occur.",
-                stacklevel=3,
-            )
-    return [p.grad for p in parameters if p.grad is not None]
-
-
-@torch.no_grad()
-def clip_grad_norm_(
-    parameters,
-    max_norm: float,
-    norm_type: float = 2.0,
-    error_if_nonfinite: bool = False,
-    foreach: bool | None = None,
-) -> Tensor:
-    r"""Scale all gradients together so that their joint norm is at most ``max_norm``.
-
-    .. math::
-
-        \|g\|_p = \Bigl\|\bigl(\|g_1\|_p, \dots, \|g_K\|_p\bigr)\Bigr\|_p,\qquad
-        g_k \leftarrow g_k \cdot \min\Bigl(1, \frac{\text{max\_norm}}{\|g\|_p + 10^{-6}}\Bigr)
-
-    The norm is that of all gradients concatenated into one vector (for :math:`p = \infty`, the
-    largest :math:`|g|`). Only the length of the gradient changes, never its direction. The
-    :math:`10^{-6}` is torch's; the factor is applied even when it is 1, as in torch.
-
-    Parameters
-    ----------
-    parameters
-        A tensor or an iterable of tensors (e.g. ``model.parameters()``) whose ``.grad`` is
-        scaled in place; those without one are skipped.
-    max_norm : float
-        Largest allowed norm.
-    norm_type : float, default 2.0
-        :math:`p`; ``float('inf')`` for the max norm.
-    error_if_nonfinite : bool, optional
-        If True, raise ``RuntimeError`` when the total norm is nan or inf. If False, the gradients
-        are scaled by the non-finite factor anyway, as in torch (an inf norm turns every gradient
-        into zeros and nans). Default False.
-    foreach : bool, optional
-        Accepted for compatibility with torch and ignored: one tensor at a time.
-
-    Returns
-    -------
-    Tensor
-        The total norm :math:`\|g\|_p` before clipping, a scalar; ``tensor(0.)`` when no
-        parameter has a gradient.
-
-    Examples
-    --------
-    >>> import torch
-    >>> from dlref.rnn import clip_grad_norm_
-    >>> w = torch.zeros(2, requires_grad=True)
-    >>> w.grad = torch.tensor([30.0, 40.0])
-    >>> clip_grad_norm_([w], max_norm=1.0)  # returns the norm before clipping
-    tensor(50.)
-    >>> w.grad  # same direction, norm 1
-    tensor([0.6000, 0.8000])
-    """
-    grads = _grads(parameters)
-    if not grads:
-        return torch.tensor(0.0)
-    norm_type = float(norm_type)
-    norms = [torch.linalg.vector_norm(g, norm_type) for g in grads]  # ||g_k||_p
-    total_norm = torch.linalg.vector_norm(torch.stack(norms), norm_type)  # ||g||_p
-    if error_if_nonfinite and not torch.isfinite(total_norm):
-        raise RuntimeError(
-            f"The total norm of order {norm_type} for gradients from `parameters` is non-finite, "
-            "so it cannot be clipped. To disable this error and scale the gradients by the "
-            "non-finite norm anyway, set `error_if_nonfinite=False`"
-        )
-    coef = torch.clamp(float(max_norm) / (total_norm + 1e-6), max=1.0)  # min(1, max/||g||)
-    for g in grads:
-        g.mul_(coef)
-    return total_norm
-
-
-@torch.no_grad()
-def clip_grad_value_(parameters, clip_value: float, foreach: bool | None = None) -> None:
-    r"""Clamp every gradient entry to :math:`[-\text{clip\_value}, \text{clip\_value}]`, in place.
-
-    .. math:: g_j \leftarrow \max(-v, \min(v, g_j))
-
-    Unlike :func:`clip_grad_norm_` this changes the direction of the gradient.
-
-    Parameters
-    ----------
-    parameters
-        A tensor or an iterable of tensors (e.g. ``model.parameters()``) whose ``.grad`` is
-        clamped in place.
-    clip_value : float
-        :math:`v`, the largest allowed absolute value.
-    foreach : bool, optional
-        Accepted for compatibility with torch and ignored.
-
-    Examples
-    --------
-    >>> import torch
-    >>> from dlref.rnn import clip_grad_value_
-    >>> w = torch.zeros(3, requires_grad=True)
-    >>> w.grad = torch.tensor([-5.0, 0.5, 30.0])
-    >>> clip_grad_value_(w, 1.0)
-    >>> w.grad
-    tensor([-1.0000,  0.5000,  1.0000])
-    """
-    v = float(clip_value)
-    for g in _grads(parameters):
-        g.clamp_(min=-v, max=v)
