@@ -15,7 +15,7 @@ import math
 import torch
 from torch import Tensor
 
-from dlref._checks import check_float, check_real
+from dlref._checks import check_choice, check_float, check_real
 
 __all__ = ["relu", "sigmoid", "tanh", "gelu", "silu", "softplus"]
 
@@ -95,12 +95,7 @@ def sigmoid(input: Tensor) -> Tensor:
     Parameters
     ----------
     input : Tensor
-        Any shape, floating point.
-
-    Returns
-    -------
-    Tensor
-        The same shape as ``input``, values in :math:`[0, 1]`.
+        Any shape, floating point; the result has its shape, values in :math:`[0, 1]`.
 
     Examples
     --------
@@ -128,12 +123,7 @@ def tanh(input: Tensor) -> Tensor:
     Parameters
     ----------
     input : Tensor
-        Any shape, floating point.
-
-    Returns
-    -------
-    Tensor
-        The same shape as ``input``, values in :math:`[-1, 1]`.
+        Any shape, floating point; the result has its shape, values in :math:`[-1, 1]`.
 
     Examples
     --------
@@ -190,8 +180,7 @@ def gelu(input: Tensor, approximate: str = "none") -> Tensor:
     tensor([-0.1700,  0.0000,  0.8412])
     """
     check_float("input", input)
-    if approximate not in ("none", "tanh"):
-        raise ValueError(f"approximate must be 'none' or 'tanh', got {approximate!r}")
+    check_choice("approximate", approximate, ("none", "tanh"))
     x = _upcast(input)  # float16/bfloat16 computed in float32, as torch does
     if approximate == "none":
         return (x * 0.5 * (1 + torch.erf(x / math.sqrt(2)))).to(input.dtype)  # x Phi(x)
@@ -209,21 +198,15 @@ def silu(input: Tensor, inplace: bool = False) -> Tensor:
 
     Parameters
     ----------
-    input : Tensor
-        Any shape, floating point.
-    inplace : bool, optional
-        Must be False (accepted for compatibility with ``torch.nn.functional.silu``).
-
-    Returns
-    -------
-    Tensor
-        The same shape as ``input``.
+    input, inplace
+        As in :func:`relu`.
 
     Examples
     --------
     >>> import torch
     >>> from dlref.activations import silu
-    >>> silu(torch.tensor([-1.2785, 0.0, 2.0]))
+    >>> x = torch.tensor([-1.2785, 0.0, 2.0])
+    >>> silu(x)  # x sigma(x), at its minimum, 0 and 2
     tensor([-0.2785,  0.0000,  1.7616])
     """
     check_float("input", input)
@@ -257,8 +240,7 @@ def softplus(input: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tenso
     Returns
     -------
     Tensor
-        The same shape and dtype as ``input``; float16 and bfloat16 are computed in float32
-        and rounded once, as torch does.
+        The same shape and dtype as ``input``, half precision computed as in :func:`gelu`.
 
     Examples
     --------

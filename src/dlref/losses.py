@@ -9,10 +9,22 @@ meaning something else.
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import Tensor
 
-from dlref._checks import check_dim, check_float, check_tensor, is_int, is_real_number
+from dlref._checks import (
+    check_broadcast,
+    check_choice,
+    check_dim,
+    check_factory,
+    check_float,
+    check_in_range,
+    check_int,
+    check_shape,
+    check_tensor,
+)
 
 __all__ = [
     "softmax",
@@ -22,22 +34,9 @@ __all__ = [
     "binary_cross_entropy_with_logits",
 ]
 
-_REDUCTIONS = ("none", "mean", "sum")
-
-
 # ---------------------------------------------------------------------------------------------
-# Helpers: checks that name the argument and the shapes, and the three reductions.
+# Helpers: the class dimension, the checks of weights and targets, and the three reductions.
 # ---------------------------------------------------------------------------------------------
-
-
-def _check_reduction(reduction: str) -> None:
-    if reduction not in _REDUCTIONS:
-        raise ValueError(f"reduction must be one of {_REDUCTIONS}, got {reduction!r}")
-
-
-def _check_dtype(dtype: object) -> None:
-    if dtype is not None and not (isinstance(dtype, torch.dtype) and dtype.is_floating_point):
-        raise TypeError(f"dtype must be None or a floating-point torch.dtype, got {dtype!r}")
 
 
 def _class_dim(input: Tensor) -> int:
@@ -54,25 +53,33 @@ def _class_dim(input: Tensor) -> int:
 
 
 def _check_weight(weight: Tensor | None, C: int) -> None:
-    if weight is None:
-        return
-    check_float("weight", weight)
-    if tuple(weight.shape) != (C,):
-        raise ValueError(
-            f"weight must have shape ({C},), one entry per class, got {tuple(weight.shape)}"
-        )
+    """None, or one floating-point weight per class: shape (C,)."""
+    if weight is not None:
+        check_float("weight", weight)
+        check_shape("weight", weight, (C,), "(C,)")
 
 
-def _check_ignore_index(ignore_index: object) -> None:
-    if not is_int(ignore_index):
-        raise TypeError(
-            f"ignore_index must be an int (a class index to skip), got "
-            f"{type(ignore_index).__name__} {ignore_index!r}"
-        )
+def _check_elementwise(name: str, weight: Tensor | None, input: Tensor) -> None:
+    """None, or a floating-point weight that broadcasts with ``input``."""
+    if weight is not None:
+        check_float(name, weight)
+        check_broadcast(**{name: weight.shape, "input": input.shape})
 
 
-def _check_class_target(input: Tensor, target: Tensor, ignore_index: int) -> None:
+def _check_target(
+    input: Tensor, target: Tensor, ignore_index: int, probabilities: bool = False
+) -> None:
+    """Integer class indices, one per position, each in [0, C) or ``ignore_index``; or, where
+    ``probabilities`` are allowed, a floating-point target of the input's shape."""
     check_tensor("target", target)
+    if probabilities and target.is_floating_point():
+        if target.shape != input.shape:
+            raise TypeError(
+                f"target is floating-point with shape {tuple(target.shape)}: class probabilities "
+                f"must have the input's shape {tuple(input.shape)}, and class indices must be an "
+                f"integer tensor (torch.long), not {target.dtype}"
+            )
+        return
     if target.is_floating_point() or target.is_complex() or target.dtype == torch.bool:
         raise TypeError(f"class-index target must be an integer tensor, got dtype {target.dtype}")
     cdim = _class_dim(input)
@@ -94,6 +101,9 @@ def _check_class_target(input: Tensor, target: Tensor, ignore_index: int) -> Non
             f"target holds class index {value} but input of shape {tuple(input.shape)} has "
             f"C={C} classes: indices must lie in [0, {C}) or equal ignore_index={ignore_index}"
         )
+
+
+_REDUCTIONS = ("none", "mean", "sum")
 
 
 def _reduce(loss: Tensor, reduction: str, total_weight: Tensor | None = None) -> Tensor:
@@ -133,9 +143,20 @@ def _nll_terms(
     return -w_n * picked, w_n
 
 
+def _minus_max(input: Tensor, dim: int) -> Tensor:
+    """x_i - m with m = max_j x_j along ``dim``, a constant shift (no gradient through m).
+
+    An empty input has no maximum; it passes through as a copy, so that the softmaxes of an
+    empty tensor are empty, as in torch.
+    """
+    if input.numel() == 0:
+        return input.clone()
+    return input - input.detach().amax(dim=dim, keepdim=True)
+
+
 def _shifted_logits(input: Tensor, dim: int) -> tuple[Tensor, Tensor]:
     """The log-sum-exp trick: z = x - m and lse = log sum_j e^{z_j}, so that log p = z - lse."""
-    z = input - input.detach().amax(dim=dim, keepdim=True)  # x_i - m; m a constant shift
+    z = _minus_max(input, dim)  # x_i - m
     return z, z.exp().sum(dim=dim, keepdim=True).log()  # z, log sum_j e^{x_j - m}
 
 
@@ -187,13 +208,9 @@ def softmax(input: Tensor, dim: int, dtype: torch.dtype | None = None) -> Tensor
     """
     check_float("input", input)
     check_dim("dim", dim, input.shape)
-    _check_dtype(dtype)
-    if dtype is not None:
-        input = input.to(dtype)
-    if input.numel() == 0:  # nothing to normalise: an empty result, as torch gives
-        return input.clone()
-    m = input.amax(dim=dim, keepdim=True).detach()  # m: a constant shift, so no gradient
-    e = (input - m).exp()  # e^{x_i - m} <= 1
+    check_factory(device=None, dtype=dtype)
+    input = input if dtype is None else input.to(dtype)
+    e = _minus_max(input, dim).exp()  # e^{x_i - m} <= 1
     return e / e.sum(dim=dim, keepdim=True)
 
 
@@ -206,12 +223,8 @@ def log_softmax(input: Tensor, dim: int, dtype: torch.dtype | None = None) -> Te
 
     Parameters
     ----------
-    input : Tensor
-        Logits of any shape.
-    dim : int
-        Dimension along which to normalise. Required, as in :func:`torch.log_softmax`.
-    dtype : torch.dtype, optional
-        If given, ``input`` is cast to it first.
+    input, dim, dtype
+        As in :func:`softmax`; ``dim`` is required, as in :func:`torch.log_softmax`.
 
     Returns
     -------
@@ -230,11 +243,8 @@ def log_softmax(input: Tensor, dim: int, dtype: torch.dtype | None = None) -> Te
     """
     check_float("input", input)
     check_dim("dim", dim, input.shape)
-    _check_dtype(dtype)
-    if dtype is not None:
-        input = input.to(dtype)
-    if input.numel() == 0:  # nothing to normalise: an empty result, as torch gives
-        return input.clone()
+    check_factory(device=None, dtype=dtype)
+    input = input if dtype is None else input.to(dtype)
     z, lse = _shifted_logits(input, dim)  # x_i - m, log sum_j e^{x_j - m}
     return z - lse
 
@@ -287,11 +297,10 @@ def nll_loss(
     tensor(0.4581)
     """
     check_float("input", input)
-    _check_reduction(reduction)
-    C = input.shape[_class_dim(input)]
-    _check_weight(weight, C)
-    _check_ignore_index(ignore_index)
-    _check_class_target(input, target, ignore_index)
+    check_choice("reduction", reduction, _REDUCTIONS)
+    check_int("ignore_index", ignore_index, minimum=-math.inf)
+    _check_weight(weight, input.shape[_class_dim(input)])
+    _check_target(input, target, ignore_index)
     loss, w_n = _nll_terms(input, target, weight, ignore_index)
     return _reduce(loss, reduction, w_n.sum())
 
@@ -353,33 +362,20 @@ def cross_entropy(
     tensor(20000.)
     """
     check_float("input", input)
-    _check_reduction(reduction)
-    if not is_real_number(label_smoothing):
-        raise TypeError(
-            f"label_smoothing must be a real number in [0, 1], got "
-            f"{type(label_smoothing).__name__} {label_smoothing!r}"
-        )
-    if not 0.0 <= label_smoothing <= 1.0:
-        raise ValueError(f"label_smoothing must be in [0, 1], got {label_smoothing}")
-    _check_ignore_index(ignore_index)
+    check_choice("reduction", reduction, _REDUCTIONS)
+    check_in_range("label_smoothing", label_smoothing, 0, 1, closed=True)
+    check_int("ignore_index", ignore_index, minimum=-math.inf)
+    _check_weight(weight, input.shape[_class_dim(input)])
+    _check_target(input, target, ignore_index, probabilities=True)
     cdim = _class_dim(input)
     C = input.shape[cdim]
-    _check_weight(weight, C)
-    check_tensor("target", target)
     z, lse = _shifted_logits(input, cdim)  # log p_{n,c} = z_{n,c} - lse_n, as in log_softmax
     w = _class_shaped(weight, input.dim(), cdim) if weight is not None else 1.0
 
-    if target.is_floating_point():
-        if target.shape != input.shape:
-            raise TypeError(
-                f"target is floating-point with shape {tuple(target.shape)}: class probabilities "
-                f"must have the input's shape {tuple(input.shape)}, and class indices must be an "
-                f"integer tensor (torch.long), not {target.dtype}"
-            )
+    if target.is_floating_point():  # class probabilities
         q = target * (1 - label_smoothing) + label_smoothing / C  # smoothed q
         return _reduce(-(w * q * (z - lse)).sum(cdim), reduction)
 
-    _check_class_target(input, target, ignore_index)
     # only log p_{n,y_n} is needed: form z - lse at the targets, not all N x C of it (faster)
     loss, w_n = _nll_terms(z, target, weight, ignore_index, lse)
     if label_smoothing > 0:
@@ -436,21 +432,10 @@ def binary_cross_entropy_with_logits(
     """
     check_float("input", input)
     check_float("target", target)
-    _check_reduction(reduction)
-    if target.shape != input.shape:
-        raise ValueError(
-            f"target must have the input's shape {tuple(input.shape)}, got {tuple(target.shape)}"
-        )
-    for name, t in (("weight", weight), ("pos_weight", pos_weight)):
-        if t is not None:
-            check_float(name, t)
-            try:
-                torch.broadcast_shapes(t.shape, input.shape)
-            except RuntimeError:
-                raise ValueError(
-                    f"{name} of shape {tuple(t.shape)} does not broadcast to the input's shape "
-                    f"{tuple(input.shape)}"
-                ) from None
+    check_choice("reduction", reduction, _REDUCTIONS)
+    check_shape("target", target, tuple(input.shape), "input.shape")
+    _check_elementwise("weight", weight, input)
+    _check_elementwise("pos_weight", pos_weight, input)
     log_sigmoid = torch.nn.functional.logsigmoid(input)  # log sigma(x) = -log(1 + e^{-x})
     if pos_weight is not None:
         log_sigmoid = (1 + (pos_weight - 1) * target) * log_sigmoid  # (1 + (p_w - 1) y) log sigma

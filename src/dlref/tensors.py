@@ -254,20 +254,13 @@ def matmul_flops(a, b) -> int:
 
     Parameters
     ----------
-    a : torch.Size, tuple or list of int
-        Shape of the left operand, ``(d,)``, ``(m, d)`` or ``(*batch, m, d)``.
-    b : torch.Size, tuple or list of int
-        Shape of the right operand, ``(d,)``, ``(d, n)`` or ``(*batch, d, n)``.
+    a, b : torch.Size, tuple or list of int
+        The shapes of the operands, as in :func:`matmul_shape`, which also says what it raises.
 
     Returns
     -------
     int
         :math:`2 B m n d`.
-
-    Raises
-    ------
-    ValueError, TypeError
-        As :func:`matmul_shape`.
 
     Examples
     --------
