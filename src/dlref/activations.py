@@ -86,16 +86,20 @@ def sigmoid(input: Tensor) -> Tensor:
     .. math::
 
         \sigma(x) = \frac{1}{1 + e^{-x}}
-                  = \begin{cases} \dfrac{1}{1 + e^{-|x|}} & x \ge 0 \\[1ex]
-                                  \dfrac{e^{-|x|}}{1 + e^{-|x|}} & x < 0 \end{cases},
+                  = \begin{cases}
+                        \dfrac{1}{1 + e^{-|x|}} & x \ge 0 \\[1ex]
+                        \dfrac{e^{-|x|}}{1 + e^{-|x|}} & x < 0
+                    \end{cases},
         \qquad \sigma'(x) = \sigma(x)\,(1 - \sigma(x))
 
-    Both branches only ever exponentiate :math:`-|x| \le 0`, so nothing overflows.
+    Both branches only ever exponentiate :math:`-|x| \le 0`, so nothing
+    overflows.
 
     Parameters
     ----------
     input : Tensor
-        Any shape, floating point; the result has its shape, values in :math:`[0, 1]`.
+        Any shape, floating point; the result has its shape, values in
+        :math:`[0, 1]`.
 
     Examples
     --------
@@ -117,13 +121,14 @@ def tanh(input: Tensor) -> Tensor:
         \tanh x = \operatorname{sign}(x)\,\frac{1 - e^{-2|x|}}{1 + e^{-2|x|}},
         \qquad \tanh' x = 1 - \tanh^2 x
 
-    The numerator is computed as ``-expm1(-2|x|)``, which keeps full relative precision for tiny
-    :math:`x` (where :math:`1 - e^{-2|x|}` would cancel).
+    The numerator is computed as ``-expm1(-2|x|)``, which keeps full relative
+    precision for tiny :math:`x` (where :math:`1 - e^{-2|x|}` would cancel).
 
     Parameters
     ----------
     input : Tensor
-        Any shape, floating point; the result has its shape, values in :math:`[-1, 1]`.
+        Any shape, floating point; the result has its shape, values in
+        :math:`[-1, 1]`.
 
     Examples
     --------

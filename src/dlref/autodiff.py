@@ -267,19 +267,22 @@ class Scalar:
         return order
 
     def backward(self, gradient: float = 1.0) -> None:
-        r"""Fill ``.grad`` of every node with :math:`\partial L / \partial v`, where ``L`` is self.
+        r"""Fill ``.grad`` of every node v with :math:`\partial L / \partial v`.
 
         .. math::
 
             \bar v_L = \texttt{gradient}\ (= 1),\qquad
-            \bar v_j = \sum_{i\,:\,j \to i} \bar v_i\, \frac{\partial v_i}{\partial v_j}
+            \bar v_j = \sum_{i\,:\,j \to i} \bar v_i\,
+                       \frac{\partial v_i}{\partial v_j}
             \quad\text{in reverse topological order}
 
-        The first step is the seed :math:`\partial L/\partial L = 1`. On a second call leaves
-        (Scalars made by the user) **accumulate**, as in torch's ``backward(retain_graph=True)``,
-        so their ``.grad`` doubles exactly and a training loop must call ``zero_grad()``;
-        intermediate nodes do not: each call recomputes their adjoint from zero (torch keeps no
-        ``.grad`` on them, and one kept with ``retain_grad()`` accumulates).
+        ``L`` is self, and the first step is the seed
+        :math:`\partial L/\partial L = 1`. On a second call leaves (Scalars made
+        by the user) **accumulate**, as in torch's
+        ``backward(retain_graph=True)``, so their ``.grad`` doubles exactly and a
+        training loop must call ``zero_grad()``; intermediate nodes do not: each
+        call recomputes their adjoint from zero (torch keeps no ``.grad`` on
+        them, and one kept with ``retain_grad()`` accumulates).
 
         Parameters
         ----------
@@ -300,12 +303,14 @@ class Scalar:
         """
         check_real("gradient", gradient)
         adjoint = {id(self): float(gradient)}  # dL/dL = gradient (= 1)
-        for node in reversed(self.topological_order()):  # children before parents
-            v_bar = adjoint.pop(id(node), 0.0)  # complete: every child has added its share
+        # children before parents: when a node is reached, every child has
+        # added its share to the node's adjoint
+        for node in reversed(self.topological_order()):
+            v_bar = adjoint.pop(id(node), 0.0)
             if not node._parents:
-                node.grad += v_bar  # leaf: accumulates over calls, as torch's .grad
+                node.grad += v_bar  # leaf: accumulates over calls, as torch
                 continue
-            node.grad = v_bar  # intermediate: this call's adjoint, not added to the last one
+            node.grad = v_bar  # intermediate: this call's adjoint only
             for parent, d in zip(node._parents, node._partials, strict=True):
                 # v̄_j += v̄_i ∂v_i/∂v_j
                 adjoint[id(parent)] = adjoint.get(id(parent), 0.0) + v_bar * d
@@ -372,14 +377,21 @@ class Dual:
     def __repr__(self) -> str:
         return f"Dual(value={self.value:.4f}, tangent={self.tangent:.4f})"
 
-    def _binary(self, other: object, rule: str, reflected: bool = False) -> Dual:
+    def _binary(
+        self,
+        other: object,
+        rule: str,
+        reflected: bool = False,
+    ) -> Dual:
+        """``a op b``: the value, and the tangent by the chain rule."""
         if is_real_number(other):
             other = Dual(other)  # a constant: tangent 0
         elif not isinstance(other, Dual):
             return NotImplemented
         a, b = (other, self) if reflected else (self, other)
         value, da, db = _BINARY[rule](a.value, b.value)
-        return Dual(value, da * a.tangent + db * b.tangent)  # ḟ = f_a ȧ + f_b ḃ
+        # ḟ = f_a ȧ + f_b ḃ
+        return Dual(value, da * a.tangent + db * b.tangent)
 
     __add__, __radd__ = _operators("add")
     __sub__, __rsub__ = _operators("sub")

@@ -413,7 +413,7 @@ def relu_net_input_grad(x: Tensor, A: Tensor, w: Tensor) -> Tensor:
 
 
 def linear_backward(X: Tensor, W: Tensor, G: Tensor) -> tuple[Tensor, Tensor]:
-    r"""Backward pass of a linear layer :math:`Y = XW`: the gradients of its input and weight.
+    r"""Backward pass of :math:`Y = XW`: the gradients of its input and weight.
 
     Given the upstream gradient :math:`G = \partial L/\partial Y`,
 
@@ -422,10 +422,11 @@ def linear_backward(X: Tensor, W: Tensor, G: Tensor) -> tuple[Tensor, Tensor]:
         \frac{\partial L}{\partial X} = G W^\top,\qquad
         \frac{\partial L}{\partial W} = X^\top G,
 
-    two matrix products, each with as many multiply-adds as the forward :math:`XW`. Leading
-    (batch) dimensions of ``X`` are flattened into rows for :math:`\partial L / \partial W`,
-    which sums over them. Note that :math:`W` here is (in, out); ``torch.nn.Linear`` stores its
-    transpose, (out, in), and computes :math:`X W^\top`.
+    two matrix products, each with as many multiply-adds as the forward
+    :math:`XW`. Leading (batch) dimensions of ``X`` are flattened into rows for
+    :math:`\partial L / \partial W`, which sums over them. Note that :math:`W`
+    here is (in, out); ``torch.nn.Linear`` stores its transpose, (out, in), and
+    computes :math:`X W^\top`.
 
     Parameters
     ----------
@@ -434,7 +435,8 @@ def linear_backward(X: Tensor, W: Tensor, G: Tensor) -> tuple[Tensor, Tensor]:
     W : Tensor
         The layer's weight, shape (in, out).
     G : Tensor
-        :math:`\partial L/\partial Y`, shape (\*, out): the leading dimensions of ``X``.
+        :math:`\partial L/\partial Y`, shape (\*, out): the leading dimensions
+        of ``X``.
 
     Returns
     -------
@@ -449,7 +451,7 @@ def linear_backward(X: Tensor, W: Tensor, G: Tensor) -> tuple[Tensor, Tensor]:
     >>> from dlref.backprop import linear_backward
     >>> X = torch.tensor([[1.0, 2.0], [3.0, 4.0]])
     >>> W = torch.tensor([[1.0, 0.0, -1.0], [2.0, 1.0, 0.0]])
-    >>> dX, dW = linear_backward(X, W, torch.ones(2, 3))  # the gradient of (X @ W).sum()
+    >>> dX, dW = linear_backward(X, W, torch.ones(2, 3))  # of (X @ W).sum()
     >>> dX
     tensor([[0., 3.],
             [0., 3.]])
@@ -467,7 +469,8 @@ def linear_backward(X: Tensor, W: Tensor, G: Tensor) -> tuple[Tensor, Tensor]:
     d_in, d_out = W.shape
     # dL/dX = G W^T: (*, out) @ (out, in) -> (*, in)
     dX = G @ W.T
-    # dL/dW = X^T G, summed over every leading dimension: (in, N) @ (N, out) -> (in, out)
+    # dL/dW = X^T G, summed over the leading dimensions:
+    # (in, N) @ (N, out) -> (in, out)
     dW = X.reshape(-1, d_in).T @ G.reshape(-1, d_out)
     return dX, dW
 

@@ -241,7 +241,13 @@ def contraction_factor(method: str, kappa: float) -> float:
 # ---------------------------------------------------------------------------------------------
 
 
-def _iterates(method: str, H: np.ndarray, w0: np.ndarray, lr: float, beta: float = 0.0):
+def _iterates(
+    method: str,
+    H: np.ndarray,
+    w0: np.ndarray,
+    lr: float,
+    beta: float = 0.0,
+):
     """Yield w_1, w_2, ... of a method on f(w) = ½ wᵀHw (gradient H w)."""
     grad = _gradient(H)
     w, w_prev = w0.copy(), w0.copy()

@@ -214,17 +214,23 @@ def softmax(input: Tensor, dim: int, dtype: torch.dtype | None = None) -> Tensor
     return e / e.sum(dim=dim, keepdim=True)
 
 
-def log_softmax(input: Tensor, dim: int, dtype: torch.dtype | None = None) -> Tensor:
-    r"""Log of the softmax along ``dim``, computed without overflow (the log-sum-exp trick).
+def log_softmax(
+    input: Tensor,
+    dim: int,
+    dtype: torch.dtype | None = None,
+) -> Tensor:
+    r"""Log of the softmax along ``dim``, without overflow (log-sum-exp trick).
 
     .. math::
 
-        \log \mathrm{softmax}(x)_i = x_i - m - \log \sum_j e^{x_j - m},\qquad m = \max_j x_j
+        \log \mathrm{softmax}(x)_i = x_i - m - \log \sum_j e^{x_j - m},
+        \qquad m = \max_j x_j
 
     Parameters
     ----------
     input, dim, dtype
-        As in :func:`softmax`; ``dim`` is required, as in :func:`torch.log_softmax`.
+        As in :func:`softmax`; ``dim`` is required, as in
+        :func:`torch.log_softmax`.
 
     Returns
     -------
@@ -237,7 +243,7 @@ def log_softmax(input: Tensor, dim: int, dtype: torch.dtype | None = None) -> Te
     >>> from dlref.losses import log_softmax
     >>> log_softmax(torch.tensor([1000.0, 1000.0]), dim=0)
     tensor([-0.6931, -0.6931])
-    >>> e = torch.tensor([1000.0, 1000.0]).exp()  # the naive way overflows: inf / inf
+    >>> e = torch.tensor([1000.0, 1000.0]).exp()  # naive: inf / inf
     >>> (e / e.sum()).log()
     tensor([nan, nan])
     """
@@ -314,42 +320,48 @@ def cross_entropy(
     reduction: str = "mean",
     label_smoothing: float = 0.0,
 ) -> Tensor:
-    r"""Cross-entropy between softmax(``input``) and ``target`` (class indices or probabilities).
+    r"""Cross-entropy of softmax(``input``) and class indices or probabilities.
 
-    With class indices :math:`y_n` and label smoothing :math:`\varepsilon` over C classes:
+    With class indices :math:`y_n` and label smoothing :math:`\varepsilon`
+    over C classes:
 
     .. math::
 
         \ell_n = (1-\varepsilon)\bigl(-w_{y_n} \log p_{n,y_n}\bigr)
-               + \frac{\varepsilon}{C}\Bigl(-\sum_c w_c \log p_{n,c}\Bigr),\qquad
-        p_n = \mathrm{softmax}(x_n)
+               + \frac{\varepsilon}{C}\Bigl(-\sum_c w_c \log p_{n,c}\Bigr),
+        \qquad p_n = \mathrm{softmax}(x_n)
 
-    and ``'mean'`` divides :math:`\sum_n \ell_n` by :math:`\sum_n w_{y_n}` over non-ignored
-    positions. With class probabilities :math:`q_n` (``target`` shaped like ``input``):
+    and ``'mean'`` divides :math:`\sum_n \ell_n` by :math:`\sum_n w_{y_n}` over
+    non-ignored positions. With class probabilities :math:`q_n` (``target``
+    shaped like ``input``):
 
     .. math::
 
         \ell_n = -\sum_c w_c\, \tilde q_{n,c} \log p_{n,c},\qquad
         \tilde q = (1-\varepsilon)\, q + \varepsilon / C
 
-    and ``'mean'`` divides by the number of positions (N × d1 × ...), whatever the weights.
+    and ``'mean'`` divides by the number of positions (N × d1 × ...), whatever
+    the weights.
 
     Parameters
     ----------
     input : Tensor
         Logits (unnormalised), shape (C,), (N, C) or (N, C, d1, ...).
     target : Tensor
-        Either integer class indices of shape (), (N,) or (N, d1, ...), or floating class
-        probabilities with the shape of ``input``. An index out of range raises ``ValueError``
-        on the CPU; on an accelerator it is checked on the device, as torch's kernels do.
+        Either integer class indices of shape (), (N,) or (N, d1, ...), or
+        floating class probabilities with the shape of ``input``. An index out
+        of range raises ``ValueError`` on the CPU; on an accelerator it is
+        checked on the device, as torch's kernels do.
     weight : Tensor, optional
         Per-class weights, shape (C,).
     ignore_index : int, default -100
-        Class-index target value that is skipped (not used with probabilities); the logits of a
-        skipped position may hold ``-inf`` or ``nan``, as in torch.
+        Class-index target value that is skipped (not used with
+        probabilities); the logits of a skipped position may hold ``-inf`` or
+        ``nan``, as in torch.
     reduction : {'mean', 'sum', 'none'}, default 'mean'
     label_smoothing : float, default 0.0
-        :math:`\varepsilon \in [0, 1]`: mixes the target with the uniform distribution.
+        :math:`\varepsilon \in [0, 1]`: mixes the target with the uniform
+        distribution.
 
     Examples
     --------
@@ -358,7 +370,7 @@ def cross_entropy(
     >>> logits = torch.tensor([[2.0, 0.5, -1.0], [0.0, 3.0, 0.0]])
     >>> cross_entropy(logits, torch.tensor([0, 1]))
     tensor(0.1681)
-    >>> cross_entropy(torch.tensor([[1e4, -1e4]]), torch.tensor([1]))  # finite, = 2e4
+    >>> cross_entropy(torch.tensor([[1e4, -1e4]]), torch.tensor([1]))  # 2e4
     tensor(20000.)
     """
     check_float("input", input)
@@ -369,20 +381,23 @@ def cross_entropy(
     _check_target(input, target, ignore_index, probabilities=True)
     cdim = _class_dim(input)
     C = input.shape[cdim]
-    z, lse = _shifted_logits(input, cdim)  # log p_{n,c} = z_{n,c} - lse_n, as in log_softmax
+    # log p_{n,c} = z_{n,c} - lse_n, as in log_softmax
+    z, lse = _shifted_logits(input, cdim)
     w = _class_shaped(weight, input.dim(), cdim) if weight is not None else 1.0
 
     if target.is_floating_point():  # class probabilities
         q = target * (1 - label_smoothing) + label_smoothing / C  # smoothed q
         return _reduce(-(w * q * (z - lse)).sum(cdim), reduction)
 
-    # only log p_{n,y_n} is needed: form z - lse at the targets, not all N x C of it (faster)
+    # only log p_{n,y_n} is needed: z - lse at the targets, not all N x C
     loss, w_n = _nll_terms(z, target, weight, ignore_index, lse)
     if label_smoothing > 0:
         logp = z - lse  # log p_{n,c}
         keep = (target != ignore_index).unsqueeze(cdim)
-        kept_logp = torch.where(keep, logp, 0)  # selected, as in _nll_terms: rows may be -inf
-        smooth = -(w * kept_logp).sum(cdim)  # -sum_c w_c log p_{n,c}, 0 where ignored
+        # selected, not multiplied, as in _nll_terms: a row may be -inf
+        kept_logp = torch.where(keep, logp, 0)
+        # -sum_c w_c log p_{n,c}, 0 where ignored
+        smooth = -(w * kept_logp).sum(cdim)
         loss = (1 - label_smoothing) * loss + label_smoothing / C * smooth
     return _reduce(loss, reduction, w_n.sum())
 
