@@ -59,18 +59,20 @@ def _check_weight(weight: Tensor | None, C: int) -> None:
         check_shape("weight", weight, (C,), "(C,)")
 
 
-def _check_elementwise(name: str, weight: Tensor | None, input: Tensor) -> None:
-    """None, or a floating-point weight that broadcasts with ``input``."""
-    if weight is not None:
-        check_float(name, weight)
-        check_broadcast(**{name: weight.shape, "input": input.shape})
+def _check_elementwise(input: Tensor, **weights: Tensor | None) -> None:
+    """Each weight None, or a floating-point tensor that broadcasts with ``input``."""
+    for name, weight in weights.items():
+        if weight is not None:
+            check_float(name, weight)
+            check_broadcast(**{name: weight.shape, "input": input.shape})
 
 
 def _check_target(
     input: Tensor, target: Tensor, ignore_index: int, probabilities: bool = False
 ) -> None:
-    """Integer class indices, one per position, each in [0, C) or ``ignore_index``; or, where
-    ``probabilities`` are allowed, a floating-point target of the input's shape."""
+    """Integer class indices, one per position, each in [0, C) or ``ignore_index`` (an int);
+    or, where ``probabilities`` are allowed, a floating-point target of the input's shape."""
+    check_int("ignore_index", ignore_index, minimum=-math.inf)
     check_tensor("target", target)
     if probabilities and target.is_floating_point():
         if target.shape != input.shape:
@@ -304,7 +306,6 @@ def nll_loss(
     """
     check_float("input", input)
     check_choice("reduction", reduction, _REDUCTIONS)
-    check_int("ignore_index", ignore_index, minimum=-math.inf)
     _check_weight(weight, input.shape[_class_dim(input)])
     _check_target(input, target, ignore_index)
     loss, w_n = _nll_terms(input, target, weight, ignore_index)
@@ -376,7 +377,6 @@ def cross_entropy(
     check_float("input", input)
     check_choice("reduction", reduction, _REDUCTIONS)
     check_in_range("label_smoothing", label_smoothing, 0, 1, closed=True)
-    check_int("ignore_index", ignore_index, minimum=-math.inf)
     _check_weight(weight, input.shape[_class_dim(input)])
     _check_target(input, target, ignore_index, probabilities=True)
     cdim = _class_dim(input)
@@ -449,8 +449,7 @@ def binary_cross_entropy_with_logits(
     check_float("target", target)
     check_choice("reduction", reduction, _REDUCTIONS)
     check_shape("target", target, tuple(input.shape), "input.shape")
-    _check_elementwise("weight", weight, input)
-    _check_elementwise("pos_weight", pos_weight, input)
+    _check_elementwise(input, weight=weight, pos_weight=pos_weight)
     log_sigmoid = torch.nn.functional.logsigmoid(input)  # log sigma(x) = -log(1 + e^{-x})
     if pos_weight is not None:
         log_sigmoid = (1 + (pos_weight - 1) * target) * log_sigmoid  # (1 + (p_w - 1) y) log sigma
