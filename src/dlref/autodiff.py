@@ -203,6 +203,7 @@ class Scalar:
     # --- operations: the value now, the local derivatives kept for backward -------------------
 
     def _binary(self, other: object, rule: str, reflected: bool = False) -> Scalar:
+        """``a op b``: the value, and the local derivatives kept for backward."""
         if not (isinstance(other, Scalar) or is_real_number(other)):
             return NotImplemented
         a, b = (other, self) if reflected else (self, other)
