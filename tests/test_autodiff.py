@@ -502,14 +502,14 @@ def test_benchmarked_jvp_loop_and_vjp_compute_the_same_gradient_as_autograd():
 
 @pytest.mark.parametrize("bad", ["a", None, True, torch.tensor(1.0), [1.0]])
 def test_scalar_rejects_non_numbers(bad):
-    with pytest.raises(TypeError, match=r"data must be a real number \(int or float\), got "):
+    with pytest.raises(TypeError, match=r"data must be a real number, got "):
         Scalar(bad)
 
 
 def test_dual_names_the_bad_argument():
-    with pytest.raises(TypeError, match="value must be a real number .* got str"):
+    with pytest.raises(TypeError, match="value must be a real number, got str 'a'"):
         Dual("a", 1.0)
-    with pytest.raises(TypeError, match="tangent must be a real number .* got NoneType"):
+    with pytest.raises(TypeError, match="tangent must be a real number, got NoneType None"):
         Dual(1.0, None)
 
 
@@ -564,9 +564,9 @@ def test_grad_helpers_check_their_arguments():
         reverse_mode_grad(lambda v: 1.0, [1.0])
     with pytest.raises(TypeError, match="f must return a Dual, got Scalar"):
         forward_mode_grad(lambda v: Scalar(1.0), [1.0])
-    with pytest.raises(TypeError, match=r"f must be a function of the point x, got int 3"):
+    with pytest.raises(TypeError, match=r"f must be callable, got int 3"):
         reverse_mode_grad(3, [1.0])
-    with pytest.raises(TypeError, match=r"f must be a function of the point x, got list \[1.0\]"):
+    with pytest.raises(TypeError, match=r"f must be callable, got list \[1.0\]"):
         forward_mode_grad([1.0], lambda v: v[0])
 
 
@@ -579,13 +579,13 @@ def test_finite_difference_grad_errors():
         finite_difference_grad(lambda v: v**2, torch.tensor([1.0, 2.0]))
     with pytest.raises(TypeError, match="f must return a 0-d tensor or a real number, got list"):
         finite_difference_grad(lambda v: [1.0], torch.tensor([1.0]))
-    with pytest.raises(TypeError, match="f must be a function of the point x, got int 3"):
+    with pytest.raises(TypeError, match="f must be callable, got int 3"):
         finite_difference_grad(3, torch.tensor([1.0]))
-    with pytest.raises(TypeError, match="x must be a floating-point torch.Tensor, got list"):
+    with pytest.raises(TypeError, match="x must be a torch.Tensor, got list"):
         finite_difference_grad(lambda v: v.sum(), [1.0])
     with pytest.raises(TypeError, match="got dtype torch.int64"):
         finite_difference_grad(lambda v: v.sum(), torch.tensor([1, 2]))
-    with pytest.raises(ValueError, match="eps must be positive, got 0"):
+    with pytest.raises(ValueError, match="eps must be a finite number > 0, got 0"):
         finite_difference_grad(lambda v: v.sum(), torch.tensor([1.0]), eps=0)
     with pytest.raises(TypeError, match="eps must be a real number, got str '0.1'"):
         finite_difference_grad(lambda v: v.sum(), torch.tensor([1.0]), eps="0.1")

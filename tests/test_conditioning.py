@@ -189,7 +189,7 @@ def test_minibatch_variance_falls_like_one_over_batch_size():
             "H must be positive definite, but its smallest eigenvalue is -1.0",
         ),
         (lambda: C.condition_number(np.ones((2, 3))), ValueError, r"shape \(d, d\) or \(d,\)"),
-        (lambda: C.spectrum(0.5), ValueError, "kappa must be >= 1"),
+        (lambda: C.spectrum(0.5), ValueError, r"kappa must lie in \[1, 1.79769e\+308\], got 0.5"),
         (lambda: C.spectrum(10.0, d=1), ValueError, "d must be at least 2"),
         (lambda: C.run_quadratic("adam", [1.0, 2.0], 3), ValueError, "method must be one of"),
         (
@@ -205,12 +205,12 @@ def test_minibatch_variance_falls_like_one_over_batch_size():
         (
             lambda: C.minibatch_gradient_variance(torch.ones(3), 2),
             ValueError,
-            r"per_example_grads must have shape \(N, P\), got \(3,\)",
+            r"per_example_grads must have shape \(N, P\) = \(any, any\), got \(3,\)",
         ),
         (
             lambda: C.minibatch_gradient_variance(torch.ones(3, 2), 0),
             ValueError,
-            "batch_size must be >= 1, got 0",
+            "batch_size must be at least 1, got 0",
         ),
         (lambda: C.iterations_to_tolerance("sgd", [1.0, 2.0]), ValueError, "method must be one"),
         (lambda: C.condition_number("a string"), TypeError, "H must be an array of real numbers"),
@@ -222,13 +222,25 @@ def test_minibatch_variance_falls_like_one_over_batch_size():
             "H must be real",
         ),
         (lambda: C.spectrum("0.1"), TypeError, "kappa must be a real number"),
-        (lambda: C.spectrum(math.inf), ValueError, "kappa must be >= 1 and finite"),
+        (
+            lambda: C.spectrum(math.inf),
+            ValueError,
+            r"kappa must lie in \[1, 1.79769e\+308\], got inf",
+        ),
         (lambda: C.spectrum(4.0, d=2.5), TypeError, "d must be an int, got float 2.5"),
         (lambda: C.optimal_hyperparameters("gd", "1", 0.5), TypeError, "L must be a real number"),
         (lambda: C.optimal_hyperparameters("gd", 1.0, "a"), TypeError, "mu must be a real number"),
-        (lambda: C.contraction_factor(3, 10.0), TypeError, "method must be a str, got int 3"),
+        (
+            lambda: C.contraction_factor(3, 10.0),
+            ValueError,
+            r"method must be one of \('gd', 'heavy_ball', 'nesterov'\), got 3",
+        ),
         (lambda: C.run_quadratic("gd", [1.0, 2.0], 2.5), TypeError, "steps must be an int"),
-        (lambda: C.run_quadratic("gd", [1.0, 2.0], -1), ValueError, "steps must be >= 0, got -1"),
+        (
+            lambda: C.run_quadratic("gd", [1.0, 2.0], -1),
+            ValueError,
+            "steps must be at least 0, got -1",
+        ),
         (lambda: C.run_quadratic("gd", [1.0], 2, w0="x"), TypeError, "w0 must be an array"),
         (
             lambda: C.iterations_to_tolerance("gd", [1.0], eps="0.1"),
@@ -259,7 +271,7 @@ def test_minibatch_variance_falls_like_one_over_batch_size():
         (
             lambda: C.minibatch_gradient_variance(torch.ones(3, 2), 2, num_draws=0),
             ValueError,
-            "num_draws must be >= 1, got 0",
+            "num_draws must be at least 1, got 0",
         ),
         (
             lambda: C.minibatch_gradient_variance(torch.ones(3, 2), 2, generator=-1),

@@ -433,7 +433,7 @@ def test_bce_equals_torch_two_class_cross_entropy():
         (
             lambda x: losses.cross_entropy(x, torch.tensor([0, 1, 2]), torch.ones(3)),
             ValueError,
-            r"weight must have shape \(4,\).*got \(3,\)",
+            r"weight must have shape \(C,\) = \(4\), got \(3,\)",
         ),
         (
             lambda x: losses.cross_entropy(x, torch.tensor([0, 1, 2]), torch.ones(4).long()),
@@ -453,22 +453,22 @@ def test_bce_equals_torch_two_class_cross_entropy():
         (
             lambda x: losses.cross_entropy(x, torch.tensor([0, 1, 2]), label_smoothing=1.5),
             ValueError,
-            r"label_smoothing must be in \[0, 1\]",
+            r"label_smoothing must lie in \[0, 1\], got 1.5",
         ),
         (
             lambda x: losses.cross_entropy(x, torch.tensor([0, 1, 2]), label_smoothing="0.1"),
             TypeError,
-            r"label_smoothing must be a real number in \[0, 1\], got str '0.1'",
+            r"label_smoothing must be a real number, got str '0.1'",
         ),
         (
             lambda x: losses.cross_entropy(x, torch.tensor([0, 1, 2]), ignore_index=1.5),
             TypeError,
-            r"ignore_index must be an int \(a class index to skip\), got float 1.5",
+            r"ignore_index must be an int, got float 1.5",
         ),
         (
             lambda x: losses.nll_loss(x, torch.tensor([0, 1, 2]), ignore_index=None),
             TypeError,
-            r"ignore_index must be an int .*, got NoneType None",
+            r"ignore_index must be an int, got NoneType None",
         ),
         (
             lambda x: losses.cross_entropy(torch.empty(2, 0), torch.tensor([0, 0])),
@@ -504,7 +504,7 @@ def test_bce_equals_torch_two_class_cross_entropy():
         (
             lambda x: losses.binary_cross_entropy_with_logits(x, torch.rand(3)),
             ValueError,
-            r"target must have the input's shape \(3, 4\), got \(3,\)",
+            r"target must have shape input.shape = \(3, 4\), got \(3,\)",
         ),
         (
             lambda x: losses.binary_cross_entropy_with_logits(
@@ -518,7 +518,7 @@ def test_bce_equals_torch_two_class_cross_entropy():
                 x, torch.rand(3, 4), pos_weight=torch.ones(3)
             ),
             ValueError,
-            r"pos_weight of shape \(3,\) does not broadcast to the input's shape \(3, 4\)",
+            r"pos_weight of shape \(3,\) and input of shape \(3, 4\) do not broadcast",
         ),
         (
             lambda x: losses.softmax(torch.tensor([1, 2]), 0),

@@ -291,19 +291,26 @@ def check_positive_array(name: str, x: object) -> float | np.ndarray:
     return arr
 
 
+def check_instance(name: str, x: object, cls: type, text: str = "") -> None:
+    """Raise ``TypeError`` naming ``name`` unless ``x`` is a ``cls`` (``text`` names it)."""
+    if not isinstance(x, cls):
+        raise TypeError(f"{name} must be a {text or cls.__name__}, got {type(x).__name__}")
+
+
+def check_in_range(name: str, x: object, low: float, high: float, closed: bool = False) -> float:
+    """Raise naming ``name`` unless ``x`` is a real number in ``(low, high)`` (``[low, high]``
+    if ``closed``); return it as a float."""
+    check_real(name, x)
+    if not (low <= x <= high if closed else low < x < high):
+        interval = f"[{low:g}, {high:g}]" if closed else f"({low:g}, {high:g})"
+        raise ValueError(f"{name} must lie in {interval}, got {x}")
+    return float(x)
+
+
 def check_choice(name: str, x: object, allowed: tuple) -> None:
     """Raise ``ValueError`` naming ``name`` unless ``x`` is one of ``allowed``."""
     if x not in allowed:
         raise ValueError(f"{name} must be one of {allowed}, got {x!r}")
-
-
-def check_instance(name: str, x: object, cls: type) -> None:
-    """Raise ``TypeError`` naming ``name`` unless ``x`` is an instance of ``cls``."""
-    if not isinstance(x, cls):
-        raise TypeError(f"{name} must be a {cls.__name__}, got {type(x).__name__}")
-
-
-# Added for the readability pass of rnn, optim and decoding (issue 22).
 
 
 def check_fraction(name: str, x: object, low_open: bool = False) -> float:

@@ -15,7 +15,7 @@ import math
 import torch
 from torch import Tensor
 
-from dlref._checks import check_float, check_real
+from dlref._checks import check_choice, check_float, check_real
 
 __all__ = ["relu", "sigmoid", "tanh", "gelu", "silu", "softplus"]
 
@@ -86,21 +86,20 @@ def sigmoid(input: Tensor) -> Tensor:
     .. math::
 
         \sigma(x) = \frac{1}{1 + e^{-x}}
-                  = \begin{cases} \dfrac{1}{1 + e^{-|x|}} & x \ge 0 \\[1ex]
-                                  \dfrac{e^{-|x|}}{1 + e^{-|x|}} & x < 0 \end{cases},
+                  = \begin{cases}
+                        \dfrac{1}{1 + e^{-|x|}} & x \ge 0 \\[1ex]
+                        \dfrac{e^{-|x|}}{1 + e^{-|x|}} & x < 0
+                    \end{cases},
         \qquad \sigma'(x) = \sigma(x)\,(1 - \sigma(x))
 
-    Both branches only ever exponentiate :math:`-|x| \le 0`, so nothing overflows.
+    Both branches only ever exponentiate :math:`-|x| \le 0`, so nothing
+    overflows.
 
     Parameters
     ----------
     input : Tensor
-        Any shape, floating point.
-
-    Returns
-    -------
-    Tensor
-        The same shape as ``input``, values in :math:`[0, 1]`.
+        Any shape, floating point; the result has its shape, values in
+        :math:`[0, 1]`.
 
     Examples
     --------
@@ -122,18 +121,14 @@ def tanh(input: Tensor) -> Tensor:
         \tanh x = \operatorname{sign}(x)\,\frac{1 - e^{-2|x|}}{1 + e^{-2|x|}},
         \qquad \tanh' x = 1 - \tanh^2 x
 
-    The numerator is computed as ``-expm1(-2|x|)``, which keeps full relative precision for tiny
-    :math:`x` (where :math:`1 - e^{-2|x|}` would cancel).
+    The numerator is computed as ``-expm1(-2|x|)``, which keeps full relative
+    precision for tiny :math:`x` (where :math:`1 - e^{-2|x|}` would cancel).
 
     Parameters
     ----------
     input : Tensor
-        Any shape, floating point.
-
-    Returns
-    -------
-    Tensor
-        The same shape as ``input``, values in :math:`[-1, 1]`.
+        Any shape, floating point; the result has its shape, values in
+        :math:`[-1, 1]`.
 
     Examples
     --------
@@ -190,8 +185,7 @@ def gelu(input: Tensor, approximate: str = "none") -> Tensor:
     tensor([-0.1700,  0.0000,  0.8412])
     """
     check_float("input", input)
-    if approximate not in ("none", "tanh"):
-        raise ValueError(f"approximate must be 'none' or 'tanh', got {approximate!r}")
+    check_choice("approximate", approximate, ("none", "tanh"))
     x = _upcast(input)  # float16/bfloat16 computed in float32, as torch does
     if approximate == "none":
         return (x * 0.5 * (1 + torch.erf(x / math.sqrt(2)))).to(input.dtype)  # x Phi(x)
@@ -209,21 +203,15 @@ def silu(input: Tensor, inplace: bool = False) -> Tensor:
 
     Parameters
     ----------
-    input : Tensor
-        Any shape, floating point.
-    inplace : bool, optional
-        Must be False (accepted for compatibility with ``torch.nn.functional.silu``).
-
-    Returns
-    -------
-    Tensor
-        The same shape as ``input``.
+    input, inplace
+        As in :func:`relu`.
 
     Examples
     --------
     >>> import torch
     >>> from dlref.activations import silu
-    >>> silu(torch.tensor([-1.2785, 0.0, 2.0]))
+    >>> x = torch.tensor([-1.2785, 0.0, 2.0])
+    >>> silu(x)  # x sigma(x), at its minimum, 0 and 2
     tensor([-0.2785,  0.0000,  1.7616])
     """
     check_float("input", input)
@@ -257,8 +245,7 @@ def softplus(input: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tenso
     Returns
     -------
     Tensor
-        The same shape and dtype as ``input``; float16 and bfloat16 are computed in float32
-        and rounded once, as torch does.
+        The same shape and dtype as ``input``, half precision computed as in :func:`gelu`.
 
     Examples
     --------

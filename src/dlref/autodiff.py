@@ -23,7 +23,13 @@ from collections.abc import Callable, Sequence
 import torch
 from torch import Tensor
 
-from dlref._checks import check_real, is_real_number
+from dlref._checks import (
+    check_callable,
+    check_float,
+    check_positive_finite,
+    check_real,
+    is_real_number,
+)
 
 __all__ = [
     "Scalar",
@@ -62,6 +68,15 @@ _UNARY: dict[str, tuple[Callable[[float], float], Callable[[float], float]]] = {
     "relu": (lambda x: 0.0 if x <= 0 else x, lambda x: 0.0 if x <= 0 else 1.0),
 }
 
+# name: f and f' in words, the docstring of the method x.name() of both classes
+_UNARY_DOCS = {
+    "exp": r":math:`e^x`, with derivative :math:`e^x`.",
+    "log": r":math:`\log x` for :math:`x > 0` (else ``ValueError``), with derivative :math:`1/x`.",
+    "tanh": r":math:`\tanh x`, with derivative :math:`1 - \tanh^2 x`.",
+    "sigmoid": r":math:`\sigma(x) = 1/(1 + e^{-x})`, with derivative :math:`\sigma(1 - \sigma)`.",
+    "relu": r":math:`\max(x, 0)`, with derivative :math:`[x > 0]` (0 at :math:`x = 0`, as torch).",
+}
+
 # (a, b) -> (f(a, b), df/da, df/db)
 _BINARY: dict[str, Callable[[float, float], tuple[float, float, float]]] = {
     "add": lambda a, b: (a + b, 1.0, 1.0),
@@ -90,6 +105,30 @@ def _power(x: float, k: float) -> tuple[float, float]:
     if x == 0 and k < 1:  # k x^(k-1) with 0 < k < 1: the slope at 0 is infinite (torch: inf)
         return value, math.inf
     return value, float(k * x ** (k - 1))
+
+
+def _operators(rule: str) -> tuple[Callable, Callable]:
+    """``a op b`` and its reflected form ``b op a`` (``__radd__`` for ``2 + x``), for a rule of
+    ``_BINARY``: both call the class's ``_binary``, which says what an operation keeps."""
+
+    def forward(self, other):
+        return self._binary(other, rule)
+
+    def reflected(self, other):
+        return self._binary(other, rule, reflected=True)
+
+    return forward, reflected
+
+
+def _unary_method(name: str) -> Callable:
+    """The method ``x.name()`` (``x.exp()``): it calls the class's ``_unary(name)``, which keeps
+    the derivative (Scalar) or multiplies the tangent by it (Dual)."""
+
+    def method(self):
+        return self._unary(name)
+
+    method.__name__, method.__doc__ = name, _UNARY_DOCS[name]
+    return method
 
 
 # ---------------------------------------------------------------------------------------------
@@ -146,8 +185,7 @@ class Scalar:
     __slots__ = ("data", "grad", "_parents", "_partials")
 
     def __init__(self, data: float) -> None:
-        if not is_real_number(data):
-            raise TypeError(f"data must be a real number (int or float), got {type(data).__name__}")
+        check_real("data", data)
         self.data = float(data)
         self.grad = 0.0
         self._parents: tuple[Scalar, ...] = ()
@@ -165,6 +203,7 @@ class Scalar:
     # --- operations: the value now, the local derivatives kept for backward -------------------
 
     def _binary(self, other: object, rule: str, reflected: bool = False) -> Scalar:
+        """``a op b``: the value, and the local derivatives kept for backward."""
         if not (isinstance(other, Scalar) or is_real_number(other)):
             return NotImplemented
         a, b = (other, self) if reflected else (self, other)
@@ -173,29 +212,10 @@ class Scalar:
         kept = [(v, d) for v, d in ((a, da), (b, db)) if isinstance(v, Scalar)]  # not constants
         return Scalar._node(value, tuple(v for v, _ in kept), tuple(d for _, d in kept))
 
-    def __add__(self, other):
-        return self._binary(other, "add")
-
-    def __radd__(self, other):
-        return self._binary(other, "add", reflected=True)
-
-    def __sub__(self, other):
-        return self._binary(other, "sub")
-
-    def __rsub__(self, other):
-        return self._binary(other, "sub", reflected=True)
-
-    def __mul__(self, other):
-        return self._binary(other, "mul")
-
-    def __rmul__(self, other):
-        return self._binary(other, "mul", reflected=True)
-
-    def __truediv__(self, other):
-        return self._binary(other, "div")
-
-    def __rtruediv__(self, other):
-        return self._binary(other, "div", reflected=True)
+    __add__, __radd__ = _operators("add")
+    __sub__, __rsub__ = _operators("sub")
+    __mul__, __rmul__ = _operators("mul")
+    __truediv__, __rtruediv__ = _operators("div")
 
     def __neg__(self):
         return self * -1.0
@@ -208,26 +228,11 @@ class Scalar:
         f, df = _UNARY[name]
         return Scalar._node(f(self.data), (self,), (df(self.data),))
 
-    def exp(self) -> Scalar:
-        r""":math:`e^x`, with derivative :math:`e^x`."""
-        return self._unary("exp")
-
-    def log(self) -> Scalar:
-        r""":math:`\log x` for :math:`x > 0` (else :class:`ValueError`), with derivative
-        :math:`1/x`."""
-        return self._unary("log")
-
-    def tanh(self) -> Scalar:
-        r""":math:`\tanh x`, with derivative :math:`1 - \tanh^2 x`."""
-        return self._unary("tanh")
-
-    def sigmoid(self) -> Scalar:
-        r""":math:`\sigma(x) = 1/(1 + e^{-x})`, with derivative :math:`\sigma(x)(1 - \sigma(x))`."""
-        return self._unary("sigmoid")
-
-    def relu(self) -> Scalar:
-        r""":math:`\max(x, 0)`, with derivative :math:`[x > 0]` (0 at :math:`x = 0`, as torch)."""
-        return self._unary("relu")
+    exp = _unary_method("exp")
+    log = _unary_method("log")
+    tanh = _unary_method("tanh")
+    sigmoid = _unary_method("sigmoid")
+    relu = _unary_method("relu")
 
     # --- the backward pass --------------------------------------------------------------------
 
@@ -245,9 +250,9 @@ class Scalar:
         --------
         >>> from dlref.autodiff import Scalar
         >>> x = Scalar(3.0)
-        >>> y = x * x
-        >>> y.topological_order()
-        [Scalar(data=3.0000, grad=0.0000), Scalar(data=9.0000, grad=0.0000)]
+        >>> y = x * x + x  # x is used three times
+        >>> [v.data for v in y.topological_order()]  # x, x * x, y: each node once
+        [3.0, 9.0, 12.0]
         """
         order: list[Scalar] = []
         visited: set[int] = set()
@@ -263,19 +268,22 @@ class Scalar:
         return order
 
     def backward(self, gradient: float = 1.0) -> None:
-        r"""Fill ``.grad`` of every node with :math:`\partial L / \partial v`, where ``L`` is self.
+        r"""Fill ``.grad`` of every node v with :math:`\partial L / \partial v`.
 
         .. math::
 
             \bar v_L = \texttt{gradient}\ (= 1),\qquad
-            \bar v_j = \sum_{i\,:\,j \to i} \bar v_i\, \frac{\partial v_i}{\partial v_j}
+            \bar v_j = \sum_{i\,:\,j \to i} \bar v_i\,
+                       \frac{\partial v_i}{\partial v_j}
             \quad\text{in reverse topological order}
 
-        The first step is the seed :math:`\partial L/\partial L = 1`. On a second call leaves
-        (Scalars made by the user) **accumulate**, as in torch's ``backward(retain_graph=True)``,
-        so their ``.grad`` doubles exactly and a training loop must call ``zero_grad()``;
-        intermediate nodes do not: each call recomputes their adjoint from zero (torch keeps no
-        ``.grad`` on them, and one kept with ``retain_grad()`` accumulates).
+        ``L`` is self, and the first step is the seed
+        :math:`\partial L/\partial L = 1`. On a second call leaves (Scalars made
+        by the user) **accumulate**, as in torch's
+        ``backward(retain_graph=True)``, so their ``.grad`` doubles exactly and a
+        training loop must call ``zero_grad()``; intermediate nodes do not: each
+        call recomputes their adjoint from zero (torch keeps no ``.grad`` on
+        them, and one kept with ``retain_grad()`` accumulates).
 
         Parameters
         ----------
@@ -294,15 +302,16 @@ class Scalar:
         >>> L.grad, x.grad
         (1.0, 12.0)
         """
-        if not is_real_number(gradient):
-            raise TypeError(f"gradient must be a real number, got {type(gradient).__name__}")
+        check_real("gradient", gradient)
         adjoint = {id(self): float(gradient)}  # dL/dL = gradient (= 1)
-        for node in reversed(self.topological_order()):  # children before parents
-            v_bar = adjoint.pop(id(node), 0.0)  # complete: every child has added its share
+        # children before parents: when a node is reached, every child has
+        # added its share to the node's adjoint
+        for node in reversed(self.topological_order()):
+            v_bar = adjoint.pop(id(node), 0.0)
             if not node._parents:
-                node.grad += v_bar  # leaf: accumulates over calls, as torch's .grad
+                node.grad += v_bar  # leaf: accumulates over calls, as torch
                 continue
-            node.grad = v_bar  # intermediate: this call's adjoint, not added to the last one
+            node.grad = v_bar  # intermediate: this call's adjoint only
             for parent, d in zip(node._parents, node._partials, strict=True):
                 # v̄_j += v̄_i ∂v_i/∂v_j
                 adjoint[id(parent)] = adjoint.get(id(parent), 0.0) + v_bar * d
@@ -362,48 +371,33 @@ class Dual:
     __slots__ = ("value", "tangent")
 
     def __init__(self, value: float, tangent: float = 0.0) -> None:
-        for name, v in (("value", value), ("tangent", tangent)):
-            if not is_real_number(v):
-                raise TypeError(
-                    f"{name} must be a real number (int or float), got {type(v).__name__}"
-                )
+        check_real("value", value)
+        check_real("tangent", tangent)
         self.value, self.tangent = float(value), float(tangent)
 
     def __repr__(self) -> str:
         return f"Dual(value={self.value:.4f}, tangent={self.tangent:.4f})"
 
-    def _binary(self, other: object, rule: str, reflected: bool = False) -> Dual:
+    def _binary(
+        self,
+        other: object,
+        rule: str,
+        reflected: bool = False,
+    ) -> Dual:
+        """``a op b``: the value, and the tangent by the chain rule."""
         if is_real_number(other):
             other = Dual(other)  # a constant: tangent 0
         elif not isinstance(other, Dual):
             return NotImplemented
         a, b = (other, self) if reflected else (self, other)
         value, da, db = _BINARY[rule](a.value, b.value)
-        return Dual(value, da * a.tangent + db * b.tangent)  # ḟ = f_a ȧ + f_b ḃ
+        # ḟ = f_a ȧ + f_b ḃ
+        return Dual(value, da * a.tangent + db * b.tangent)
 
-    def __add__(self, other):
-        return self._binary(other, "add")
-
-    def __radd__(self, other):
-        return self._binary(other, "add", reflected=True)
-
-    def __sub__(self, other):
-        return self._binary(other, "sub")
-
-    def __rsub__(self, other):
-        return self._binary(other, "sub", reflected=True)
-
-    def __mul__(self, other):
-        return self._binary(other, "mul")
-
-    def __rmul__(self, other):
-        return self._binary(other, "mul", reflected=True)
-
-    def __truediv__(self, other):
-        return self._binary(other, "div")
-
-    def __rtruediv__(self, other):
-        return self._binary(other, "div", reflected=True)
+    __add__, __radd__ = _operators("add")
+    __sub__, __rsub__ = _operators("sub")
+    __mul__, __rmul__ = _operators("mul")
+    __truediv__, __rtruediv__ = _operators("div")
 
     def __neg__(self):
         return Dual(-self.value, -self.tangent)
@@ -416,25 +410,11 @@ class Dual:
         f, df = _UNARY[name]
         return Dual(f(self.value), df(self.value) * self.tangent)  # ḟ = f'(x) ẋ
 
-    def exp(self) -> Dual:
-        r""":math:`e^x`, tangent :math:`e^x \dot x`."""
-        return self._unary("exp")
-
-    def log(self) -> Dual:
-        r""":math:`\log x` for :math:`x > 0` (else ValueError), tangent :math:`\dot x / x`."""
-        return self._unary("log")
-
-    def tanh(self) -> Dual:
-        r""":math:`\tanh x`, tangent :math:`(1 - \tanh^2 x)\,\dot x`."""
-        return self._unary("tanh")
-
-    def sigmoid(self) -> Dual:
-        r""":math:`\sigma(x)`, tangent :math:`\sigma(x)(1 - \sigma(x))\,\dot x`."""
-        return self._unary("sigmoid")
-
-    def relu(self) -> Dual:
-        r""":math:`\max(x, 0)`, tangent :math:`[x > 0]\,\dot x`."""
-        return self._unary("relu")
+    exp = _unary_method("exp")  # tangent e^x ẋ
+    log = _unary_method("log")  # tangent ẋ / x
+    tanh = _unary_method("tanh")  # tangent (1 - tanh² x) ẋ
+    sigmoid = _unary_method("sigmoid")  # tangent σ(x)(1 - σ(x)) ẋ
+    relu = _unary_method("relu")  # tangent [x > 0] ẋ
 
 
 # ---------------------------------------------------------------------------------------------
@@ -443,6 +423,7 @@ class Dual:
 
 
 def _check_point(x: Sequence[float]) -> list[float]:
+    """The point x, a non-empty sequence of real numbers, as a list of floats."""
     if isinstance(x, (str, bytes)) or not isinstance(x, Sequence):
         raise TypeError(f"x must be a sequence of real numbers, got {type(x).__name__}")
     bad = [type(v).__name__ for v in x if not is_real_number(v)]
@@ -453,11 +434,6 @@ def _check_point(x: Sequence[float]) -> list[float]:
             f"x must hold at least one coordinate (f maps R^n to R, n >= 1), got {x!r}"
         )
     return [float(v) for v in x]
-
-
-def _check_callable(f: object) -> None:
-    if not callable(f):
-        raise TypeError(f"f must be a function of the point x, got {type(f).__name__} {f!r}")
 
 
 def _scalar_value(f: Callable[[Tensor], Tensor], x: Tensor) -> Tensor | float:
@@ -500,7 +476,7 @@ def reverse_mode_grad(f: Callable[[list[Scalar]], Scalar], x: Sequence[float]) -
     >>> reverse_mode_grad(lambda v: v[0] * v[1] + v[1].exp(), [2.0, 0.0])  # (x1, x0 + e^x1)
     [0.0, 3.0]
     """
-    _check_callable(f)
+    check_callable("f", f)
     xs = [Scalar(v) for v in _check_point(x)]
     y = f(xs)
     if not isinstance(y, Scalar):
@@ -519,22 +495,21 @@ def forward_mode_grad(f: Callable[[list[Dual]], Dual], x: Sequence[float]) -> li
     Parameters
     ----------
     f : callable
-        Takes a list of n :class:`Dual` and returns one :class:`Dual`.
+        Maps a list of n :class:`Dual` to one :class:`Dual`; it is called n times.
     x : list of float
-        The point, length n.
-
-    Returns
-    -------
-    list of float
-        :math:`\partial f / \partial x_i`, length n. ``f`` is called n times.
+        As in :func:`reverse_mode_grad`, which returns the same gradient.
 
     Examples
     --------
-    >>> from dlref.autodiff import forward_mode_grad
-    >>> forward_mode_grad(lambda v: v[0] * v[1] + v[1].exp(), [2.0, 0.0])  # (x1, x0 + e^x1)
+    >>> from dlref.autodiff import forward_mode_grad, reverse_mode_grad
+    >>> def f(v):
+    ...     return v[0] * v[1] + v[1].exp()
+    >>> forward_mode_grad(f, [2.0, 0.0])  # (x1, x0 + e^x1), in n = 2 passes
+    [0.0, 3.0]
+    >>> reverse_mode_grad(f, [2.0, 0.0])  # the same f takes Scalars: one pass and one backward
     [0.0, 3.0]
     """
-    _check_callable(f)
+    check_callable("f", f)
     x = _check_point(x)
     grad = []
     for i in range(len(x)):
@@ -579,14 +554,9 @@ def finite_difference_grad(f: Callable[[Tensor], Tensor], x: Tensor, eps: float 
     >>> finite_difference_grad(lambda v: (v**2).sum(), x)  # exact: 2x
     tensor([2.0000, 4.0000], dtype=torch.float64)
     """
-    _check_callable(f)
-    if not isinstance(x, Tensor):
-        raise TypeError(f"x must be a floating-point torch.Tensor, got {type(x).__name__}")
-    if not x.is_floating_point():
-        raise TypeError(f"x must be a floating-point torch.Tensor, got dtype {x.dtype}")
-    check_real("eps", eps)
-    if not eps > 0:
-        raise ValueError(f"eps must be positive, got {eps}")
+    check_callable("f", f)
+    check_float("x", x)
+    check_positive_finite("eps", eps)
     x = x.detach()
     # flat, contiguous buffers: x itself may be a non-contiguous view (a transpose, a slice)
     grad = torch.empty(x.numel(), dtype=x.dtype, device=x.device)

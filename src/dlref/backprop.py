@@ -20,7 +20,13 @@ import torch
 from torch import Tensor, nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from dlref._checks import check_float, check_same_dtype, is_real_number
+from dlref._checks import (
+    check_float,
+    check_instance,
+    check_same_dtype,
+    check_shape,
+    is_real_number,
+)
 
 __all__ = [
     "sigmoid_loss",
@@ -51,13 +57,8 @@ _SKIP_PARAMS = (
 
 
 # ---------------------------------------------------------------------------------------------
-# Helpers: checks that name the argument and the shapes.
+# Helpers: the arguments of the skip network and of the ReLU network.
 # ---------------------------------------------------------------------------------------------
-
-
-def _check_shape(name: str, x: Tensor, shape: tuple[int, ...], meaning: str) -> None:
-    if tuple(x.shape) != shape:
-        raise ValueError(f"{name} must have shape {shape} ({meaning}), got {tuple(x.shape)}")
 
 
 def _scalar(name: str, v: float | Tensor) -> Tensor:
@@ -73,6 +74,7 @@ def _scalar(name: str, v: float | Tensor) -> Tensor:
 
 
 def _skip_params(params: Mapping[str, float | Tensor]) -> dict[str, Tensor]:
+    """The twelve parameters of the skip network, each as a 0-d tensor."""
     if not isinstance(params, Mapping):
         raise TypeError(f"params must be a mapping from name to value, got {type(params).__name__}")
     missing = [k for k in _SKIP_PARAMS if k not in params]
@@ -86,14 +88,13 @@ def _skip_params(params: Mapping[str, float | Tensor]) -> dict[str, Tensor]:
 
 
 def _check_relu_net(x: Tensor, A: Tensor, w: Tensor) -> None:
+    """Floating-point x (d,), A (k, d) and w (k,) of one dtype."""
     for name, t in (("x", x), ("A", A), ("w", w)):
         check_float(name, t)
     check_same_dtype(x=x, A=A, w=w)
-    if A.dim() != 2:
-        raise ValueError(f"A must be a matrix of shape (k, d), got shape {tuple(A.shape)}")
-    k, d = A.shape
-    _check_shape("x", x, (d,), f"A has shape {(k, d)}, so x must be a vector in R^{d}")
-    _check_shape("w", w, (k,), f"A has shape {(k, d)}, so w must be a vector in R^{k}")
+    check_shape("A", A, (None, None), "(k, d)")
+    check_shape("x", x, (A.shape[1],), "(d,)")
+    check_shape("w", w, (A.shape[0],), "(k,)")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -132,8 +133,8 @@ def sigmoid_loss(w: Tensor, x: Tensor) -> Tensor:
     """
     check_float("w", w)
     check_float("x", x)
-    _check_shape("w", w, (3,), "w0, w1 and the bias w2")
-    _check_shape("x", x, (2,), "x0 and x1")
+    check_shape("w", w, (3,), "(w0, w1, w2)")
+    check_shape("x", x, (2,), "(x0, x1)")
     # u = w0 x0 + w1 x1 + w2
     u = w[0] * x[0] + w[1] * x[1] + w[2]
     # L = 1 / (1 + e^u) = sigma(-u)
@@ -166,10 +167,8 @@ def sigmoid_loss_backward(w: Tensor, x: Tensor) -> tuple[Tensor, Tensor, Tensor]
 
     Parameters
     ----------
-    w : Tensor
-        Weights and bias :math:`(w_0, w_1, w_2)`, shape (3,).
-    x : Tensor
-        Inputs :math:`(x_0, x_1)`, shape (2,).
+    w, x : Tensor
+        As in :func:`sigmoid_loss`: shapes (3,) and (2,).
 
     Returns
     -------
@@ -285,12 +284,8 @@ def skip_backward(
 
     Parameters
     ----------
-    params : dict
-        The twelve parameters, numbers or 0-d tensors, as in :func:`skip_forward`.
-    x0 : float or Tensor
-        The input :math:`x_0`, a number or a 0-d tensor.
-    t : float or Tensor
-        The target :math:`t`, a number or a 0-d tensor.
+    params, x0, t
+        As in :func:`skip_forward`.
 
     Returns
     -------
@@ -385,12 +380,8 @@ def relu_net_input_grad(x: Tensor, A: Tensor, w: Tensor) -> Tensor:
 
     Parameters
     ----------
-    x : Tensor
-        Input, shape (d,).
-    A : Tensor
-        Hidden-layer weights, shape (k, d).
-    w : Tensor
-        Output weights, shape (k,).
+    x, A, w : Tensor
+        As in :func:`relu_net`: shapes (d,), (k, d) and (k,).
 
     Returns
     -------
@@ -422,7 +413,7 @@ def relu_net_input_grad(x: Tensor, A: Tensor, w: Tensor) -> Tensor:
 
 
 def linear_backward(X: Tensor, W: Tensor, G: Tensor) -> tuple[Tensor, Tensor]:
-    r"""Backward pass of a linear layer :math:`Y = XW`: the gradients of its input and weight.
+    r"""Backward pass of :math:`Y = XW`: the gradients of its input and weight.
 
     Given the upstream gradient :math:`G = \partial L/\partial Y`,
 
@@ -431,20 +422,21 @@ def linear_backward(X: Tensor, W: Tensor, G: Tensor) -> tuple[Tensor, Tensor]:
         \frac{\partial L}{\partial X} = G W^\top,\qquad
         \frac{\partial L}{\partial W} = X^\top G,
 
-    two matrix products, each with as many multiply-adds as the forward :math:`XW`. Leading
-    (batch) dimensions of ``X`` are flattened into rows for :math:`\partial L / \partial W`,
-    which sums over them. Note that :math:`W` here is (in, out); ``torch.nn.Linear`` stores its
-    transpose, (out, in), and computes :math:`X W^\top`.
+    two matrix products, each with as many multiply-adds as the forward
+    :math:`XW`. Leading (batch) dimensions of ``X`` are flattened into rows for
+    :math:`\partial L / \partial W`, which sums over them. Note that :math:`W`
+    here is (in, out); ``torch.nn.Linear`` stores its transpose, (out, in), and
+    computes :math:`X W^\top`.
 
     Parameters
     ----------
     X : Tensor
-        Input, shape (\*, in).
+        The layer's input, shape (\*, in): any leading dimensions.
     W : Tensor
-        Weight, shape (in, out).
+        The layer's weight, shape (in, out).
     G : Tensor
-        Upstream gradient :math:`\partial L/\partial Y`, shape (\*, out), with the same leading
-        dimensions as ``X``.
+        :math:`\partial L/\partial Y`, shape (\*, out): the leading dimensions
+        of ``X``.
 
     Returns
     -------
@@ -459,7 +451,7 @@ def linear_backward(X: Tensor, W: Tensor, G: Tensor) -> tuple[Tensor, Tensor]:
     >>> from dlref.backprop import linear_backward
     >>> X = torch.tensor([[1.0, 2.0], [3.0, 4.0]])
     >>> W = torch.tensor([[1.0, 0.0, -1.0], [2.0, 1.0, 0.0]])
-    >>> dX, dW = linear_backward(X, W, torch.ones(2, 3))  # the gradient of (X @ W).sum()
+    >>> dX, dW = linear_backward(X, W, torch.ones(2, 3))  # of (X @ W).sum()
     >>> dX
     tensor([[0., 3.],
             [0., 3.]])
@@ -467,29 +459,18 @@ def linear_backward(X: Tensor, W: Tensor, G: Tensor) -> tuple[Tensor, Tensor]:
     tensor([[4., 4., 4.],
             [6., 6., 6.]])
     """
-    for name, t in (("X", X), ("W", W), ("G", G)):
-        check_float(name, t)
-    if not X.dtype == W.dtype == G.dtype:
-        raise TypeError(
-            f"X, W and G must have the same dtype, got {X.dtype}, {W.dtype} and {G.dtype}"
-        )
-    if W.dim() != 2:
-        raise ValueError(f"W must be a matrix of shape (in, out), got shape {tuple(W.shape)}")
+    check_float("X", X)
+    check_float("W", W)
+    check_float("G", G)
+    check_same_dtype(X=X, W=W, G=G)
+    check_shape("W", W, (None, None), "(in, out)")
+    check_shape("X", X, (..., W.shape[0]), "(*, in)")
+    check_shape("G", G, (*X.shape[:-1], W.shape[1]), "(*, out)")
     d_in, d_out = W.shape
-    if X.dim() == 0 or X.shape[-1] != d_in:
-        raise ValueError(
-            f"X has shape {tuple(X.shape)} but W has shape {(d_in, d_out)}: "
-            f"the last dimension of X must be in={d_in}"
-        )
-    expected = (*X.shape[:-1], d_out)
-    if tuple(G.shape) != expected:
-        raise ValueError(
-            f"G must have the shape of Y = X @ W, {expected} (X {tuple(X.shape)}, W "
-            f"{(d_in, d_out)}), got {tuple(G.shape)}"
-        )
     # dL/dX = G W^T: (*, out) @ (out, in) -> (*, in)
     dX = G @ W.T
-    # dL/dW = X^T G, summed over every leading dimension: (in, N) @ (N, out) -> (in, out)
+    # dL/dW = X^T G, summed over the leading dimensions:
+    # (in, N) @ (N, out) -> (in, out)
     dW = X.reshape(-1, d_in).T @ G.reshape(-1, d_out)
     return dX, dW
 
@@ -535,14 +516,11 @@ def forward_backward_flops(model: nn.Module, x: Tensor) -> tuple[int, int]:
     >>> forward_backward_flops(layer, torch.randn(8, 100, requires_grad=True))  # dX too
     (16000, 32000)
     """
-    if not isinstance(model, nn.Module):
-        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    check_instance("model", model, nn.Module, "torch.nn.Module")
     check_float("x", x)
     inputs = [q for q in model.parameters() if q.requires_grad] + ([x] if x.requires_grad else [])
     if not inputs:
-        raise ValueError(
-            "nothing to differentiate: no parameter of model requires grad, and neither does x"
-        )
+        raise ValueError("nothing to differentiate: neither x nor a model parameter needs grad")
     with FlopCounterMode(display=False) as counter:
         try:
             y = model(x)

@@ -14,12 +14,21 @@ operations on a short vector, where NumPy's per-call cost is a fraction of torch
 from __future__ import annotations
 
 import math
+import sys
 
 import numpy as np
 import torch
 from torch import Tensor
 
-from dlref._checks import check_float, check_generator, check_real, is_int
+from dlref._checks import (
+    check_choice,
+    check_float,
+    check_generator,
+    check_in_range,
+    check_int,
+    check_real,
+    check_shape,
+)
 
 __all__ = [
     "condition_number",
@@ -38,17 +47,6 @@ METHODS = ("gd", "heavy_ball", "nesterov", "uniform_average")
 # ---------------------------------------------------------------------------------------------
 # Helpers
 # ---------------------------------------------------------------------------------------------
-
-
-def _check_method(method: str) -> None:
-    if not isinstance(method, str) or method not in METHODS:
-        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
-
-
-def _check_kappa(kappa: float) -> None:
-    check_real("kappa", kappa)
-    if not 1 <= kappa < math.inf:
-        raise ValueError(f"kappa must be >= 1 and finite (kappa = L / mu), got {kappa}")
 
 
 def _as_array(name: str, x: object) -> np.ndarray:
@@ -147,11 +145,8 @@ def spectrum(kappa: float, d: int = 10) -> np.ndarray:
     >>> spectrum(4.0, d=4)
     array([0.25, 0.5 , 0.75, 1.  ])
     """
-    _check_kappa(kappa)
-    if not is_int(d):
-        raise TypeError(f"d must be an int, got {type(d).__name__} {d!r}")
-    if d < 2:
-        raise ValueError(f"d must be at least 2 (one eigenvalue for mu, one for L), got {d}")
+    check_in_range("kappa", kappa, 1, sys.float_info.max, closed=True)  # finite
+    check_int("d", d, minimum=2)  # one eigenvalue for mu, one for L
     return np.linspace(1.0 / kappa, 1.0, d)
 
 
@@ -184,7 +179,7 @@ def optimal_hyperparameters(method: str, L: float, mu: float) -> dict[str, float
     >>> optimal_hyperparameters("heavy_ball", L=1.0, mu=0.01)
     {'lr': 3.305..., 'beta': 0.669...}
     """
-    _check_method(method)
+    check_choice("method", method, METHODS)
     check_real("L", L)
     check_real("mu", mu)
     if not math.inf > L >= mu > 0:
@@ -232,16 +227,13 @@ def contraction_factor(method: str, kappa: float) -> float:
     >>> round(contraction_factor("gd", 100.0), 4), round(contraction_factor("heavy_ball", 100.0), 4)
     (0.9802, 0.8182)
     """
-    _check_kappa(kappa)
-    if not isinstance(method, str):
-        raise TypeError(f"method must be a str, got {type(method).__name__} {method!r}")
+    check_choice("method", method, ("gd", "heavy_ball", "nesterov"))
+    check_in_range("kappa", kappa, 1, sys.float_info.max, closed=True)  # finite
     if method == "gd":
         return (kappa - 1) / (kappa + 1)
     if method == "heavy_ball":
         return (math.sqrt(kappa) - 1) / (math.sqrt(kappa) + 1)
-    if method == "nesterov":
-        return 1 - 1 / math.sqrt(kappa)
-    raise ValueError(f"method must be 'gd', 'heavy_ball' or 'nesterov', got {method!r}")
+    return 1 - 1 / math.sqrt(kappa)  # nesterov
 
 
 # ---------------------------------------------------------------------------------------------
@@ -249,7 +241,13 @@ def contraction_factor(method: str, kappa: float) -> float:
 # ---------------------------------------------------------------------------------------------
 
 
-def _iterates(method: str, H: np.ndarray, w0: np.ndarray, lr: float, beta: float = 0.0):
+def _iterates(
+    method: str,
+    H: np.ndarray,
+    w0: np.ndarray,
+    lr: float,
+    beta: float = 0.0,
+):
     """Yield w_1, w_2, ... of a method on f(w) = ½ wᵀHw (gradient H w)."""
     grad = _gradient(H)
     w, w_prev = w0.copy(), w0.copy()
@@ -275,7 +273,8 @@ def _iterates(method: str, H: np.ndarray, w0: np.ndarray, lr: float, beta: float
 
 
 def _setup(method, H, w0):
-    _check_method(method)
+    """The checked Hessian and start, and the method's hyperparameters."""
+    check_choice("method", method, METHODS)
     H = _as_array("H", H)
     lam = _eigenvalues(H)
     d = lam.shape[0]
@@ -312,10 +311,7 @@ def run_quadratic(method: str, H, steps: int, w0=None) -> np.ndarray:
     >>> w[:, 0]  # the slow direction shrinks by (kappa - 1) / (kappa + 1) = 1/3 per step
     array([1.        , 0.33333333, 0.11111111, 0.03703704])
     """
-    if not is_int(steps):
-        raise TypeError(f"steps must be an int, got {type(steps).__name__} {steps!r}")
-    if steps < 0:
-        raise ValueError(f"steps must be >= 0, got {steps}")
+    check_int("steps", steps, minimum=0)
     H, w0, hyper = _setup(method, H, w0)
     out = np.empty((steps + 1, w0.shape[0]))
     out[0] = w0
@@ -331,14 +327,10 @@ def iterations_to_tolerance(
 
     Parameters
     ----------
-    method : {"gd", "heavy_ball", "nesterov", "uniform_average"}
-        The method; hyperparameters from :func:`optimal_hyperparameters`.
-    H : numpy.ndarray
-        Hessian, shape ``(d, d)``, or its eigenvalues, ``(d,)``.
+    method, H, w0
+        As in :func:`run_quadratic`.
     eps : float, optional
-        Relative tolerance on the distance to the minimum.
-    w0 : numpy.ndarray, optional
-        Start, shape ``(d,)``; default all entries :math:`1/\sqrt d`.
+        Relative tolerance on the distance to the minimum, in (0, 1).
     max_iter : int, optional
         Give up after this many iterations.
 
@@ -354,11 +346,8 @@ def iterations_to_tolerance(
     ...     "heavy_ball", spectrum(100.0))
     (651, 89)
     """
-    check_real("eps", eps)
-    if not is_int(max_iter):
-        raise TypeError(f"max_iter must be an int, got {type(max_iter).__name__} {max_iter!r}")
-    if not 0 < eps < 1:
-        raise ValueError(f"eps must lie in (0, 1), got {eps}")
+    check_in_range("eps", eps, 0, 1)
+    check_int("max_iter", max_iter, minimum=0)
     H, w0, hyper = _setup(method, H, w0)
     target = eps**2 * (w0 @ w0)  # compare squared norms: ‖w_t‖² ≤ ε² ‖w_0‖²
     for t, w in zip(range(1, max_iter + 1), _iterates(method, H, w0, **hyper), strict=False):
@@ -374,18 +363,14 @@ def loglog_slope(x, y) -> float:
     Parameters
     ----------
     x, y : numpy.ndarray
-        Positive numbers, shape ``(k,)``, :math:`k \ge 2`.
-
-    Returns
-    -------
-    float
-        The fitted exponent.
+        Positive numbers, shape ``(k,)``, :math:`k \ge 2`; the result is the float :math:`p`.
 
     Examples
     --------
     >>> from dlref.conditioning import loglog_slope
-    >>> round(loglog_slope([1, 10, 100], [3, 30, 300]), 6)
-    1.0
+    >>> x = [1, 10, 100]
+    >>> round(loglog_slope(x, [3 * v**2 for v in x]), 6)  # y = 3 x^2
+    2.0
     """
     x, y = _as_array("x", x), _as_array("y", y)
     if x.shape != y.shape or x.ndim != 1 or x.size < 2:
@@ -440,16 +425,10 @@ def minibatch_gradient_variance(
     16
     """
     check_float("per_example_grads", per_example_grads)
-    for name, value in (("batch_size", batch_size), ("num_draws", num_draws)):
-        if not is_int(value):
-            raise TypeError(f"{name} must be an int, got {type(value).__name__} {value!r}")
-        if value < 1:
-            raise ValueError(f"{name} must be >= 1, got {value}")
+    check_int("batch_size", batch_size)
+    check_int("num_draws", num_draws)
     check_generator(generator, per_example_grads.device)
-    if per_example_grads.dim() != 2:
-        raise ValueError(
-            f"per_example_grads must have shape (N, P), got {tuple(per_example_grads.shape)}"
-        )
+    check_shape("per_example_grads", per_example_grads, (None, None), "(N, P)")
     N = per_example_grads.shape[0]
     if N == 0:
         raise ValueError("per_example_grads has no examples (shape (0, P)): need N >= 1")

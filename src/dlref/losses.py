@@ -9,10 +9,22 @@ meaning something else.
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import Tensor
 
-from dlref._checks import check_dim, check_float, check_tensor, is_int, is_real_number
+from dlref._checks import (
+    check_broadcast,
+    check_choice,
+    check_dim,
+    check_factory,
+    check_float,
+    check_in_range,
+    check_int,
+    check_shape,
+    check_tensor,
+)
 
 __all__ = [
     "softmax",
@@ -22,22 +34,9 @@ __all__ = [
     "binary_cross_entropy_with_logits",
 ]
 
-_REDUCTIONS = ("none", "mean", "sum")
-
-
 # ---------------------------------------------------------------------------------------------
-# Helpers: checks that name the argument and the shapes, and the three reductions.
+# Helpers: the class dimension, the checks of weights and targets, and the three reductions.
 # ---------------------------------------------------------------------------------------------
-
-
-def _check_reduction(reduction: str) -> None:
-    if reduction not in _REDUCTIONS:
-        raise ValueError(f"reduction must be one of {_REDUCTIONS}, got {reduction!r}")
-
-
-def _check_dtype(dtype: object) -> None:
-    if dtype is not None and not (isinstance(dtype, torch.dtype) and dtype.is_floating_point):
-        raise TypeError(f"dtype must be None or a floating-point torch.dtype, got {dtype!r}")
 
 
 def _class_dim(input: Tensor) -> int:
@@ -54,25 +53,35 @@ def _class_dim(input: Tensor) -> int:
 
 
 def _check_weight(weight: Tensor | None, C: int) -> None:
-    if weight is None:
-        return
-    check_float("weight", weight)
-    if tuple(weight.shape) != (C,):
-        raise ValueError(
-            f"weight must have shape ({C},), one entry per class, got {tuple(weight.shape)}"
-        )
+    """None, or one floating-point weight per class: shape (C,)."""
+    if weight is not None:
+        check_float("weight", weight)
+        check_shape("weight", weight, (C,), "(C,)")
 
 
-def _check_ignore_index(ignore_index: object) -> None:
-    if not is_int(ignore_index):
-        raise TypeError(
-            f"ignore_index must be an int (a class index to skip), got "
-            f"{type(ignore_index).__name__} {ignore_index!r}"
-        )
+def _check_elementwise(input: Tensor, **weights: Tensor | None) -> None:
+    """Each weight None, or a floating-point tensor that broadcasts with ``input``."""
+    for name, weight in weights.items():
+        if weight is not None:
+            check_float(name, weight)
+            check_broadcast(**{name: weight.shape, "input": input.shape})
 
 
-def _check_class_target(input: Tensor, target: Tensor, ignore_index: int) -> None:
+def _check_target(
+    input: Tensor, target: Tensor, ignore_index: int, probabilities: bool = False
+) -> None:
+    """Integer class indices, one per position, each in [0, C) or ``ignore_index`` (an int);
+    or, where ``probabilities`` are allowed, a floating-point target of the input's shape."""
+    check_int("ignore_index", ignore_index, minimum=-math.inf)
     check_tensor("target", target)
+    if probabilities and target.is_floating_point():
+        if target.shape != input.shape:
+            raise TypeError(
+                f"target is floating-point with shape {tuple(target.shape)}: class probabilities "
+                f"must have the input's shape {tuple(input.shape)}, and class indices must be an "
+                f"integer tensor (torch.long), not {target.dtype}"
+            )
+        return
     if target.is_floating_point() or target.is_complex() or target.dtype == torch.bool:
         raise TypeError(f"class-index target must be an integer tensor, got dtype {target.dtype}")
     cdim = _class_dim(input)
@@ -94,6 +103,9 @@ def _check_class_target(input: Tensor, target: Tensor, ignore_index: int) -> Non
             f"target holds class index {value} but input of shape {tuple(input.shape)} has "
             f"C={C} classes: indices must lie in [0, {C}) or equal ignore_index={ignore_index}"
         )
+
+
+_REDUCTIONS = ("none", "mean", "sum")
 
 
 def _reduce(loss: Tensor, reduction: str, total_weight: Tensor | None = None) -> Tensor:
@@ -133,9 +145,20 @@ def _nll_terms(
     return -w_n * picked, w_n
 
 
+def _minus_max(input: Tensor, dim: int) -> Tensor:
+    """x_i - m with m = max_j x_j along ``dim``, a constant shift (no gradient through m).
+
+    An empty input has no maximum; it passes through as a copy, so that the softmaxes of an
+    empty tensor are empty, as in torch.
+    """
+    if input.numel() == 0:
+        return input.clone()
+    return input - input.detach().amax(dim=dim, keepdim=True)
+
+
 def _shifted_logits(input: Tensor, dim: int) -> tuple[Tensor, Tensor]:
     """The log-sum-exp trick: z = x - m and lse = log sum_j e^{z_j}, so that log p = z - lse."""
-    z = input - input.detach().amax(dim=dim, keepdim=True)  # x_i - m; m a constant shift
+    z = _minus_max(input, dim)  # x_i - m
     return z, z.exp().sum(dim=dim, keepdim=True).log()  # z, log sum_j e^{x_j - m}
 
 
@@ -187,31 +210,29 @@ def softmax(input: Tensor, dim: int, dtype: torch.dtype | None = None) -> Tensor
     """
     check_float("input", input)
     check_dim("dim", dim, input.shape)
-    _check_dtype(dtype)
-    if dtype is not None:
-        input = input.to(dtype)
-    if input.numel() == 0:  # nothing to normalise: an empty result, as torch gives
-        return input.clone()
-    m = input.amax(dim=dim, keepdim=True).detach()  # m: a constant shift, so no gradient
-    e = (input - m).exp()  # e^{x_i - m} <= 1
+    check_factory(device=None, dtype=dtype)
+    input = input if dtype is None else input.to(dtype)
+    e = _minus_max(input, dim).exp()  # e^{x_i - m} <= 1
     return e / e.sum(dim=dim, keepdim=True)
 
 
-def log_softmax(input: Tensor, dim: int, dtype: torch.dtype | None = None) -> Tensor:
-    r"""Log of the softmax along ``dim``, computed without overflow (the log-sum-exp trick).
+def log_softmax(
+    input: Tensor,
+    dim: int,
+    dtype: torch.dtype | None = None,
+) -> Tensor:
+    r"""Log of the softmax along ``dim``, without overflow (log-sum-exp trick).
 
     .. math::
 
-        \log \mathrm{softmax}(x)_i = x_i - m - \log \sum_j e^{x_j - m},\qquad m = \max_j x_j
+        \log \mathrm{softmax}(x)_i = x_i - m - \log \sum_j e^{x_j - m},
+        \qquad m = \max_j x_j
 
     Parameters
     ----------
-    input : Tensor
-        Logits of any shape.
-    dim : int
-        Dimension along which to normalise. Required, as in :func:`torch.log_softmax`.
-    dtype : torch.dtype, optional
-        If given, ``input`` is cast to it first.
+    input, dim, dtype
+        As in :func:`softmax`; ``dim`` is required, as in
+        :func:`torch.log_softmax`.
 
     Returns
     -------
@@ -224,17 +245,14 @@ def log_softmax(input: Tensor, dim: int, dtype: torch.dtype | None = None) -> Te
     >>> from dlref.losses import log_softmax
     >>> log_softmax(torch.tensor([1000.0, 1000.0]), dim=0)
     tensor([-0.6931, -0.6931])
-    >>> e = torch.tensor([1000.0, 1000.0]).exp()  # the naive way overflows: inf / inf
+    >>> e = torch.tensor([1000.0, 1000.0]).exp()  # naive: inf / inf
     >>> (e / e.sum()).log()
     tensor([nan, nan])
     """
     check_float("input", input)
     check_dim("dim", dim, input.shape)
-    _check_dtype(dtype)
-    if dtype is not None:
-        input = input.to(dtype)
-    if input.numel() == 0:  # nothing to normalise: an empty result, as torch gives
-        return input.clone()
+    check_factory(device=None, dtype=dtype)
+    input = input if dtype is None else input.to(dtype)
     z, lse = _shifted_logits(input, dim)  # x_i - m, log sum_j e^{x_j - m}
     return z - lse
 
@@ -287,11 +305,9 @@ def nll_loss(
     tensor(0.4581)
     """
     check_float("input", input)
-    _check_reduction(reduction)
-    C = input.shape[_class_dim(input)]
-    _check_weight(weight, C)
-    _check_ignore_index(ignore_index)
-    _check_class_target(input, target, ignore_index)
+    check_choice("reduction", reduction, _REDUCTIONS)
+    _check_weight(weight, input.shape[_class_dim(input)])
+    _check_target(input, target, ignore_index)
     loss, w_n = _nll_terms(input, target, weight, ignore_index)
     return _reduce(loss, reduction, w_n.sum())
 
@@ -305,42 +321,48 @@ def cross_entropy(
     reduction: str = "mean",
     label_smoothing: float = 0.0,
 ) -> Tensor:
-    r"""Cross-entropy between softmax(``input``) and ``target`` (class indices or probabilities).
+    r"""Cross-entropy of softmax(``input``) and class indices or probabilities.
 
-    With class indices :math:`y_n` and label smoothing :math:`\varepsilon` over C classes:
+    With class indices :math:`y_n` and label smoothing :math:`\varepsilon`
+    over C classes:
 
     .. math::
 
         \ell_n = (1-\varepsilon)\bigl(-w_{y_n} \log p_{n,y_n}\bigr)
-               + \frac{\varepsilon}{C}\Bigl(-\sum_c w_c \log p_{n,c}\Bigr),\qquad
-        p_n = \mathrm{softmax}(x_n)
+               + \frac{\varepsilon}{C}\Bigl(-\sum_c w_c \log p_{n,c}\Bigr),
+        \qquad p_n = \mathrm{softmax}(x_n)
 
-    and ``'mean'`` divides :math:`\sum_n \ell_n` by :math:`\sum_n w_{y_n}` over non-ignored
-    positions. With class probabilities :math:`q_n` (``target`` shaped like ``input``):
+    and ``'mean'`` divides :math:`\sum_n \ell_n` by :math:`\sum_n w_{y_n}` over
+    non-ignored positions. With class probabilities :math:`q_n` (``target``
+    shaped like ``input``):
 
     .. math::
 
         \ell_n = -\sum_c w_c\, \tilde q_{n,c} \log p_{n,c},\qquad
         \tilde q = (1-\varepsilon)\, q + \varepsilon / C
 
-    and ``'mean'`` divides by the number of positions (N × d1 × ...), whatever the weights.
+    and ``'mean'`` divides by the number of positions (N × d1 × ...), whatever
+    the weights.
 
     Parameters
     ----------
     input : Tensor
         Logits (unnormalised), shape (C,), (N, C) or (N, C, d1, ...).
     target : Tensor
-        Either integer class indices of shape (), (N,) or (N, d1, ...), or floating class
-        probabilities with the shape of ``input``. An index out of range raises ``ValueError``
-        on the CPU; on an accelerator it is checked on the device, as torch's kernels do.
+        Either integer class indices of shape (), (N,) or (N, d1, ...), or
+        floating class probabilities with the shape of ``input``. An index out
+        of range raises ``ValueError`` on the CPU; on an accelerator it is
+        checked on the device, as torch's kernels do.
     weight : Tensor, optional
         Per-class weights, shape (C,).
     ignore_index : int, default -100
-        Class-index target value that is skipped (not used with probabilities); the logits of a
-        skipped position may hold ``-inf`` or ``nan``, as in torch.
+        Class-index target value that is skipped (not used with
+        probabilities); the logits of a skipped position may hold ``-inf`` or
+        ``nan``, as in torch.
     reduction : {'mean', 'sum', 'none'}, default 'mean'
     label_smoothing : float, default 0.0
-        :math:`\varepsilon \in [0, 1]`: mixes the target with the uniform distribution.
+        :math:`\varepsilon \in [0, 1]`: mixes the target with the uniform
+        distribution.
 
     Examples
     --------
@@ -349,44 +371,33 @@ def cross_entropy(
     >>> logits = torch.tensor([[2.0, 0.5, -1.0], [0.0, 3.0, 0.0]])
     >>> cross_entropy(logits, torch.tensor([0, 1]))
     tensor(0.1681)
-    >>> cross_entropy(torch.tensor([[1e4, -1e4]]), torch.tensor([1]))  # finite, = 2e4
+    >>> cross_entropy(torch.tensor([[1e4, -1e4]]), torch.tensor([1]))  # 2e4
     tensor(20000.)
     """
     check_float("input", input)
-    _check_reduction(reduction)
-    if not is_real_number(label_smoothing):
-        raise TypeError(
-            f"label_smoothing must be a real number in [0, 1], got "
-            f"{type(label_smoothing).__name__} {label_smoothing!r}"
-        )
-    if not 0.0 <= label_smoothing <= 1.0:
-        raise ValueError(f"label_smoothing must be in [0, 1], got {label_smoothing}")
-    _check_ignore_index(ignore_index)
+    check_choice("reduction", reduction, _REDUCTIONS)
+    check_in_range("label_smoothing", label_smoothing, 0, 1, closed=True)
+    _check_weight(weight, input.shape[_class_dim(input)])
+    _check_target(input, target, ignore_index, probabilities=True)
     cdim = _class_dim(input)
     C = input.shape[cdim]
-    _check_weight(weight, C)
-    check_tensor("target", target)
-    z, lse = _shifted_logits(input, cdim)  # log p_{n,c} = z_{n,c} - lse_n, as in log_softmax
+    # log p_{n,c} = z_{n,c} - lse_n, as in log_softmax
+    z, lse = _shifted_logits(input, cdim)
     w = _class_shaped(weight, input.dim(), cdim) if weight is not None else 1.0
 
-    if target.is_floating_point():
-        if target.shape != input.shape:
-            raise TypeError(
-                f"target is floating-point with shape {tuple(target.shape)}: class probabilities "
-                f"must have the input's shape {tuple(input.shape)}, and class indices must be an "
-                f"integer tensor (torch.long), not {target.dtype}"
-            )
+    if target.is_floating_point():  # class probabilities
         q = target * (1 - label_smoothing) + label_smoothing / C  # smoothed q
         return _reduce(-(w * q * (z - lse)).sum(cdim), reduction)
 
-    _check_class_target(input, target, ignore_index)
-    # only log p_{n,y_n} is needed: form z - lse at the targets, not all N x C of it (faster)
+    # only log p_{n,y_n} is needed: z - lse at the targets, not all N x C
     loss, w_n = _nll_terms(z, target, weight, ignore_index, lse)
     if label_smoothing > 0:
         logp = z - lse  # log p_{n,c}
         keep = (target != ignore_index).unsqueeze(cdim)
-        kept_logp = torch.where(keep, logp, 0)  # selected, as in _nll_terms: rows may be -inf
-        smooth = -(w * kept_logp).sum(cdim)  # -sum_c w_c log p_{n,c}, 0 where ignored
+        # selected, not multiplied, as in _nll_terms: a row may be -inf
+        kept_logp = torch.where(keep, logp, 0)
+        # -sum_c w_c log p_{n,c}, 0 where ignored
+        smooth = -(w * kept_logp).sum(cdim)
         loss = (1 - label_smoothing) * loss + label_smoothing / C * smooth
     return _reduce(loss, reduction, w_n.sum())
 
@@ -436,21 +447,9 @@ def binary_cross_entropy_with_logits(
     """
     check_float("input", input)
     check_float("target", target)
-    _check_reduction(reduction)
-    if target.shape != input.shape:
-        raise ValueError(
-            f"target must have the input's shape {tuple(input.shape)}, got {tuple(target.shape)}"
-        )
-    for name, t in (("weight", weight), ("pos_weight", pos_weight)):
-        if t is not None:
-            check_float(name, t)
-            try:
-                torch.broadcast_shapes(t.shape, input.shape)
-            except RuntimeError:
-                raise ValueError(
-                    f"{name} of shape {tuple(t.shape)} does not broadcast to the input's shape "
-                    f"{tuple(input.shape)}"
-                ) from None
+    check_choice("reduction", reduction, _REDUCTIONS)
+    check_shape("target", target, tuple(input.shape), "input.shape")
+    _check_elementwise(input, weight=weight, pos_weight=pos_weight)
     log_sigmoid = torch.nn.functional.logsigmoid(input)  # log sigma(x) = -log(1 + e^{-x})
     if pos_weight is not None:
         log_sigmoid = (1 + (pos_weight - 1) * target) * log_sigmoid  # (1 + (p_w - 1) y) log sigma

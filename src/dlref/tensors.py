@@ -59,17 +59,18 @@ def _as_shape(name: str, shape, allow_int: bool) -> tuple[int, ...]:
 
 
 def _broadcast(shapes: Sequence[tuple[int, ...]]):
-    """Broadcast shapes: ``(result, None)``, or ``(None, conflict)`` at the first clash.
+    """Broadcast shapes: ``(result, None)``, or ``(None, conflict)``.
 
-    ``conflict = (p, q, dim)``: shapes ``p`` and ``q`` (indices into ``shapes``) hold different
-    sizes, neither of them 1, at ``dim`` counted from the right (-1 is the last).
+    ``conflict = (p, q, dim)`` at the first clash: shapes ``p`` and ``q``
+    (indices into ``shapes``) hold different sizes, neither of them 1, at
+    ``dim`` counted from the right (-1 is the last).
     """
     ndim = max((len(s) for s in shapes), default=0)
     out = [1] * ndim  # sizes so far, aligned on the right
-    owner = [None] * ndim  # index of the shape that set out[j] to a size other than 1
+    owner = [None] * ndim  # which shape set out[j] to a size other than 1
     for q, s in enumerate(shapes):
         for i, d in enumerate(s):
-            j = ndim - len(s) + i  # dim i of s lines up with dim j of the result
+            j = ndim - len(s) + i  # dim i of s is dim j of the result
             if d == 1:
                 continue  # a size-1 dim stretches to anything
             if out[j] == 1:
@@ -254,20 +255,13 @@ def matmul_flops(a, b) -> int:
 
     Parameters
     ----------
-    a : torch.Size, tuple or list of int
-        Shape of the left operand, ``(d,)``, ``(m, d)`` or ``(*batch, m, d)``.
-    b : torch.Size, tuple or list of int
-        Shape of the right operand, ``(d,)``, ``(d, n)`` or ``(*batch, d, n)``.
+    a, b : torch.Size, tuple or list of int
+        The shapes of the operands, as in :func:`matmul_shape`, which also says what it raises.
 
     Returns
     -------
     int
         :math:`2 B m n d`.
-
-    Raises
-    ------
-    ValueError, TypeError
-        As :func:`matmul_shape`.
 
     Examples
     --------
