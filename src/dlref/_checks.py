@@ -270,3 +270,45 @@ def check_finite_nonnegative(name: str, x: object) -> float:
     if not (math.isfinite(x) and x >= 0):
         raise ValueError(f"{name} must be a finite number >= 0, got {x}")
     return float(x)
+
+
+# --- dlref.rl, dlref.cartpole (check_instance, check_in_range, check_choice: as on other branches)
+
+
+def check_instance(name: str, x: object, cls: type, text: str = "") -> None:
+    """Raise ``TypeError`` naming ``name`` unless ``x`` is a ``cls`` (``text`` names it)."""
+    if not isinstance(x, cls):
+        raise TypeError(f"{name} must be a {text or cls.__name__}, got {type(x).__name__}")
+
+
+def check_in_range(name: str, x: object, low: float, high: float, closed: bool = False) -> float:
+    """Raise naming ``name`` unless ``x`` is a real number in ``(low, high)`` (``[low, high]``
+    if ``closed``); return it as a float."""
+    check_real(name, x)
+    if not (low <= x <= high if closed else low < x < high):
+        interval = f"[{low:g}, {high:g}]" if closed else f"({low:g}, {high:g})"
+        raise ValueError(f"{name} must lie in {interval}, got {x}")
+    return float(x)
+
+
+def check_choice(name: str, x: object, allowed: tuple) -> None:
+    """Raise ``ValueError`` naming ``name`` unless ``x`` is one of ``allowed``."""
+    if x not in allowed:
+        raise ValueError(f"{name} must be one of {allowed}, got {x!r}")
+
+
+def check_optional_real(name: str, x: object) -> None:
+    """Raise ``TypeError`` naming ``name`` unless ``x`` is None or a real number (not a bool)."""
+    if x is not None and not is_real_number(x):
+        raise TypeError(f"{name} must be a real number or None, got {type(x).__name__} {x!r}")
+
+
+def check_index_tensor_on_device(name: str, t: object, n: int, of: str) -> None:
+    """:func:`check_index_tensor`, plus an assert on an accelerator that costs no host sync.
+
+    On a device a value outside ``[0, n)`` raises ``RuntimeError`` at the device's next sync.
+    """
+    check_index_tensor(name, t, n, of)
+    if t.numel() and t.device.type != "cpu":
+        in_range = ((t >= 0) & (t < n)).all()
+        torch._assert_async(in_range, f"{name} holds indices outside [0, {n}) for {of}")
