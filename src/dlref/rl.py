@@ -94,11 +94,13 @@ def discounted_returns(rewards: Tensor, dones: Tensor, gamma: float) -> Tensor:
     check_tensor("dones", dones)
     check_shape("dones", dones, tuple(rewards.shape), "rewards.shape")
     check_in_range("gamma", gamma, 0, 1, closed=True)
-    keep = gamma * (dones == 0).to(rewards.dtype)  # gamma (1 - d_t): 0 at an episode's end
+    # gamma (1 - d_t): 0 at the last step of an episode
+    keep = gamma * (dones == 0).to(rewards.dtype)
     returns = torch.empty_like(rewards)
-    g = rewards.new_zeros(rewards.shape[1:])  # G_{t+1}, (num_envs,) or ()
+    g = rewards.new_zeros(rewards.shape[1:])  # G_T = 0, (num_envs,) or ()
     for t in range(rewards.shape[0] - 1, -1, -1):
-        g = rewards[t] + keep[t] * g  # G_t
+        # G_t = r_t + gamma (1 - d_t) G_{t+1}
+        g = rewards[t] + keep[t] * g
         returns[t] = g
     return returns
 
@@ -422,24 +424,31 @@ def policy_gradient_loss(
     check_in_range("gamma", gamma, 0, 1, closed=True)
     check_choice("baseline", baseline, _BASELINES)
     check_real("entropy_coef", entropy_coef)
-    # Means over the steps that count, as sums weighted by the mask: no host sync.
+    # Means over D (the steps that count): sums weighted by the mask, no sync.
     G = discounted_returns(batch.rewards, batch.dones, gamma)  # G_t, (T, N)
     m = batch.mask.to(G.dtype)  # 1 for the steps in D, (T, N)
     n = m.sum()  # |D|
     if baseline == "time":
-        n_t = m.sum(1, keepdim=True).clamp(min=1)  # episodes running at step t, (T, 1)
-        G = G - (G * m).sum(1, keepdim=True) / n_t  # G_t - b_t
+        # b_t: mean G_t of the episodes still running at step t
+        n_t = m.sum(1, keepdim=True).clamp(min=1)  # (T, 1)
+        G = G - (G * m).sum(1, keepdim=True) / n_t  # A_t = G_t - b_t
     if baseline == "mean":
-        G = G - (G * m).sum() / n  # G_t - b, b the mean over D
+        G = G - (G * m).sum() / n  # A_t = G_t - b, b the mean over D
     if normalize_advantages:
         centred = G - (G * m).sum() / n
-        std = ((centred.square() * m).sum() / (n - 1)).sqrt()  # unbiased, as Tensor.std
-        G = torch.where(n > 1, centred / (std + 1e-8), G)  # one step: nothing to normalise
-    logp = policy(batch.obs).log_softmax(-1)  # one forward pass for every step, (T, N, A)
-    logp_a = logp.gather(-1, batch.actions.unsqueeze(-1)).squeeze(-1)  # log pi(a_t | s_t)
-    loss = -(logp_a * G * m).sum() / n  # -mean over D of log pi(a_t | s_t) A_t
+        # std over D, unbiased as Tensor.std
+        std = ((centred.square() * m).sum() / (n - 1)).sqrt()
+        # A_t <- (A_t - mean) / std; with one step, nothing to normalise
+        G = torch.where(n > 1, centred / (std + 1e-8), G)
+    # one forward pass for every step, (T, N, A)
+    logp = policy(batch.obs).log_softmax(-1)
+    # log pi(a_t | s_t), (T, N)
+    logp_a = logp.gather(-1, batch.actions.unsqueeze(-1)).squeeze(-1)
+    # L = -(1/|D|) sum over D of log pi(a_t | s_t) A_t
+    loss = -(logp_a * G * m).sum() / n
     if entropy_coef:
-        entropy = -((logp.exp() * logp).sum(-1) * m).sum() / n  # mean over D of H[pi(.|s_t)]
+        # mean over D of H[pi(. | s_t)] = -sum_a pi log pi
+        entropy = -((logp.exp() * logp).sum(-1) * m).sum() / n
         loss = loss - entropy_coef * entropy
     return loss
 
@@ -562,20 +571,18 @@ def reinforce(
         loss.backward()
         optimizer.step()
 
-        lengths = batch.mask.sum(0)  # reward 1 per step, so return = length
-        returns = (batch.rewards * batch.mask).sum(0)
-        # one copy to the host per update (on a GPU each copy waits for the device)
-        numbers = (returns, returns.mean(), loss.detach(), lengths.sum())
-        *episode_returns, mean_return, loss_value, new_steps = torch.cat(
-            [x.double().reshape(-1) for x in numbers]
-        ).tolist()
+        returns = (batch.rewards * batch.mask).sum(0)  # one per episode
+        # one copy to the host per update (on a GPU it waits for the device)
+        numbers = (returns, returns.mean(), loss.detach(), batch.mask.sum())
+        numbers = torch.cat([x.double().reshape(-1) for x in numbers])
+        *episode_returns, mean_return, loss_value, new_steps = numbers.tolist()
         steps += int(new_steps)
         history.episode_returns += episode_returns
         history.mean_returns.append(mean_return)
         history.losses.append(loss_value)
         history.env_steps.append(steps)
         history.seconds.append(time.perf_counter() - start)
-        if target_return is not None and history.last_mean(100) >= target_return:
+        if target_return is not None and history.last_mean() >= target_return:
             history.solved_at = update
             break
         if max_seconds is not None and history.seconds[-1] >= max_seconds:
