@@ -4,7 +4,7 @@ r"""CartPole: a pole balanced on a cart, batched in torch tensors.
 500-step truncation, reward and initial-state distribution), the cart-pole of Barto, Sutton and
 Anderson (1983), written for many environments at once in plain torch tensors, so a rollout of a
 whole batch of episodes costs a few tensor operations a step and runs on a GPU when given one.
-:mod:`dlref.rl` trains policies on it.
+:func:`dlref.rl.reinforce` trains policies on it.
 """
 
 from __future__ import annotations

@@ -317,7 +317,7 @@ def rollout(env: CartPole, policy: MLPPolicy, generator: torch.Generator | None 
 
     Parameters
     ----------
-    env : CartPole
+    env : ~dlref.cartpole.CartPole
         The batched environment; its ``num_envs`` is the number of episodes.
     policy : MLPPolicy
         Samples the actions.
@@ -512,7 +512,7 @@ def reinforce(
 
     Parameters
     ----------
-    env : CartPole
+    env : ~dlref.cartpole.CartPole
         Batched environment; ``num_envs`` episodes per update.
     policy : MLPPolicy
         The policy to train.
