@@ -539,8 +539,8 @@ def reinforce(
     Examples
     --------
     >>> import torch
-    >>> from dlref.cartpole import CartPole
     >>> from dlref.rl import MLPPolicy, reinforce
+    >>> from dlref.cartpole import CartPole
     >>> _ = torch.manual_seed(0)
     >>> env, policy = CartPole(16, generator=torch.Generator().manual_seed(0)), MLPPolicy(4, 2)
     >>> opt = torch.optim.SGD(policy.parameters(), lr=0.1)
