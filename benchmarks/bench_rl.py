@@ -2,7 +2,7 @@
 
 Needs gymnasium, which is in the ``test`` extra (so ``make install`` puts it in the venv and
 ``make bench`` has it): ``CartPoleVectorEnv`` is Gymnasium's own NumPy implementation of many
-CartPoles at once, the fair reference for :class:`dlref.rl.CartPole`.
+CartPoles at once, the fair reference for :class:`dlref.cartpole.CartPole`.
 
 ``EXTRA()`` runs the two training tables of the policy-gradient page:
 
@@ -25,7 +25,8 @@ import numpy as np
 import torch
 from gymnasium.envs.classic_control.cartpole import CartPoleVectorEnv
 
-from dlref.rl import CartPole, MLPPolicy, reinforce
+from dlref.cartpole import CartPole
+from dlref.rl import MLPPolicy, reinforce
 
 
 def _cartpole_inputs(num_envs, steps):

@@ -7,9 +7,9 @@ Plain REINFORCE has a reputation for not converging on CartPole. Here it solves
 updates, above all thanks to a **batch of 64 whole episodes** per update; a **baseline** (the
 mean reward-to-go of the batch at the same time step) and **normalised advantages** help a
 little more (the ablation is on :doc:`the policy-gradient page </topics/policy-gradient>`).
-Running the 64 episodes as one batched environment (:class:`dlref.rl.CartPole`), without
-autograd, and recomputing every log-probability of the batch in one pass afterwards makes each
-update cheap.
+Running the 64 episodes as one batched environment (:class:`dlref.cartpole.CartPole`),
+without autograd, and recomputing every log-probability of the batch in one pass afterwards
+makes each update cheap; on a GPU the host reads from the device once per update.
 """
 
 # %%
@@ -19,7 +19,8 @@ update cheap.
 import matplotlib.pyplot as plt
 import torch
 
-from dlref.rl import CartPole, MLPPolicy, reinforce, rollout
+from dlref.cartpole import CartPole
+from dlref.rl import MLPPolicy, reinforce, rollout
 
 torch.manual_seed(0)
 device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -38,9 +39,11 @@ print(env.state.shape)
 # -----
 # A 4-64-2 tanh MLP gives the logits of "push left" and "push right".
 #
-# The optimizer is Adam, written out: it is ``torch.optim.Adam``'s update with its defaults,
-# in five lines. Creating the first ``torch.optim`` optimizer of a process imports
-# ``torch._dynamo``, which takes seconds, as long as the training below or longer.
+# The optimizer is Adam, written out: the update of :class:`dlref.optim.Adam` and of
+# ``torch.optim.Adam`` with their defaults, in five lines. It is not either of those because
+# both are ``torch.optim.Optimizer`` subclasses, and creating the first one in a process
+# imports ``torch._dynamo``: seconds, as long as the training below or longer. A training
+# script that runs for minutes should use :class:`dlref.optim.Adam` or ``torch.optim.Adam``.
 policy = MLPPolicy(observation_size=4, num_actions=2, hidden_size=64).to(device)
 
 

@@ -248,7 +248,7 @@ def _raises_naming(exc, name, fn, *args, **kwargs):
 
 @pytest.mark.parametrize("dtype", [torch.uint8, torch.int8, torch.int32, torch.bool])
 def test_cartpole_actions_of_any_integer_dtype_push_like_int64(dtype):
-    from dlref.rl import CartPole
+    from dlref.cartpole import CartPole
 
     def after_one_step(action):
         env = CartPole(2, dtype=torch.float64)
@@ -261,7 +261,7 @@ def test_cartpole_actions_of_any_integer_dtype_push_like_int64(dtype):
 
 
 def test_cartpole_steps_assigned_an_int_names_steps():
-    from dlref.rl import CartPole
+    from dlref.cartpole import CartPole
 
     env = CartPole(2)
     _raises_naming(TypeError, "steps", setattr, env, "steps", 5)
@@ -581,7 +581,7 @@ def _case_optimizer(name, kwargs):
 
 
 def _cartpole():
-    from dlref.rl import CartPole
+    from dlref.cartpole import CartPole
 
     env = CartPole(3, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
     env.state = torch.tensor([[0.0, 0.1, 0.02, -0.1]] * 3, dtype=torch.float64)
@@ -771,9 +771,9 @@ METHOD_CASES = {
     "dlref.optim.Adam.step": lambda: _case_optimizer("Adam", {"lr": 0.1}),
     "dlref.optim.AdamW.step": lambda: _case_optimizer("AdamW", {"lr": 0.1}),
     "dlref.optim.UniformAverage.step": lambda: _case_optimizer("UniformAverage", {"lr": 0.1}),
-    "dlref.rl.CartPole.step": _case_cartpole_step,
-    "dlref.rl.CartPole.state": _case_cartpole_set_state,
-    "dlref.rl.CartPole.steps": _case_cartpole_set_steps,
+    "dlref.cartpole.CartPole.step": _case_cartpole_step,
+    "dlref.cartpole.CartPole.state": _case_cartpole_set_state,
+    "dlref.cartpole.CartPole.steps": _case_cartpole_set_steps,
     "dlref.rl.MLPPolicy.forward": _case_policy_forward,
     "dlref.rl.MLPPolicy.sample": _case_policy_sample,
     "dlref.rl.MLPPolicy.log_prob": _case_policy_log_prob,

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from parity import assert_matches_finite_differences
 
 from dlref import rl
+from dlref.cartpole import CartPole
 
 gymnasium = pytest.importorskip("gymnasium")
 from gymnasium.envs.classic_control.cartpole import CartPoleEnv  # noqa: E402
@@ -58,17 +59,25 @@ def test_discounted_returns_gamma_one_counts_the_steps_left():
     assert rl.discounted_returns(rewards, dones, 1.0).tolist() == [3, 2, 1, 3, 2, 1]
 
 
-@pytest.mark.parametrize("gamma", [-0.1, 1.5, float("nan"), True, "0.9"])
+@pytest.mark.parametrize("gamma", [-0.1, 1.5, float("nan")])
 def test_discounted_returns_rejects_gamma(gamma):
-    with pytest.raises(ValueError, match="gamma must be a number in"):
+    with pytest.raises(ValueError, match=r"gamma must lie in \[0, 1\], got"):
+        rl.discounted_returns(torch.ones(3), torch.zeros(3, dtype=torch.bool), gamma)
+
+
+@pytest.mark.parametrize("gamma", [True, "0.9", None])
+def test_discounted_returns_rejects_gamma_of_another_type(gamma):
+    with pytest.raises(TypeError, match="gamma must be a real number, got"):
         rl.discounted_returns(torch.ones(3), torch.zeros(3, dtype=torch.bool), gamma)
 
 
 def test_discounted_returns_errors():
-    with pytest.raises(ValueError, match=r"rewards has shape \(3,\) but dones has shape \(4,\)"):
+    with pytest.raises(
+        ValueError, match=r"dones must have shape rewards.shape = \(3\), got \(4,\)"
+    ):
         rl.discounted_returns(torch.ones(3), torch.zeros(4, dtype=torch.bool), 0.9)
-    with pytest.raises(ValueError, match=r"rewards must have shape \(T,\) or \(T, num_envs\)"):
-        rl.discounted_returns(torch.ones(2, 2, 2), torch.zeros(2, 2, 2), 0.9)
+    with pytest.raises(ValueError, match=r"rewards.dim\(\) must be at least 1, got 0"):
+        rl.discounted_returns(torch.tensor(1.0), torch.tensor(False), 0.9)
     with pytest.raises(TypeError, match="rewards must be a floating-point tensor"):
         rl.discounted_returns(torch.ones(3, dtype=torch.int64), torch.zeros(3), 0.9)
     with pytest.raises(TypeError, match="dones must be a torch.Tensor"):
@@ -125,9 +134,15 @@ def test_baseline_cuts_the_variance_as_the_formula_says():
 
 
 def test_bandit_errors():
-    with pytest.raises(ValueError, match=r"logits has shape \(3,\) and rewards has shape \(2,\)"):
+    with pytest.raises(
+        ValueError, match=r"rewards must have shape logits.shape = \(3\), got \(2,\)"
+    ):
         rl.bandit_policy_gradient(torch.zeros(3), torch.zeros(2))
-    with pytest.raises(ValueError, match="num_samples must be a positive int"):
+    with pytest.raises(ValueError, match=r"logits must have shape \(k,\) = \(any\), got \(2, 3\)"):
+        rl.bandit_policy_gradient(torch.zeros(2, 3), torch.zeros(2, 3))
+    with pytest.raises(TypeError, match="num_samples must be an int, got float 10.0"):
+        rl.score_function_samples(torch.zeros(3), torch.zeros(3), 10.0)
+    with pytest.raises(ValueError, match="num_samples must be at least 1, got 0"):
         rl.score_function_samples(torch.zeros(3), torch.zeros(3), 0)
     with pytest.raises(TypeError, match="logits must be a floating-point tensor"):
         rl.bandit_policy_gradient(torch.zeros(3, dtype=torch.int64), torch.zeros(3))
@@ -151,7 +166,7 @@ def test_cartpole_steps_like_gymnasium_float64():
     we fold the constants (F/M, m_p l/M, 4l/3) and use fused multiply-adds, so each result can
     differ in its last bits (a few times 1e-16). Flags must agree exactly.
     """
-    ref, ours = CartPoleEnv(), rl.CartPole(1, dtype=DT)
+    ref, ours = CartPoleEnv(), CartPole(1, dtype=DT)
     rng = np.random.default_rng(0)
     steps = terminations = 0
     for episode in range(30):
@@ -174,7 +189,7 @@ def test_cartpole_steps_like_gymnasium_float64():
 def test_cartpole_free_run_drifts_only_by_rounding_chaos():
     """Without re-syncing, the last-bit differences grow like e^{4 t} (an inverted pendulum is
     unstable, λ = sqrt(g / (l (4/3 - m_p/M))) ≈ 4 /s): still below 1e-10 after 100 steps (2 s)."""
-    ref, ours = CartPoleEnv(), rl.CartPole(1, dtype=DT)
+    ref, ours = CartPoleEnv(), CartPole(1, dtype=DT)
     rng = np.random.default_rng(1)
     ref.reset(seed=0)
     ours.state = torch.tensor(ref.state, dtype=DT).unsqueeze(0)
@@ -189,7 +204,7 @@ def test_cartpole_free_run_drifts_only_by_rounding_chaos():
 def test_cartpole_float32_matches_gymnasium_observation():
     """float32 ours from the float32 observation vs Gymnasium's float32 observation (its float64
     step rounded): float32 rounding (eps 1.2e-7) on values < 10 through ~20 operations."""
-    ref, ours = CartPoleEnv(), rl.CartPole(1)
+    ref, ours = CartPoleEnv(), CartPole(1)
     rng = np.random.default_rng(2)
     obs, _ = ref.reset(seed=0)
     for _ in range(2000):
@@ -205,7 +220,7 @@ def test_cartpole_float32_matches_gymnasium_observation():
 
 def test_cartpole_truncates_at_500_steps_like_gymnasium():
     ref = gymnasium.make("CartPole-v1")  # with its TimeLimit wrapper
-    ours = rl.CartPole(1, dtype=DT)
+    ours = CartPole(1, dtype=DT)
     obs, _ = ref.reset(seed=3)
     for t in range(1, 501):  # noqa: B007 (t is checked after the loop)
         ours.state = torch.tensor(ref.unwrapped.state, dtype=DT).unsqueeze(0)
@@ -220,7 +235,7 @@ def test_cartpole_truncates_at_500_steps_like_gymnasium():
 
 def test_cartpole_initial_states_are_uniform():
     """U(-0.05, 0.05) in every coordinate: bounds, and the Kolmogorov-Smirnov distance."""
-    env = rl.CartPole(50_000, generator=torch.Generator().manual_seed(1), dtype=DT)
+    env = CartPole(50_000, generator=torch.Generator().manual_seed(1), dtype=DT)
     s = env.reset()
     assert s.shape == (50_000, 4)
     assert (s >= -0.05).all() and (s < 0.05).all()
@@ -232,7 +247,7 @@ def test_cartpole_initial_states_are_uniform():
 
 
 def test_cartpole_autoreset_and_final_state():
-    env = rl.CartPole(3, generator=torch.Generator().manual_seed(0), dtype=DT)
+    env = CartPole(3, generator=torch.Generator().manual_seed(0), dtype=DT)
     env.state = torch.tensor(
         [[2.399, 1.0, 0.0, 0.0], [0.0, 0.0, 0.0, 0.0], [0.0, 0.0, 0.0, 0.0]], dtype=DT
     )
@@ -248,20 +263,28 @@ def test_cartpole_autoreset_and_final_state():
 
 
 def test_cartpole_errors():
-    env = rl.CartPole(3)
-    with pytest.raises(ValueError, match=r"action holds 2, outside the action space \{0, ..., 1\}"):
+    env = CartPole(3)
+    with pytest.raises(
+        ValueError, match=r"action holds 2, out of range for the action space: .* in \[0, 2\)"
+    ):
         env.step(torch.tensor([0, 2, 1]))
     with pytest.raises(ValueError, match="action holds -1"):
         env.step(torch.tensor([0, -1, 1]))
-    with pytest.raises(ValueError, match=r"action has shape \(2,\) but the environment has"):
+    with pytest.raises(
+        ValueError, match=r"action must have shape \(num_envs,\) = \(3\), got \(2,\)"
+    ):
         env.step(torch.tensor([0, 1]))
-    with pytest.raises(TypeError, match="action must be an integer or bool tensor"):
+    with pytest.raises(TypeError, match="action must be an integer tensor of indices, got dtype"):
         env.step(torch.tensor([0.0, 1.0, 1.0]))
     with pytest.raises(TypeError, match="action must be a torch.Tensor"):
         env.step([0, 1, 1])
-    with pytest.raises(ValueError, match="num_envs must be a positive int"):
-        rl.CartPole(0)
-    with pytest.raises(ValueError, match=r"state must have shape \(3, 4\), got \(4, 3\)"):
+    with pytest.raises(ValueError, match="num_envs must be at least 1, got 0"):
+        CartPole(0)
+    with pytest.raises(TypeError, match="num_envs must be an int, got float 2.0"):
+        CartPole(2.0)
+    with pytest.raises(
+        ValueError, match=r"state must have shape \(num_envs, 4\) = \(3, 4\), got \(4, 3\)"
+    ):
         env.state = torch.zeros(4, 3)
     with pytest.raises(TypeError, match="state must be a floating-point tensor"):
         env.state = torch.zeros(3, 4, dtype=torch.int64)
@@ -270,7 +293,7 @@ def test_cartpole_errors():
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 def test_cartpole_on_cuda_matches_cpu():
-    cpu, gpu = rl.CartPole(64, dtype=DT), rl.CartPole(64, device="cuda", dtype=DT)
+    cpu, gpu = CartPole(64, dtype=DT), CartPole(64, device="cuda", dtype=DT)
     gpu.state = cpu.state.cuda()
     for t in range(50):
         a = torch.arange(64) % 2 if t % 3 else torch.zeros(64, dtype=torch.int64)
@@ -299,7 +322,7 @@ def test_policy_log_prob_and_sampling_match_categorical():
 
 def test_rollout_collects_whole_episodes():
     torch.manual_seed(0)
-    env = rl.CartPole(8, generator=torch.Generator().manual_seed(0))
+    env = CartPole(8, generator=torch.Generator().manual_seed(0))
     batch = rl.rollout(env, rl.MLPPolicy(4, 2), torch.Generator().manual_seed(0))
     T, N = batch.mask.shape
     assert batch.obs.shape == (T, N, 4) and N == 8
@@ -317,7 +340,7 @@ def test_rollout_collects_whole_episodes():
 def test_policy_gradient_loss_matches_a_loop(baseline, normalize):
     torch.manual_seed(0)
     policy = rl.MLPPolicy(4, 2).double()
-    env = rl.CartPole(6, generator=torch.Generator().manual_seed(1), dtype=DT)
+    env = CartPole(6, generator=torch.Generator().manual_seed(1), dtype=DT)
     batch = rl.rollout(env, policy, torch.Generator().manual_seed(1))
     gamma = 0.9
     # reference: one episode at a time, Python lists and torch.distributions
@@ -356,7 +379,7 @@ def test_policy_gradient_loss_matches_a_loop(baseline, normalize):
 def test_entropy_bonus_subtracts_mean_entropy():
     torch.manual_seed(0)
     policy = rl.MLPPolicy(4, 2).double()
-    batch = rl.rollout(rl.CartPole(4, dtype=DT), policy)
+    batch = rl.rollout(CartPole(4, dtype=DT), policy)
     base = rl.policy_gradient_loss(policy, batch, entropy_coef=0.0)
     with_bonus = rl.policy_gradient_loss(policy, batch, entropy_coef=0.1)
     entropy = torch.distributions.Categorical(logits=policy(batch.obs[batch.mask])).entropy()
@@ -366,7 +389,7 @@ def test_entropy_bonus_subtracts_mean_entropy():
 def test_reinforce_history_and_learning():
     """Not timed: 12 updates of 16 episodes lift the mean return well above a random policy's."""
     torch.manual_seed(0)
-    env = rl.CartPole(16, generator=torch.Generator().manual_seed(0))
+    env = CartPole(16, generator=torch.Generator().manual_seed(0))
     policy = rl.MLPPolicy(4, 2)
     opt = torch.optim.Adam(policy.parameters(), lr=0.05)
     h = rl.reinforce(env, policy, opt, num_updates=12, generator=torch.Generator().manual_seed(0))
@@ -378,7 +401,7 @@ def test_reinforce_history_and_learning():
 
 def test_reinforce_stops_at_target():
     torch.manual_seed(0)
-    env, policy = rl.CartPole(8), rl.MLPPolicy(4, 2)
+    env, policy = CartPole(8), rl.MLPPolicy(4, 2)
     opt = torch.optim.SGD(policy.parameters(), lr=0.01)
     h = rl.reinforce(env, policy, opt, num_updates=50, target_return=1.0)
     assert h.solved_at == 0 and len(h.losses) == 1
@@ -386,7 +409,7 @@ def test_reinforce_stops_at_target():
 
 def test_reinforce_stops_at_env_step_budget():
     torch.manual_seed(0)
-    env, policy = rl.CartPole(4), rl.MLPPolicy(4, 2)
+    env, policy = CartPole(4), rl.MLPPolicy(4, 2)
     opt = torch.optim.SGD(policy.parameters(), lr=0.0)
     h = rl.reinforce(env, policy, opt, num_updates=50, max_env_steps=200)
     assert h.env_steps[-1] >= 200 and (len(h.env_steps) == 1 or h.env_steps[-2] < 200)
@@ -394,25 +417,21 @@ def test_reinforce_stops_at_env_step_budget():
 
 
 def test_reinforce_errors():
-    env, policy = rl.CartPole(2), rl.MLPPolicy(4, 2)
+    env, policy = CartPole(2), rl.MLPPolicy(4, 2)
     opt = torch.optim.SGD(policy.parameters(), lr=0.01)
-    with pytest.raises(ValueError, match="gamma must be a number in"):
+    with pytest.raises(ValueError, match=r"gamma must lie in \[0, 1\], got 1.1"):
         rl.reinforce(env, policy, opt, gamma=1.1)
     with pytest.raises(ValueError, match="baseline must be one of"):
         rl.reinforce(env, policy, opt, baseline="value")
     with pytest.raises(TypeError, match="env must be a CartPole, got str"):
         rl.reinforce("CartPole-v1", policy, opt)
-    with pytest.raises(TypeError, match=r"policy must have a sample\(obs, generator\) method"):
+    with pytest.raises(TypeError, match=r"policy.sample must be callable, got NoneType"):
         rl.reinforce(env, object(), opt)
-    with pytest.raises(
-        TypeError,
-        match=r"optimizer must be a torch.optim.Optimizer \(or have zero_grad\(\) and step\(\)\), "
-        r"got str",
-    ):
+    with pytest.raises(TypeError, match=r"optimizer.zero_grad must be callable, got NoneType"):
         rl.reinforce(env, policy, "adam")
     with pytest.raises(TypeError, match="num_updates must be an int, got float"):
         rl.reinforce(env, policy, opt, num_updates=2.5)
-    with pytest.raises(ValueError, match="num_updates must be non-negative, got -1"):
+    with pytest.raises(ValueError, match="num_updates must be at least 0, got -1"):
         rl.reinforce(env, policy, opt, num_updates=-1)
     with pytest.raises(TypeError, match="entropy_coef must be a real number, got str '0.1'"):
         rl.reinforce(env, policy, opt, entropy_coef="0.1")
@@ -423,7 +442,7 @@ def test_reinforce_errors():
 
 
 def test_rollout_and_loss_errors():
-    env, policy = rl.CartPole(2), rl.MLPPolicy(4, 2)
+    env, policy = CartPole(2), rl.MLPPolicy(4, 2)
     with pytest.raises(TypeError, match="env must be a CartPole, got int"):
         rl.rollout(-1, policy)
     with pytest.raises(TypeError, match="generator must be a torch.Generator or None, got str"):
@@ -438,23 +457,58 @@ def test_rollout_and_loss_errors():
 
 
 def test_constructor_errors():
-    with pytest.raises(TypeError, match="dtype must be a floating-point torch.dtype, got 'a"):
-        rl.CartPole(2, dtype="a string")
-    with pytest.raises(ValueError, match="device must name a torch device such as 'cpu'"):
-        rl.CartPole(2, device="a string")
+    with pytest.raises(
+        TypeError, match="dtype must be None or a floating-point torch.dtype, got 'a"
+    ):
+        CartPole(2, dtype="a string")
+    with pytest.raises(
+        ValueError, match="device must be None, a torch.device, a string or an index"
+    ):
+        CartPole(2, device="a string")
     with pytest.raises(TypeError, match="generator must be a torch.Generator or None"):
-        rl.CartPole(2, generator=object())
+        CartPole(2, generator=object())
     with pytest.raises(TypeError, match="hidden_size must be an int, got float 2.5"):
         rl.MLPPolicy(4, 2, hidden_size=2.5)
-    with pytest.raises(ValueError, match="observation_size must be a positive int, got -7"):
+    with pytest.raises(ValueError, match="observation_size must be at least 1, got -7"):
         rl.MLPPolicy(-7, 2)
 
 
 def test_new_argument_errors_of_the_estimators():
-    with pytest.raises(TypeError, match="dones must be a bool or real tensor, got dtype"):
-        rl.discounted_returns(torch.ones(3), torch.zeros(3, dtype=torch.complex64), 0.9)
+    r, d = torch.ones(3), torch.tensor([False, True, False])
+    for dones in (d.to(torch.complex64), d.to(torch.uint8), d.double()):  # nonzero: done
+        torch.testing.assert_close(
+            rl.discounted_returns(r, dones, 0.9), rl.discounted_returns(r, d, 0.9)
+        )
     theta, r = torch.zeros(2), torch.tensor([0.0, 1.0])
     with pytest.raises(TypeError, match="baseline must be a real number or a tensor, got str"):
         rl.score_function_samples(theta, r, 10, baseline="0.1")
     with pytest.raises(TypeError, match="generator must be a torch.Generator or None, got str"):
         rl.score_function_samples(theta, r, 10, generator="a string")
+
+
+def test_cartpole_is_re_exported_by_rl():
+    assert rl.CartPole is CartPole and "CartPole" in rl.__all__
+
+
+@pytest.mark.parametrize("baseline", ["time", "mean", "none"])
+def test_policy_gradient_loss_ignores_steps_after_the_episodes(baseline):
+    """On an accelerator the rollout runs the whole horizon: masked-out steps must not count."""
+    torch.manual_seed(0)
+    env, policy = CartPole(4, generator=torch.Generator().manual_seed(0)), rl.MLPPolicy(4, 2)
+    b = rl.rollout(env, policy, torch.Generator().manual_seed(0))
+    pad = 7  # steps after every episode ended, with anything in them
+
+    def padded(x, fill):
+        return torch.cat([x, torch.full((pad, *x.shape[1:]), fill, dtype=x.dtype)])
+
+    longer = rl.Batch(
+        padded(b.obs, 0.3),
+        padded(b.actions, 1),
+        padded(b.rewards, 1.0),
+        padded(b.dones, False),
+        padded(b.mask, False),
+    )
+    for entropy_coef in (0.0, 0.1):
+        ours = rl.policy_gradient_loss(policy, longer, 0.9, baseline, True, entropy_coef)
+        ref = rl.policy_gradient_loss(policy, b, 0.9, baseline, True, entropy_coef)
+        torch.testing.assert_close(ours, ref)

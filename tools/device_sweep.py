@@ -24,6 +24,7 @@ from dlref import (
     attention,
     autodiff,
     backprop,
+    cartpole,
     clipping,
     conditioning,
     conv,
@@ -186,7 +187,7 @@ def reinforcement_learning():
     rl.bandit_policy_gradient(theta, rewards)
     g = torch.Generator(d).manual_seed(0)
     rl.score_function_samples(theta, rewards, 100, baseline=torch.tensor(0.5), generator=g)
-    env = rl.CartPole(8, device=d, generator=torch.Generator(d).manual_seed(0))
+    env = cartpole.CartPole(8, device=d, generator=torch.Generator(d).manual_seed(0))
     env.state = torch.zeros(8, 4)
     env.step(torch.ones(8, dtype=torch.long))  # an action on the CPU
     env.step(torch.ones(8, dtype=torch.long, device=d))
@@ -200,7 +201,7 @@ def reinforcement_learning():
     sgd = torch.optim.SGD(policy.parameters(), lr=0.01)
     rl.reinforce(env, policy, sgd, num_updates=2, generator=torch.Generator(d))
     cpu = torch.Generator().manual_seed(0)
-    raises(ValueError, "generator", rl.CartPole, 4, device=d, generator=cpu)
+    raises(ValueError, "generator", cartpole.CartPole, 4, device=d, generator=cpu)
     raises(ValueError, "generator", rl.score_function_samples, theta, rewards, 10, generator=cpu)
     raises(ValueError, "generator", policy.sample, torch.zeros(3, 4, device=d), cpu)
     raises(ValueError, "generator", rl.rollout, env, policy, cpu)

@@ -319,3 +319,20 @@ def check_fraction(name: str, x: object, low_open: bool = False) -> float:
     if not (0 < x <= 1 if low_open else 0 <= x <= 1):  # also refuses nan
         raise ValueError(f"{name} must lie in {'(' if low_open else '['}0, 1], got {x}")
     return float(x)
+
+
+def check_optional_real(name: str, x: object) -> None:
+    """Raise ``TypeError`` naming ``name`` unless ``x`` is None or a real number (not a bool)."""
+    if x is not None and not is_real_number(x):
+        raise TypeError(f"{name} must be a real number or None, got {type(x).__name__} {x!r}")
+
+
+def check_index_tensor_on_device(name: str, t: object, n: int, of: str) -> None:
+    """:func:`check_index_tensor`, plus an assert on an accelerator that costs no host sync.
+
+    On a device a value outside ``[0, n)`` raises ``RuntimeError`` at the device's next sync.
+    """
+    check_index_tensor(name, t, n, of)
+    if t.numel() and t.device.type != "cpu":
+        in_range = ((t >= 0) & (t < n)).all()
+        torch._assert_async(in_range, f"{name} holds indices outside [0, {n}) for {of}")
