@@ -271,7 +271,7 @@ def test_forward_errors():
         (
             lambda: TransformerConfig(vocab_size=10, max_seq_len=8, num_layers=-1),
             ValueError,
-            "num_layers must be >= 0, got -1",
+            "num_layers must be at least 0, got -1",
         ),
         (
             lambda: TransformerConfig(vocab_size=10, max_seq_len=8, d_ff="3"),
@@ -303,12 +303,12 @@ def test_forward_errors():
         (
             lambda: kv_cache_bytes_per_token(TransformerConfig(10, 8), bytes_per_element=0),
             ValueError,
-            "bytes_per_element must be >= 1, got 0",
+            "bytes_per_element must be at least 1, got 0",
         ),
         (
             lambda: forward_flops(TransformerConfig(10, 8), -7),
             ValueError,
-            "seq_len must be >= 0, got -7",
+            "seq_len must be at least 0, got -7",
         ),
     ],
 )

@@ -32,17 +32,14 @@ from dlref._checks import (
     check_float,
     check_index_tensor,
     check_int,
+    check_positive_finite,
     check_real,
     check_shape,
 )
-from dlref.attention import (
-    KVCache,
+from dlref.attention import KVCache, MultiHeadAttention
+from dlref.positional import (
     LearnedPositionalEmbedding,
-    MultiHeadAttention,
     RotaryEmbedding,
-    _check_base,
-    _check_flag,
-    _check_size,
     sinusoidal_positional_encoding,
 )
 
@@ -140,18 +137,18 @@ class TransformerConfig:
 
     def __post_init__(self):
         for name in ("vocab_size", "max_seq_len", "d_model", "num_heads"):
-            _check_size(name, getattr(self, name))
-        _check_size("num_layers", self.num_layers, 0)
+            check_int(name, getattr(self, name))
+        check_int("num_layers", self.num_layers, minimum=0)
         for name in ("num_kv_heads", "d_ff"):
             if getattr(self, name) is not None:
-                _check_size(name, getattr(self, name))
+                check_int(name, getattr(self, name))
         for name in ("tie_embeddings", "bias"):
-            _check_flag(name, getattr(self, name))
+            check_bool(name, getattr(self, name))
         check_real("dropout", self.dropout)
         if not 0.0 <= self.dropout <= 1.0:
             raise ValueError(f"dropout must be in [0, 1], got {self.dropout}")
         for name in ("rope_base", "norm_eps"):
-            _check_base(name, getattr(self, name))
+            check_positive_finite(name, getattr(self, name))
         for name, value, allowed in (
             ("positional", self.positional, _POSITIONAL),
             ("mlp", self.mlp, _MLP),
@@ -232,7 +229,7 @@ def kv_cache_bytes_per_token(config: TransformerConfig, bytes_per_element: int =
     1024
     """
     _check_config(config)
-    _check_size("bytes_per_element", bytes_per_element)
+    check_int("bytes_per_element", bytes_per_element)
     c = config
     return 2 * c.num_layers * c.num_kv_heads * c.head_dim * bytes_per_element
 
@@ -265,7 +262,7 @@ def forward_flops(config: TransformerConfig, seq_len: int) -> dict[str, int]:
     True
     """
     _check_config(config)
-    _check_size("seq_len", seq_len, 0)
+    check_int("seq_len", seq_len, minimum=0)
     c, T = config, seq_len
     d, d_kv = c.d_model, c.num_kv_heads * c.head_dim
     k = 3 if c.mlp == "swiglu" else 2
