@@ -35,6 +35,17 @@ __all__ = [
 ]
 
 
+def _angles(num_positions: int, dim: int, base: float, device=None) -> Tensor:
+    """The angles m ω_i, ω_i = base^(-2i/dim), in float64: (num_positions, dim/2).
+
+    Positions m = 0 … num_positions - 1, pairs i = 0 … dim/2 - 1: the sinusoidal table and RoPE
+    both turn by them.
+    """
+    omega = base ** (-torch.arange(0, dim, 2, dtype=torch.float64, device=device) / dim)  # ω_i
+    m = torch.arange(num_positions, dtype=torch.float64, device=device)  # (T,)
+    return m.outer(omega)  # m ω_i: (T, dim/2)
+
+
 def sinusoidal_positional_encoding(
     num_positions: int,
     embed_dim: int,
@@ -76,11 +87,10 @@ def sinusoidal_positional_encoding(
     check_even("embed_dim", embed_dim)  # (sin, cos) pairs
     base = check_positive_finite("base", base)
     check_factory(device, dtype)
-    m = torch.arange(num_positions, dtype=torch.float64, device=device).unsqueeze(1)  # (T, 1)
-    omega = base ** (-torch.arange(0, embed_dim, 2, dtype=torch.float64, device=device) / embed_dim)
+    angles = _angles(num_positions, embed_dim, base, device)  # m ω_i: (T, d/2)
     P = torch.empty(num_positions, embed_dim, dtype=torch.float64, device=device)
-    P[:, 0::2] = torch.sin(m * omega)  # P_{m, 2i}
-    P[:, 1::2] = torch.cos(m * omega)  # P_{m, 2i+1}
+    P[:, 0::2] = torch.sin(angles)  # P_{m, 2i}
+    P[:, 1::2] = torch.cos(angles)  # P_{m, 2i+1}
     return P.to(dtype or torch.get_default_dtype())
 
 
@@ -168,8 +178,7 @@ class RotaryEmbedding(nn.Module):
         base = check_positive_finite("base", base)
         check_factory(device, dtype)
         self.head_dim, self.max_seq_len, self.base = head_dim, max_seq_len, base
-        theta = base ** (-torch.arange(0, head_dim, 2, dtype=torch.float64) / head_dim)  # (D/2,)
-        angles = torch.arange(max_seq_len, dtype=torch.float64).outer(theta)  # m θ_i: (T, D/2)
+        angles = _angles(max_seq_len, head_dim, base)  # m θ_i, θ_i = base^(-2i/D): (T, D/2)
         dtype = dtype or torch.get_default_dtype()
         self.register_buffer("cos", angles.cos().to(device=device, dtype=dtype), persistent=False)
         self.register_buffer("sin", angles.sin().to(device=device, dtype=dtype), persistent=False)
