@@ -126,6 +126,22 @@ def _additive_mask(attn_mask: Tensor | None, is_causal: bool, L: int, S: int, qu
     return None if attn_mask is None else attn_mask.to(query.dtype)
 
 
+def _mask_after(attn_mask: Tensor | None, is_causal: bool, T: int, offset: int, device):
+    """The mask and is_causal to pass on for T queries at positions offset … offset + T - 1.
+
+    torch's ``is_causal`` is top-left aligned (wrong once cached keys precede the queries) and
+    excludes ``attn_mask``: in those cases the causal mask is built and combined here.
+    """
+    if is_causal and T == 1 and attn_mask is None:
+        return None, False  # one new token sees every key: nothing to mask
+    if not is_causal or (offset == 0 and attn_mask is None):
+        return attn_mask, is_causal
+    m = causal_mask(T, offset + T, offset=offset, device=device)  # (T, S)
+    if attn_mask is None or attn_mask.dtype == torch.bool:
+        return (m if attn_mask is None else attn_mask & m), False
+    return attn_mask + _bias(m, attn_mask.dtype), False  # a float mask: -inf where m forbids
+
+
 def _repeat_kv(x: Tensor, n_rep: int) -> Tensor:
     """(..., H_kv, S, D) -> (..., H_kv * n_rep, S, D): each KV head serves n_rep query heads."""
     return x if n_rep == 1 else x.repeat_interleave(n_rep, dim=-3)
@@ -231,32 +247,36 @@ def scaled_dot_product_attention(
         check_broadcasts_to("attn_mask", attn_mask, scores_shape, "the scores' shape")
     if attn_mask is not None and is_causal:  # torch's reference semantics forbid both
         raise ValueError(_BOTH_MASKS)
+
+    # softmax(s Q K^T + M) V, where with GQA each K, V head serves H / H_kv heads
     if enable_gqa:
         H = query.shape[-3]
         key = _repeat_kv(key, H // key.shape[-3])  # (..., H, S, E)
         value = _repeat_kv(value, H // value.shape[-3])  # (..., H, S, E_v)
-
-    s = (1.0 / math.sqrt(E) if E else math.inf) if scale is None else float(scale)
-    M = _additive_mask(attn_mask, is_causal, L, S, query)  # broadcastable to (..., H, L, S)
-    dead = None  # query rows with no key left to attend (is_causal alone leaves none)
+    default = 1.0 / math.sqrt(E) if E else math.inf  # s = 1 / sqrt(E)
+    s = default if scale is None else float(scale)
+    M = _additive_mask(attn_mask, is_causal, L, S, query)  # to (..., H, L, S)
+    dead = None  # query rows with no key left to attend (not with is_causal)
     if attn_mask is not None:
         dead = torch.isneginf(M).all(dim=-1, keepdim=True)
         if dead.any():
-            M = M.masked_fill(dead, 0.0)  # keeps softmax finite there; zeroed below
+            M = M.masked_fill(dead, 0.0)  # softmax stays finite; zeroed below
         else:
             dead = None
-    q = query * s  # the scale folded into Q: L*E multiplications instead of L*S
-    if M is not None and M.dim() <= 2 and q.shape[:-2] == key.shape[:-2]:  # one call: s QK^T + M
+    q = query * s  # the scale folded into Q: L*E products instead of L*S
+    one_call = M is not None and M.dim() <= 2 and q.shape[:-2] == key.shape[:-2]
+    if one_call:  # s Q K^T + M in one baddbmm
         n = math.prod(q.shape[:-2])  # batch x heads, flattened
         q3, k3 = q.reshape(n, L, E), key.reshape(n, S, E)
-        scores = torch.baddbmm(M, q3, k3.transpose(1, 2)).view(q.shape[:-1] + (S,))
+        scores = torch.baddbmm(M, q3, k3.transpose(1, 2))
+        scores = scores.view(q.shape[:-1] + (S,))
     else:
         scores = q @ key.transpose(-2, -1)  # s Q K^T: (..., H, L, S)
         if M is not None:
             scores = scores + M
     attn = torch.softmax(scores, dim=-1)  # each row sums to 1 over the keys
     if dead is not None:
-        attn = attn.masked_fill(dead, 0.0)  # fully masked rows give 0, as in torch
+        attn = attn.masked_fill(dead, 0.0)  # rows with no key give 0, as torch
     if dropout_p > 0.0:
         attn = F.dropout(attn, p=dropout_p)
     return attn @ value  # (..., H, L, E_v)
@@ -355,10 +375,11 @@ class KVCache:
         check_shape("v", v, tuple(k.shape), "k's shape")
         start, T = self.lengths[layer], k.shape[-2]
         check_at_most("seq_len + T (stored + new tokens)", start + T, S_max)  # max_seq_len
-        self.keys[layer, :, :, start : start + T] = k  # K_{1:t} = [K_{1:t-1}; k_t]
-        self.values[layer, :, :, start : start + T] = v
-        self.lengths[layer] = start + T
-        return self.keys[layer, :, :, : start + T], self.values[layer, :, :, : start + T]
+        end = start + T
+        self.keys[layer, :, :, start:end] = k  # K_{1:t} = [K_{1:t-1}; k_t]
+        self.values[layer, :, :, start:end] = v  # V_{1:t} = [V_{1:t-1}; v_t]
+        self.lengths[layer] = end
+        return self.keys[layer, :, :, :end], self.values[layer, :, :, :end]
 
     def reorder(self, index: Tensor) -> None:
         """Keep the sequences ``index`` (beam search: each beam's parent), shape (B_new,).
@@ -515,32 +536,19 @@ class MultiHeadAttention(nn.Module):
         if kv_cache is not None:
             layer = check_index("layer", layer, len(kv_cache.lengths), "kv_cache's layers")
             check_shape("x", x, (kv_cache.keys.shape[1], T, E), "(kv_cache's batch_size, T, E)")
-        q = self._heads(self.q_proj(x), self.num_heads)  # (B, H, T, D)
+        q = self._heads(self.q_proj(x), self.num_heads)  # X W^Q: (B, H, T, D)
         k = self._heads(self.k_proj(src), self.num_kv_heads)  # (B, H_kv, S, D)
         v = self._heads(self.v_proj(src), self.num_kv_heads)  # (B, H_kv, S, D)
-        offset = kv_cache.lengths[layer] if kv_cache is not None else 0  # position of x[:, 0]
-        if rotary is not None:
+        offset = kv_cache.lengths[layer] if kv_cache is not None else 0  # of x[:, 0]
+        if rotary is not None:  # R_m q, R_n k
             q, k = rotary(q, offset), rotary(k, offset)
         if kv_cache is not None:
             k, v = kv_cache.update(layer, k, v)  # (B, H_kv, offset + T, D)
-        if is_causal and T == 1 and attn_mask is None:
-            is_causal = False  # one new token sees every key: nothing to mask
-        elif is_causal and (offset > 0 or attn_mask is not None):
-            # torch's is_causal is top-left aligned (wrong once keys precede the queries) and
-            # excludes attn_mask: build the mask, queries at positions offset ... offset + T - 1
-            is_causal = False
-            m = causal_mask(T, offset + T, offset=offset, device=x.device)  # (T, S)
-            if attn_mask is None or attn_mask.dtype == torch.bool:
-                attn_mask = m if attn_mask is None else attn_mask & m
-            else:  # a float mask: add -inf where m forbids
-                attn_mask = attn_mask + _bias(m, attn_mask.dtype)
+        mask, causal = _mask_after(attn_mask, is_causal, T, offset, x.device)
+        p = self.dropout if self.training else 0.0
+        gqa = self.num_kv_heads != self.num_heads
         y = scaled_dot_product_attention(
-            q,
-            k,
-            v,
-            attn_mask=attn_mask,
-            dropout_p=self.dropout if self.training else 0.0,
-            is_causal=is_causal,
-            enable_gqa=self.num_kv_heads != self.num_heads,
-        )  # (B, H, T, D)
-        return self.out_proj(y.transpose(1, 2).reshape(B, T, E))  # concat heads, W^O
+            q, k, v, attn_mask=mask, dropout_p=p, is_causal=causal, enable_gqa=gqa
+        )  # head_h for each h: (B, H, T, D)
+        y = y.transpose(1, 2).reshape(B, T, E)  # [head_1; ...; head_H]: (B, T, E)
+        return self.out_proj(y)  # W^O
