@@ -41,7 +41,8 @@ def _angles(num_positions: int, dim: int, base: float, device=None) -> Tensor:
     Positions m = 0 … num_positions - 1, pairs i = 0 … dim/2 - 1: the sinusoidal table and RoPE
     both turn by them.
     """
-    omega = base ** (-torch.arange(0, dim, 2, dtype=torch.float64, device=device) / dim)  # ω_i
+    two_i = torch.arange(0, dim, 2, dtype=torch.float64, device=device)  # 2i
+    omega = base ** (-two_i / dim)  # ω_i = base^(-2i/dim)
     m = torch.arange(num_positions, dtype=torch.float64, device=device)  # (T,)
     return m.outer(omega)  # m ω_i: (T, dim/2)
 
@@ -190,8 +191,9 @@ class RotaryEmbedding(nn.Module):
         offset = check_int("offset", offset, minimum=0)
         T = x.shape[-2]
         check_at_most("offset + T (x's length)", offset + T, self.max_seq_len)
-        cos, sin = self.cos[offset : offset + T], self.sin[offset : offset + T]  # (T, D/2)
-        return apply_rotary(x, cos.to(x.dtype), sin.to(x.dtype))
+        cos = self.cos[offset : offset + T].to(x.dtype)  # cos m θ_i: (T, D/2)
+        sin = self.sin[offset : offset + T].to(x.dtype)  # sin m θ_i: (T, D/2)
+        return apply_rotary(x, cos, sin)
 
 
 class LearnedPositionalEmbedding(nn.Embedding):
