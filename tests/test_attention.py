@@ -226,6 +226,12 @@ def test_causal_mask_offsets():
             r"key has shape \(2, 5, 8\) but value has shape \(3, 5, 8\): the batch and head",
         ),
         (
+            ((2, 4, 8), (1, 5, 8), (3, 5, 8)),
+            {},
+            ValueError,
+            r"query has shape \(2, 4, 8\) but value has shape \(3, 5, 8\): the batch and head",
+        ),
+        (
             ((8,), (5, 8), (5, 8)),
             {},
             ValueError,

@@ -240,6 +240,7 @@ def scaled_dot_product_attention(
     skip, hint = (3, "") if enable_gqa else (2, " (different head counts need enable_gqa=True)")
     batch = check_batch_broadcast("query", query, "key", key, skip, hint)  # the scores' batch
     check_batch_broadcast("key", key, "value", value, skip)
+    check_batch_broadcast("query", query, "value", value, skip)
     L, S, E = query.shape[-2], key.shape[-2], query.shape[-1]
     scores_shape = (*batch, *query.shape[-3:-2], L, S) if enable_gqa else (*batch, L, S)
     if attn_mask is not None:
