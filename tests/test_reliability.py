@@ -273,7 +273,7 @@ def test_cartpole_steps_assigned_an_int_names_steps():
 
 
 def test_rotary_offset_must_not_be_negative():
-    from dlref.attention import RotaryEmbedding
+    from dlref.positional import RotaryEmbedding
 
     rope = RotaryEmbedding(head_dim=4, max_seq_len=8)
     _raises_naming(ValueError, "offset", rope, torch.ones(1, 2, 4), offset=-4)
@@ -284,7 +284,7 @@ def test_rotary_offset_must_not_be_negative():
 
 
 def test_learned_positions_seq_len_and_offset_must_not_be_negative():
-    from dlref.attention import LearnedPositionalEmbedding
+    from dlref.positional import LearnedPositionalEmbedding
 
     pe = LearnedPositionalEmbedding(4, 8)
     _raises_naming(ValueError, "seq_len", pe, -1)
@@ -465,7 +465,7 @@ def _observe_result(result):
 
 
 def _case_rotary():
-    from dlref.attention import RotaryEmbedding
+    from dlref.positional import RotaryEmbedding
 
     rope = RotaryEmbedding(head_dim=4, max_seq_len=8, dtype=torch.float64)
     x = torch.randn(2, 3, 4, dtype=torch.float64)
@@ -473,7 +473,7 @@ def _case_rotary():
 
 
 def _case_learned_positions():
-    from dlref.attention import LearnedPositionalEmbedding
+    from dlref.positional import LearnedPositionalEmbedding
 
     pe = LearnedPositionalEmbedding(16, 8, dtype=torch.float64)
     return pe, {"seq_len": 3, "offset": 2}, _observe_result, None
@@ -754,8 +754,8 @@ def _case_mlp():
 
 
 METHOD_CASES = {
-    "dlref.attention.RotaryEmbedding.forward": _case_rotary,
-    "dlref.attention.LearnedPositionalEmbedding.forward": _case_learned_positions,
+    "dlref.positional.RotaryEmbedding.forward": _case_rotary,
+    "dlref.positional.LearnedPositionalEmbedding.forward": _case_learned_positions,
     "dlref.attention.KVCache.update": _case_kv_update,
     "dlref.attention.KVCache.reorder": _case_kv_reorder,
     "dlref.attention.MultiHeadAttention.forward": _case_mha_cross,

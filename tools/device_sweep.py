@@ -35,6 +35,7 @@ from dlref import (
     losses,
     normalization,
     optim,
+    positional,
     precision,
     regularization,
     rl,
@@ -114,17 +115,17 @@ def attention_functions():
     attention.scaled_dot_product_attention(q, k, v, attn_mask=torch.zeros(5, 5, device=d))
     gqa = dict(enable_gqa=True, scale=torch.tensor(0.3))
     attention.scaled_dot_product_attention(q, k[:, :2], v[:, :2], **gqa)
-    pe = attention.sinusoidal_positional_encoding(8, 16, device=d)
-    attention.apply_rotary(torch.randn(8, 16, device=d), pe[:, :8], pe[:, 8:])
+    pe = positional.sinusoidal_positional_encoding(8, 16, device=d)
+    positional.apply_rotary(torch.randn(8, 16, device=d), pe[:, :8], pe[:, 8:])
 
 
 @case
 def attention_modules():
-    attention.RotaryEmbedding(8, 16, device=d)(torch.randn(2, 3, 8, device=d), offset=2)
-    attention.LearnedPositionalEmbedding(16, 8, device=d)(3, offset=1)
+    positional.RotaryEmbedding(8, 16, device=d)(torch.randn(2, 3, 8, device=d), offset=2)
+    positional.LearnedPositionalEmbedding(16, 8, device=d)(3, offset=1)
     mha = attention.MultiHeadAttention(16, 4, num_kv_heads=2, device=d).eval()
     cache = attention.KVCache(1, 2, 2, 12, 4, device=d)
-    rope = attention.RotaryEmbedding(4, 12, device=d)
+    rope = positional.RotaryEmbedding(4, 12, device=d)
     x = torch.randn(2, 10, 16, device=d)
     mha(x[:, :4], is_causal=True, kv_cache=cache, rotary=rope)
     mha(x[:, 4:5], is_causal=True, kv_cache=cache, rotary=rope)
@@ -144,10 +145,10 @@ def transformer_models():
         ("rope", "swiglu", "rmsnorm"),
         ("none", "gelu", "layernorm"),
     )
-    for positional, mlp, norm in options:
+    for pos, mlp, norm in options:
         cfg = transformer.TransformerConfig(
             vocab_size=11, max_seq_len=16, d_model=16, num_layers=2, num_heads=4,
-            num_kv_heads=2, positional=positional, mlp=mlp, norm=norm,
+            num_kv_heads=2, positional=pos, mlp=mlp, norm=norm,
         )  # fmt: skip
         model = transformer.Transformer(cfg).to(d).eval()
         prompt = torch.randint(0, 11, (3, 4), device=d)

@@ -336,3 +336,69 @@ def check_index_tensor_on_device(name: str, t: object, n: int, of: str) -> None:
     if t.numel() and t.device.type != "cpu":
         in_range = ((t >= 0) & (t < n)).all()
         torch._assert_async(in_range, f"{name} holds indices outside [0, {n}) for {of}")
+
+
+def check_even(name: str, x: int) -> None:
+    """Raise ``ValueError`` naming ``name`` unless the int ``x`` is even (pairs of features)."""
+    if x % 2:
+        raise ValueError(f"{name} must be even, got {x}")
+
+
+def check_at_most(name: str, x: object, high: float) -> float:
+    """Raise naming ``name`` unless ``x`` is a real number not above ``high``; return a float.
+
+    Only ``x > high`` is refused: ``nan`` and ``-inf`` pass (torch's ``dropout_p`` takes them).
+    """
+    check_real(name, x)
+    if x > high:
+        raise ValueError(f"{name} must be at most {high:g}, got {x}")
+    return float(x)
+
+
+def check_same_size(name_a: str, a: Tensor, name_b: str, b: Tensor, dim: int, what: str) -> None:
+    """Raise ``ValueError`` naming both tensors unless ``a.shape[dim] == b.shape[dim]``.
+
+    ``what`` names the dimensions, e.g. ``"the last dimensions"``.
+    """
+    if a.shape[dim] != b.shape[dim]:
+        raise ValueError(
+            f"{name_a} has shape {tuple(a.shape)} but {name_b} has shape {tuple(b.shape)}: "
+            f"{what} must match"
+        )
+
+
+def check_batch_broadcast(name_a: str, a: Tensor, name_b: str, b: Tensor, skip: int = 2, hint=""):
+    """Raise ``ValueError`` naming both tensors unless their dimensions before the last ``skip``
+    broadcast, as in a batched matrix product; return the broadcast batch shape.
+
+    ``hint`` is added to the message.
+    """
+    try:
+        return tuple(torch.broadcast_shapes(a.shape[:-skip], b.shape[:-skip]))
+    except RuntimeError:
+        raise ValueError(
+            f"{name_a} has shape {tuple(a.shape)} but {name_b} has shape {tuple(b.shape)}: the "
+            f"batch and head dimensions must match or broadcast{hint}"
+        ) from None
+
+
+def check_broadcasts_to(name: str, t: Tensor, shape: tuple[int, ...], text: str) -> None:
+    """Raise ``ValueError`` naming ``name`` unless ``t`` broadcasts to ``shape`` without growing.
+
+    ``text`` says what ``shape`` is, e.g. ``"the scores' shape"``.
+    """
+    try:
+        fits = torch.broadcast_shapes(t.shape, shape) == shape
+    except RuntimeError:
+        fits = False
+    if not fits:
+        raise ValueError(
+            f"{name} has shape {tuple(t.shape)}, which does not broadcast to {text} {shape}"
+        )
+
+
+def check_dtype_in(name: str, t: Tensor, dtypes: Sequence[torch.dtype]) -> None:
+    """Raise ``TypeError`` naming ``name`` unless the tensor ``t`` has one of ``dtypes``."""
+    if t.dtype not in dtypes:
+        allowed = " or ".join(str(d) for d in dict.fromkeys(dtypes))
+        raise TypeError(f"{name} must have dtype {allowed}, got {t.dtype}")

@@ -1,5 +1,4 @@
-r"""Attention: scaled dot-product attention, multi-head/grouped-query attention, the KV cache, and
-positional encodings.
+r"""Attention: scaled dot-product attention, multi-head/grouped-query attention, the KV cache.
 
 .. math::
 
@@ -9,9 +8,8 @@ positional encodings.
 :func:`torch.nn.functional.scaled_dot_product_attention` and equals it in float64, values and
 gradients. :class:`MultiHeadAttention` builds multi-head (MHA), grouped-query (GQA) and multi-query
 (MQA) attention from it, with an optional :class:`KVCache` for decoding one token at a time.
-Position enters through :func:`sinusoidal_positional_encoding` (absolute, fixed),
-:class:`LearnedPositionalEmbedding` (absolute, learned) or :class:`RotaryEmbedding` (RoPE,
-relative).
+Position enters through ``dlref.positional`` (:class:`~dlref.positional.RotaryEmbedding` and
+the others), whose names this module re-exports.
 """
 
 from __future__ import annotations
@@ -24,18 +22,30 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from dlref._checks import (
+    check_at_most,
+    check_batch_broadcast,
     check_bool,
+    check_broadcasts_to,
+    check_divides,
+    check_dtype_in,
     check_dtype_of,
+    check_factory,
     check_float,
     check_index,
     check_index_tensor,
     check_int,
+    check_nonnegative,
     check_optional,
-    check_real,
     check_same_dtype,
+    check_same_size,
     check_shape,
     check_tensor,
-    is_int,
+)
+from dlref.positional import (  # re-export: they lived here before dlref.positional
+    LearnedPositionalEmbedding,
+    RotaryEmbedding,
+    apply_rotary,
+    sinusoidal_positional_encoding,
 )
 
 __all__ = [
@@ -49,90 +59,15 @@ __all__ = [
     "MultiHeadAttention",
 ]
 
+_BOTH_MASKS = (
+    "attn_mask and is_causal=True were both given: pass one mask, e.g. "
+    "attn_mask=attn_mask & causal_mask(L, S)"
+)
+
 
 # ---------------------------------------------------------------------------------------------
-# Helpers: argument checks, masks, repeating KV heads.
+# Helpers: masks, repeating KV heads.
 # ---------------------------------------------------------------------------------------------
-
-
-def _check_flag(name: str, x: object) -> None:
-    """Raise ``TypeError`` unless ``x`` is a Python bool (torch accepts nothing else)."""
-    if not isinstance(x, bool):
-        raise TypeError(f"{name} must be a bool, got {type(x).__name__} {x!r}")
-
-
-def _check_size(name: str, x: object, minimum: int = 1) -> None:
-    """Raise naming ``name`` unless ``x`` is an int >= ``minimum``."""
-    if not is_int(x):
-        raise TypeError(f"{name} must be an int, got {type(x).__name__} {x!r}")
-    if x < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {x}")
-
-
-def _check_base(name: str, x: object) -> None:
-    """Raise naming ``name`` unless ``x`` is a finite real number > 0."""
-    check_real(name, x)
-    if not (math.isfinite(x) and x > 0):
-        raise ValueError(f"{name} must be a finite number > 0, got {x}")
-
-
-def _check_device_dtype(device: object, dtype: object) -> None:
-    """Raise naming ``device`` or ``dtype`` unless torch can make tensors with them."""
-    if dtype is not None and not (isinstance(dtype, torch.dtype) and dtype.is_floating_point):
-        raise TypeError(f"dtype must be None or a floating-point torch.dtype, got {dtype!r}")
-    if device is not None:
-        try:
-            torch.device(device)
-        except (RuntimeError, TypeError, ValueError):
-            raise ValueError(f"device must be None or a torch.device, got {device!r}") from None
-
-
-def _check_qkv(query: Tensor, key: Tensor, value: Tensor, enable_gqa: bool) -> tuple[int, ...]:
-    """Check what torch checks, naming the arguments; return the batch shape of the output."""
-    for name, t in (("query", query), ("key", key), ("value", value)):
-        check_tensor(name, t)
-        if t.dim() < 2:
-            raise ValueError(f"{name} must have shape (..., L or S, E), got {tuple(t.shape)}")
-    check_float("query", query)
-    check_same_dtype(query=query, key=key, value=value)
-    q, k, v = tuple(query.shape), tuple(key.shape), tuple(value.shape)
-    if value.numel() == 0:  # torch returns zeros of shape (..., L, E_v) before any other check
-        return q[:-2]
-    if q[-1] != k[-1]:
-        raise ValueError(
-            f"query has shape {q} but key has shape {k}: the last dimensions must match"
-        )
-    if k[-2] != v[-2]:
-        raise ValueError(
-            f"key has shape {k} but value has shape {v}: the sequence dimensions (-2) must match"
-        )
-    if enable_gqa:
-        if min(len(q), len(k), len(v)) < 3:
-            raise ValueError(
-                f"enable_gqa=True needs a head dimension (-3) in query, key and value, got "
-                f"shapes {q}, {k} and {v}"
-            )
-        if q[-3] % k[-3] or q[-3] % v[-3]:
-            raise ValueError(
-                f"query has shape {q}, key {k} and value {v}: with enable_gqa the key's "
-                f"{k[-3]} and the value's {v[-3]} heads must divide the query's {q[-3]} heads"
-            )
-        k, v = k[:-3] + (q[-3],) + k[-2:], v[:-3] + (q[-3],) + v[-2:]  # after repeating
-    try:
-        batch = torch.broadcast_shapes(q[:-2], k[:-2])
-    except RuntimeError:
-        hint = " (different head counts need enable_gqa=True)" if len(q) > 2 and len(k) > 2 else ""
-        raise ValueError(
-            f"query has shape {q} but key has shape {k}: the batch and head dimensions must "
-            f"match or broadcast{hint}"
-        ) from None
-    try:
-        return tuple(torch.broadcast_shapes(batch, v[:-2]))
-    except RuntimeError:
-        raise ValueError(
-            f"key has shape {k} but value has shape {v}: the batch and head dimensions must "
-            f"match or broadcast"
-        ) from None
 
 
 def causal_mask(
@@ -167,30 +102,44 @@ def causal_mask(
     tensor([[1, 1, 1, 0],
             [1, 1, 1, 1]], dtype=torch.int32)
     """
-    _check_size("query_len", query_len, 0)
-    _check_size("key_len", key_len, 0)
-    if not is_int(offset):
-        raise TypeError(f"offset must be an int, got {type(offset).__name__} {offset!r}")
-    _check_device_dtype(device, None)
+    query_len = check_int("query_len", query_len, minimum=0)
+    key_len = check_int("key_len", key_len, minimum=0)
+    offset = check_int("offset", offset, minimum=-math.inf)  # any int
+    check_factory(device, None)
     i = torch.arange(query_len, device=device).unsqueeze(-1)  # (L, 1)
     j = torch.arange(key_len, device=device)  # (S,)
     return j <= i + offset  # (L, S)
 
 
+def _bias(allowed: Tensor, dtype: torch.dtype) -> Tensor:
+    """A boolean mask (``True`` = may attend) as the M added to the scores: 0 or -inf."""
+    M = torch.zeros(allowed.shape, dtype=dtype, device=allowed.device)
+    return M.masked_fill(~allowed, -math.inf)
+
+
 def _additive_mask(attn_mask: Tensor | None, is_causal: bool, L: int, S: int, query: Tensor):
-    """The mask M as a float tensor to add to the scores (0 or -inf for a boolean mask), or None."""
-    if attn_mask is not None and attn_mask.dtype == torch.bool:
-        attn_mask = torch.zeros(
-            attn_mask.shape, dtype=query.dtype, device=query.device
-        ).masked_fill(~attn_mask, -math.inf)
-    elif attn_mask is not None:
-        attn_mask = attn_mask.to(query.dtype)
+    """The mask M as a float tensor to add to the scores, or None (at most one mask is given)."""
     if is_causal:  # -inf above the diagonal
-        future = ~causal_mask(L, S, device=query.device)
-        attn_mask = torch.zeros(L, S, dtype=query.dtype, device=query.device).masked_fill(
-            future, -math.inf
-        )
-    return attn_mask
+        return _bias(causal_mask(L, S, device=query.device), query.dtype)
+    if attn_mask is not None and attn_mask.dtype == torch.bool:
+        return _bias(attn_mask, query.dtype)
+    return None if attn_mask is None else attn_mask.to(query.dtype)
+
+
+def _mask_after(attn_mask: Tensor | None, is_causal: bool, T: int, offset: int, device):
+    """The mask and is_causal to pass on for T queries at positions offset … offset + T - 1.
+
+    torch's ``is_causal`` is top-left aligned (wrong once cached keys precede the queries) and
+    excludes ``attn_mask``: in those cases the causal mask is built and combined here.
+    """
+    if is_causal and T == 1 and attn_mask is None:
+        return None, False  # one new token sees every key: nothing to mask
+    if not is_causal or (offset == 0 and attn_mask is None):
+        return attn_mask, is_causal
+    m = causal_mask(T, offset + T, offset=offset, device=device)  # (T, S)
+    if attn_mask is None or attn_mask.dtype == torch.bool:
+        return (m if attn_mask is None else attn_mask & m), False
+    return attn_mask + _bias(m, attn_mask.dtype), False  # a float mask: -inf where m forbids
 
 
 def _repeat_kv(x: Tensor, n_rep: int) -> Tensor:
@@ -267,281 +216,71 @@ def scaled_dot_product_attention(
     >>> scaled_dot_product_attention(q, k, v, attn_mask=torch.tensor([[False, True]]))
     tensor([[20.]])
     """
-    for name, flag in (("is_causal", is_causal), ("enable_gqa", enable_gqa)):
-        _check_flag(name, flag)
-    if not isinstance(dropout_p, numbers.Real):  # torch takes any real, a bool included
-        raise TypeError(f"dropout_p must be a float, got {type(dropout_p).__name__} {dropout_p!r}")
-    if isinstance(scale, Tensor) and scale.numel() == 1:
-        scale = scale.item()  # torch takes a one-element tensor as a float
-    if scale is not None and not isinstance(scale, numbers.Real):
-        raise TypeError(f"scale must be None or a float, got {type(scale).__name__} {scale!r}")
-    if attn_mask is not None and not isinstance(attn_mask, Tensor):
-        raise TypeError(f"attn_mask must be a torch.Tensor, got {type(attn_mask).__name__}")
-    batch = _check_qkv(query, key, value, enable_gqa)
-    L, S, E = query.shape[-2], key.shape[-2], query.shape[-1]
-    if value.numel() == 0:  # as torch: nothing to average
+    check_bool("is_causal", is_causal)
+    check_bool("enable_gqa", enable_gqa)
+    dropout_p = check_at_most("dropout_p", dropout_p, 1)  # dropout whenever > 0, as in torch
+    scale = scale.item() if isinstance(scale, Tensor) and scale.numel() == 1 else scale  # as torch
+    check_optional("scale", scale, numbers.Real)
+    check_optional("attn_mask", attn_mask, Tensor)
+    check_float("query", query)
+    check_tensor("key", key)
+    check_tensor("value", value)
+    check_same_dtype(query=query, key=key, value=value)
+    dims = (..., None, None, None) if enable_gqa else (..., None, None)  # GQA needs heads
+    check_shape("query", query, dims, "(..., [H,] L, E)")
+    check_shape("key", key, dims, "(..., [H_kv,] S, E)")
+    check_shape("value", value, dims, "(..., [H_kv,] S, E_v)")
+    if value.numel() == 0:  # as torch, before its other checks: nothing to average
         return query.new_zeros(*query.shape[:-1], value.shape[-1])
-    dropout_p = float(dropout_p)
-    if dropout_p > 1.0:  # torch applies dropout when dropout_p > 0: negative or nan means none
-        raise ValueError(f"dropout_p must be at most 1, got {dropout_p}")
-    if attn_mask is not None and is_causal:
-        raise ValueError(
-            "attn_mask and is_causal=True were both given: pass one mask, e.g. "
-            "attn_mask=attn_mask & causal_mask(L, S)"
-        )
+    check_same_size("query", query, "key", key, -1, "the last dimensions")
+    check_same_size("key", key, "value", value, -2, "the sequence dimensions (-2)")
+    if enable_gqa:  # each key/value head serves H / H_kv query heads
+        check_divides("key heads", key.shape[-3], {"query heads": query.shape[-3]})
+        check_divides("value heads", value.shape[-3], {"query heads": query.shape[-3]})
+    skip, hint = (3, "") if enable_gqa else (2, " (different head counts need enable_gqa=True)")
+    batch = check_batch_broadcast("query", query, "key", key, skip, hint)  # the scores' batch
+    check_batch_broadcast("key", key, "value", value, skip)
+    check_batch_broadcast("query", query, "value", value, skip)
+    L, S, E = query.shape[-2], key.shape[-2], query.shape[-1]
+    scores_shape = (*batch, *query.shape[-3:-2], L, S) if enable_gqa else (*batch, L, S)
     if attn_mask is not None:
-        if attn_mask.dtype not in (torch.bool, torch.float32, query.dtype):
-            raise TypeError(
-                f"attn_mask must be boolean, float32 or of the query's dtype {query.dtype}, got "
-                f"{attn_mask.dtype}"
-            )
-        scores_shape = (*batch, L, S)
-        try:
-            fits = torch.broadcast_shapes(attn_mask.shape, scores_shape) == scores_shape
-        except RuntimeError:
-            fits = False
-        if not fits:
-            raise ValueError(
-                f"attn_mask has shape {tuple(attn_mask.shape)}, which does not broadcast to the "
-                f"scores' shape {scores_shape} (..., H, L, S)"
-            )
+        check_dtype_in("attn_mask", attn_mask, (torch.bool, torch.float32, query.dtype))
+        check_broadcasts_to("attn_mask", attn_mask, scores_shape, "the scores' shape")
+    if attn_mask is not None and is_causal:  # torch's reference semantics forbid both
+        raise ValueError(_BOTH_MASKS)
+
+    # softmax(s Q K^T + M) V, where with GQA each K, V head serves H / H_kv heads
     if enable_gqa:
         H = query.shape[-3]
         key = _repeat_kv(key, H // key.shape[-3])  # (..., H, S, E)
         value = _repeat_kv(value, H // value.shape[-3])  # (..., H, S, E_v)
-
-    s = (1.0 / math.sqrt(E) if E else math.inf) if scale is None else float(scale)
-    M = _additive_mask(attn_mask, is_causal, L, S, query)  # broadcastable to (..., H, L, S)
-    dead = None  # query rows with no key left to attend (is_causal alone leaves none)
+    default = 1.0 / math.sqrt(E) if E else math.inf  # s = 1 / sqrt(E)
+    s = default if scale is None else float(scale)
+    M = _additive_mask(attn_mask, is_causal, L, S, query)  # to (..., H, L, S)
+    dead = None  # query rows with no key left to attend (not with is_causal)
     if attn_mask is not None:
         dead = torch.isneginf(M).all(dim=-1, keepdim=True)
         if dead.any():
-            M = M.masked_fill(dead, 0.0)  # keeps softmax finite there; zeroed below
+            M = M.masked_fill(dead, 0.0)  # softmax stays finite; zeroed below
         else:
             dead = None
-    q = query * s  # the scale folded into Q: L*E multiplications instead of L*S
-    if M is not None and M.dim() <= 2 and q.shape[:-2] == key.shape[:-2]:  # one call: s QK^T + M
+    q = query * s  # the scale folded into Q: L*E products instead of L*S
+    one_call = M is not None and M.dim() <= 2 and q.shape[:-2] == key.shape[:-2]
+    if one_call:  # s Q K^T + M in one baddbmm
         n = math.prod(q.shape[:-2])  # batch x heads, flattened
         q3, k3 = q.reshape(n, L, E), key.reshape(n, S, E)
-        scores = torch.baddbmm(M, q3, k3.transpose(1, 2)).view(q.shape[:-1] + (S,))
+        scores = torch.baddbmm(M, q3, k3.transpose(1, 2))
+        scores = scores.view(q.shape[:-1] + (S,))
     else:
         scores = q @ key.transpose(-2, -1)  # s Q K^T: (..., H, L, S)
         if M is not None:
             scores = scores + M
     attn = torch.softmax(scores, dim=-1)  # each row sums to 1 over the keys
     if dead is not None:
-        attn = attn.masked_fill(dead, 0.0)  # fully masked rows give 0, as in torch
+        attn = attn.masked_fill(dead, 0.0)  # rows with no key give 0, as torch
     if dropout_p > 0.0:
         attn = F.dropout(attn, p=dropout_p)
     return attn @ value  # (..., H, L, E_v)
-
-
-# ---------------------------------------------------------------------------------------------
-# Positional encodings
-# ---------------------------------------------------------------------------------------------
-
-
-def sinusoidal_positional_encoding(
-    num_positions: int,
-    embed_dim: int,
-    base: float = 10000.0,
-    *,
-    dtype: torch.dtype | None = None,
-    device: torch.device | None = None,
-) -> Tensor:
-    r"""The fixed sinusoidal position table of "Attention Is All You Need".
-
-    .. math::
-
-        P_{m, 2i} = \sin\bigl(m\, \omega_i\bigr),\quad P_{m, 2i+1} = \cos\bigl(m\, \omega_i\bigr),
-        \qquad \omega_i = \text{base}^{-2i/d}
-
-    Parameters
-    ----------
-    num_positions : int
-        Number of positions :math:`m = 0 \dots` ``num_positions - 1``.
-    embed_dim : int
-        :math:`d`, even.
-    base : float, default 10000.0
-
-    Returns
-    -------
-    Tensor
-        Shape (num_positions, embed_dim), added to the token embeddings.
-
-    Examples
-    --------
-    >>> from dlref.attention import sinusoidal_positional_encoding
-    >>> sinusoidal_positional_encoding(3, 4, base=100.0)  # omega = (1, 0.1)
-    tensor([[ 0.0000,  1.0000,  0.0000,  1.0000],
-            [ 0.8415,  0.5403,  0.0998,  0.9950],
-            [ 0.9093, -0.4161,  0.1987,  0.9801]])
-    """
-    _check_size("num_positions", num_positions, 0)
-    _check_size("embed_dim", embed_dim)
-    if embed_dim % 2:
-        raise ValueError(f"embed_dim must be even (sin/cos pairs), got {embed_dim}")
-    _check_base("base", base)
-    _check_device_dtype(device, dtype)
-    m = torch.arange(num_positions, dtype=torch.float64, device=device).unsqueeze(1)  # (T, 1)
-    omega = base ** (-torch.arange(0, embed_dim, 2, dtype=torch.float64, device=device) / embed_dim)
-    P = torch.empty(num_positions, embed_dim, dtype=torch.float64, device=device)
-    P[:, 0::2] = torch.sin(m * omega)  # P_{m, 2i}
-    P[:, 1::2] = torch.cos(m * omega)  # P_{m, 2i+1}
-    return P.to(dtype or torch.get_default_dtype())
-
-
-def apply_rotary(x: Tensor, cos: Tensor, sin: Tensor) -> Tensor:
-    r"""Rotate each feature pair :math:`(x_i, x_{i + D/2})` by the angle :math:`m\theta_i`.
-
-    .. math::
-
-        \begin{pmatrix} y_i \\ y_{i+D/2} \end{pmatrix} =
-        \begin{pmatrix} \cos m\theta_i & -\sin m\theta_i \\ \sin m\theta_i & \cos m\theta_i
-        \end{pmatrix}
-        \begin{pmatrix} x_i \\ x_{i+D/2} \end{pmatrix}
-
-    This is the "rotate half" pairing of GPT-NeoX and Llama; RoFormer pairs neighbours
-    :math:`(x_{2i}, x_{2i+1})`, which is the same up to a fixed permutation of the features.
-
-    Parameters
-    ----------
-    x : Tensor
-        Shape (..., T, D), D even.
-    cos, sin : Tensor
-        Shape (T, D/2): :math:`\cos m\theta_i`, :math:`\sin m\theta_i` for each position m.
-
-    Returns
-    -------
-    Tensor
-        Shape (..., T, D).
-
-    Examples
-    --------
-    >>> import math
-    >>> from dlref.attention import apply_rotary
-    >>> x = torch.tensor([[1.0, 0.0]])  # one position, D = 2
-    >>> apply_rotary(x, torch.tensor([[0.0]]), torch.tensor([[1.0]]))  # a quarter turn
-    tensor([[0., 1.]])
-    """
-    for name, t in (("x", x), ("cos", cos), ("sin", sin)):
-        check_float(name, t)
-    if x.dim() < 1 or x.shape[-1] % 2:
-        raise ValueError(f"x must have shape (..., T, D) with D even, got {tuple(x.shape)}")
-    half = (*x.shape[:-1], x.shape[-1] // 2)
-    for name, t in (("cos", cos), ("sin", sin)):
-        try:
-            fits = torch.broadcast_shapes(half, t.shape) == half
-        except RuntimeError:
-            fits = False
-        if not fits:
-            raise ValueError(
-                f"x has shape {tuple(x.shape)} but {name} has shape {tuple(t.shape)}: {name} "
-                f"must broadcast to {half} (..., T, D/2)"
-            )
-    x1, x2 = x.chunk(2, dim=-1)  # x_i and x_{i+D/2}: (..., T, D/2) each
-    return torch.cat([x1 * cos - x2 * sin, x1 * sin + x2 * cos], dim=-1)
-
-
-class RotaryEmbedding(nn.Module):
-    r"""Rotary position embedding (RoPE): rotates queries and keys by position-dependent angles.
-
-    .. math::
-
-        \theta_i = \text{base}^{-2i/D},\qquad
-        \langle R_m q, R_n k \rangle = \langle q, R_{n-m} k \rangle
-
-    so the score of query position m and key position n depends only on the offset n − m. The
-    cosines and sines for ``max_seq_len`` positions are precomputed (buffers, not parameters).
-
-    Parameters
-    ----------
-    head_dim : int
-        D, even.
-    max_seq_len : int
-        Largest position + 1 that can be rotated.
-    base : float, default 10000.0
-        Llama 3 uses 500000.
-
-    Examples
-    --------
-    >>> from dlref.attention import RotaryEmbedding
-    >>> rope = RotaryEmbedding(head_dim=4, max_seq_len=8)
-    >>> q = torch.ones(1, 1, 4)  # (heads, T, D)
-    >>> rope(q, offset=0)  # position 0: no rotation
-    tensor([[[1., 1., 1., 1.]]])
-    """
-
-    def __init__(
-        self, head_dim: int, max_seq_len: int, base: float = 10000.0, device=None, dtype=None
-    ):
-        super().__init__()
-        _check_size("head_dim", head_dim)
-        if head_dim % 2:
-            raise ValueError(f"head_dim must be even for rotary embeddings, got {head_dim}")
-        _check_size("max_seq_len", max_seq_len)
-        _check_base("base", base)
-        _check_device_dtype(device, dtype)
-        self.head_dim, self.max_seq_len, self.base = head_dim, max_seq_len, base
-        theta = base ** (-torch.arange(0, head_dim, 2, dtype=torch.float64) / head_dim)  # (D/2,)
-        angles = torch.arange(max_seq_len, dtype=torch.float64).outer(theta)  # m θ_i: (T, D/2)
-        dtype = dtype or torch.get_default_dtype()
-        self.register_buffer("cos", angles.cos().to(device=device, dtype=dtype), persistent=False)
-        self.register_buffer("sin", angles.sin().to(device=device, dtype=dtype), persistent=False)
-
-    def forward(self, x: Tensor, offset: int = 0) -> Tensor:
-        """Rotate x of shape (..., T, D) as positions ``offset … offset + T - 1``."""
-        check_float("x", x)
-        check_shape("x", x, (..., None, self.head_dim), "(..., T, head_dim)")
-        offset = check_int("offset", offset, minimum=0)
-        T = x.shape[-2]
-        if offset + T > self.max_seq_len:
-            raise ValueError(
-                f"offset={offset} and T={T}: positions {offset}..{offset + T - 1} exceed "
-                f"max_seq_len={self.max_seq_len}"
-            )
-        cos, sin = self.cos[offset : offset + T], self.sin[offset : offset + T]  # (T, D/2)
-        return apply_rotary(x, cos.to(x.dtype), sin.to(x.dtype))
-
-
-class LearnedPositionalEmbedding(nn.Embedding):
-    r"""A learned table of absolute positions, one vector per position (GPT-2): :math:`P_m = W_m`.
-
-    It is the only common position encoding whose parameters grow with the sequence length:
-    ``max_seq_len * embed_dim`` of them, and positions beyond the table cannot be encoded.
-
-    Parameters
-    ----------
-    max_seq_len : int
-    embed_dim : int
-
-    Examples
-    --------
-    >>> from dlref.attention import LearnedPositionalEmbedding
-    >>> pe = LearnedPositionalEmbedding(max_seq_len=16, embed_dim=8)
-    >>> pe(3, offset=2).shape  # positions 2, 3, 4
-    torch.Size([3, 8])
-    >>> sum(p.numel() for p in pe.parameters())
-    128
-    """
-
-    def __init__(self, max_seq_len: int, embed_dim: int, device=None, dtype=None):
-        _check_size("max_seq_len", max_seq_len)
-        _check_size("embed_dim", embed_dim)
-        _check_device_dtype(device, dtype)
-        super().__init__(max_seq_len, embed_dim, device=device, dtype=dtype)
-
-    def forward(self, seq_len: int, offset: int = 0) -> Tensor:  # type: ignore[override]
-        """The vectors of positions ``offset … offset + seq_len - 1``: (seq_len, embed_dim)."""
-        seq_len = check_int("seq_len", seq_len, minimum=0)
-        offset = check_int("offset", offset, minimum=0)
-        if offset + seq_len > self.num_embeddings:
-            raise ValueError(
-                f"offset={offset} and seq_len={seq_len}: positions {offset}.."
-                f"{offset + seq_len - 1} exceed the learned table of {self.num_embeddings} "
-                "positions (max_seq_len)"
-            )
-        return self.weight[offset : offset + seq_len]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -603,15 +342,12 @@ class KVCache:
         dtype: torch.dtype | None = None,
         device: torch.device | str | None = None,
     ):
-        for name, n, least in (
-            ("num_layers", num_layers, 1),
-            ("batch_size", batch_size, 0),
-            ("num_kv_heads", num_kv_heads, 1),
-            ("max_seq_len", max_seq_len, 0),
-            ("head_dim", head_dim, 1),
-        ):
-            _check_size(name, n, least)
-        _check_device_dtype(device, dtype)
+        num_layers = check_int("num_layers", num_layers)
+        batch_size = check_int("batch_size", batch_size, minimum=0)
+        num_kv_heads = check_int("num_kv_heads", num_kv_heads)
+        max_seq_len = check_int("max_seq_len", max_seq_len, minimum=0)
+        head_dim = check_int("head_dim", head_dim)
+        check_factory(device, dtype)
         shape = (num_layers, batch_size, num_kv_heads, max_seq_len, head_dim)
         self.keys = torch.zeros(shape, dtype=dtype, device=device)
         self.values = torch.zeros(shape, dtype=dtype, device=device)
@@ -632,24 +368,19 @@ class KVCache:
 
         The returned views have shape (B, H_kv, seq_len + T, D).
         """
+        _, B, H, S_max, D = self.keys.shape
         layer = check_index("layer", layer, len(self.lengths), "the cache's layers")
         check_float("k", k)
         check_float("v", v)
-        _, B, H, S_max, D = self.keys.shape
-        start, T = self.lengths[layer], k.shape[-2] if k.dim() >= 2 else 0
-        if tuple(k.shape) != (B, H, T, D) or k.shape != v.shape:
-            raise ValueError(
-                f"k and v must have shape (batch_size, num_kv_heads, T, head_dim) = "
-                f"({B}, {H}, T, {D}), got {tuple(k.shape)} and {tuple(v.shape)}"
-            )
-        if start + T > S_max:
-            raise ValueError(
-                f"the cache holds {start} tokens and max_seq_len={S_max}: no room for {T} more"
-            )
-        self.keys[layer, :, :, start : start + T] = k  # K_{1:t} = [K_{1:t-1}; k_t]
-        self.values[layer, :, :, start : start + T] = v
-        self.lengths[layer] = start + T
-        return self.keys[layer, :, :, : start + T], self.values[layer, :, :, : start + T]
+        check_shape("k", k, (B, H, None, D), "(batch_size, num_kv_heads, T, head_dim)")
+        check_shape("v", v, tuple(k.shape), "k's shape")
+        start, T = self.lengths[layer], k.shape[-2]
+        check_at_most("seq_len + T (stored + new tokens)", start + T, S_max)  # max_seq_len
+        end = start + T
+        self.keys[layer, :, :, start:end] = k  # K_{1:t} = [K_{1:t-1}; k_t]
+        self.values[layer, :, :, start:end] = v  # V_{1:t} = [V_{1:t-1}; v_t]
+        self.lengths[layer] = end
+        return self.keys[layer, :, :, :end], self.values[layer, :, :, :end]
 
     def reorder(self, index: Tensor) -> None:
         """Keep the sequences ``index`` (beam search: each beam's parent), shape (B_new,).
@@ -729,30 +460,23 @@ class MultiHeadAttention(nn.Module):
         dtype=None,
     ):
         super().__init__()
-        _check_size("embed_dim", embed_dim)
-        _check_size("num_heads", num_heads)
-        if num_kv_heads is not None:
-            _check_size("num_kv_heads", num_kv_heads)
-        if kdim is not None:
-            _check_size("kdim", kdim)
-        _check_flag("bias", bias)
-        check_real("dropout", dropout)
-        if not 0.0 <= dropout <= 1.0:
-            raise ValueError(f"dropout must be in [0, 1], got {dropout}")
-        _check_device_dtype(device, dtype)
-        num_kv_heads = num_heads if num_kv_heads is None else num_kv_heads
-        if embed_dim % num_heads:
-            raise ValueError(f"embed_dim={embed_dim} must be divisible by num_heads={num_heads}")
-        if num_heads % num_kv_heads:
-            raise ValueError(f"num_kv_heads={num_kv_heads} must divide num_heads={num_heads}")
+        embed_dim = check_int("embed_dim", embed_dim)
+        num_heads = check_divides("num_heads", num_heads, {"embed_dim": embed_dim})
+        kv_heads = num_heads if num_kv_heads is None else num_kv_heads  # plain MHA by default
+        num_kv_heads = check_divides("num_kv_heads", kv_heads, {"num_heads": num_heads})
+        kdim = check_int("kdim", embed_dim if kdim is None else kdim)
+        check_bool("bias", bias)
+        check_nonnegative("dropout", dropout)
+        check_at_most("dropout", dropout, 1)
+        check_factory(device, dtype)
         self.embed_dim, self.num_heads, self.num_kv_heads = embed_dim, num_heads, num_kv_heads
         self.head_dim = embed_dim // num_heads
         self.dropout = dropout
         kv_dim = num_kv_heads * self.head_dim
         f = {"device": device, "dtype": dtype}
         self.q_proj = nn.Linear(embed_dim, embed_dim, bias=bias, **f)  # W^Q: E -> H * D
-        self.k_proj = nn.Linear(kdim or embed_dim, kv_dim, bias=bias, **f)  # W^K: -> H_kv * D
-        self.v_proj = nn.Linear(kdim or embed_dim, kv_dim, bias=bias, **f)  # W^V: -> H_kv * D
+        self.k_proj = nn.Linear(kdim, kv_dim, bias=bias, **f)  # W^K: kdim -> H_kv * D
+        self.v_proj = nn.Linear(kdim, kv_dim, bias=bias, **f)  # W^V: kdim -> H_kv * D
         self.out_proj = nn.Linear(embed_dim, embed_dim, bias=bias, **f)  # W^O: H * D -> E
 
     def _heads(self, x: Tensor, n: int) -> Tensor:
@@ -784,7 +508,7 @@ class MultiHeadAttention(nn.Module):
             Default ``False``. Causal self-attention. With a cache holding ``p`` tokens, the T
             new tokens are positions ``p … p + T - 1`` and see every cached key
             (bottom-right-aligned mask).
-        rotary : RotaryEmbedding, optional
+        rotary : dlref.positional.RotaryEmbedding, optional
             Rotate queries and keys by their positions (offset by the cached length).
         kv_cache : KVCache, optional
             Self-attention only: append this call's keys and values to ``layer`` of the cache
@@ -798,62 +522,34 @@ class MultiHeadAttention(nn.Module):
             (B, T, E).
         """
         check_float("x", x)
-        if x.dim() != 3 or x.shape[-1] != self.embed_dim:
-            raise ValueError(
-                f"x must have shape (B, T, embed_dim={self.embed_dim}), got {tuple(x.shape)}"
-            )
-        B = x.shape[0]
+        check_shape("x", x, (None, None, self.embed_dim), "(B, T, embed_dim)")
         check_dtype_of("x", x, self.q_proj.weight)
         is_causal = check_bool("is_causal", is_causal)
         check_optional("rotary", rotary, RotaryEmbedding)
         check_optional("kv_cache", kv_cache, KVCache)
-        if context is None and self.k_proj.in_features != self.embed_dim:
-            raise ValueError(
-                f"context is required: keys and values are projected from kdim="
-                f"{self.k_proj.in_features} features, and x has embed_dim={self.embed_dim}"
-            )
-        if context is not None:
-            check_float("context", context)
-            check_dtype_of("context", context, self.k_proj.weight)
-            check_shape("context", context, (B, None, self.k_proj.in_features), "(B, S, kdim)")
+        B, T, E = x.shape
+        src = x if context is None else context  # self-attention by default
+        check_float("context", src)
+        check_shape("context", src, (B, None, self.k_proj.in_features), "(B, S, kdim), x if None")
+        check_dtype_of("context", src, self.k_proj.weight)
         if context is not None and kv_cache is not None:
             raise ValueError("kv_cache is for self-attention: pass context or kv_cache, not both")
         if kv_cache is not None:
             layer = check_index("layer", layer, len(kv_cache.lengths), "kv_cache's layers")
-            if kv_cache.keys.shape[1] != B:
-                raise ValueError(
-                    f"x has shape {tuple(x.shape)}, a batch of {B}, but kv_cache holds "
-                    f"batch_size={kv_cache.keys.shape[1]} sequences"
-                )
-        B, T, E = x.shape
-        src = x if context is None else context
-        q = self._heads(self.q_proj(x), self.num_heads)  # (B, H, T, D)
+            check_shape("x", x, (kv_cache.keys.shape[1], T, E), "(kv_cache's batch_size, T, E)")
+        q = self._heads(self.q_proj(x), self.num_heads)  # X W^Q: (B, H, T, D)
         k = self._heads(self.k_proj(src), self.num_kv_heads)  # (B, H_kv, S, D)
         v = self._heads(self.v_proj(src), self.num_kv_heads)  # (B, H_kv, S, D)
-        offset = kv_cache.lengths[layer] if kv_cache is not None else 0  # position of x[:, 0]
-        if rotary is not None:
+        offset = kv_cache.lengths[layer] if kv_cache is not None else 0  # of x[:, 0]
+        if rotary is not None:  # R_m q, R_n k
             q, k = rotary(q, offset), rotary(k, offset)
         if kv_cache is not None:
             k, v = kv_cache.update(layer, k, v)  # (B, H_kv, offset + T, D)
-        if is_causal and T == 1 and attn_mask is None:
-            is_causal = False  # one new token sees every key: nothing to mask
-        elif is_causal and (offset > 0 or attn_mask is not None):
-            # torch's is_causal is top-left aligned (wrong once keys precede the queries) and
-            # excludes attn_mask: build the mask, queries at positions offset ... offset + T - 1
-            is_causal = False
-            m = causal_mask(T, offset + T, offset=offset, device=x.device)  # (T, S)
-            if attn_mask is None or attn_mask.dtype == torch.bool:
-                attn_mask = m if attn_mask is None else attn_mask & m
-            else:  # a float mask: add -inf where m forbids
-                future = torch.zeros(m.shape, dtype=attn_mask.dtype, device=x.device)
-                attn_mask = attn_mask + future.masked_fill(~m, -math.inf)
+        mask, causal = _mask_after(attn_mask, is_causal, T, offset, x.device)
+        p = self.dropout if self.training else 0.0
+        gqa = self.num_kv_heads != self.num_heads
         y = scaled_dot_product_attention(
-            q,
-            k,
-            v,
-            attn_mask=attn_mask,
-            dropout_p=self.dropout if self.training else 0.0,
-            is_causal=is_causal,
-            enable_gqa=self.num_kv_heads != self.num_heads,
-        )  # (B, H, T, D)
-        return self.out_proj(y.transpose(1, 2).reshape(B, T, E))  # concat heads, W^O
+            q, k, v, attn_mask=mask, dropout_p=p, is_causal=causal, enable_gqa=gqa
+        )  # head_h for each h: (B, H, T, D)
+        y = y.transpose(1, 2).reshape(B, T, E)  # [head_1; ...; head_H]: (B, T, E)
+        return self.out_proj(y)  # W^O

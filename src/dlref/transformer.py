@@ -39,14 +39,13 @@ from dlref._checks import (
     check_real,
     check_shape,
 )
-from dlref.attention import (
-    KVCache,
+from dlref.attention import KVCache, MultiHeadAttention
+from dlref.llm_systems import kv_cache_bytes, transformer_parameters
+from dlref.positional import (
     LearnedPositionalEmbedding,
-    MultiHeadAttention,
     RotaryEmbedding,
     sinusoidal_positional_encoding,
 )
-from dlref.llm_systems import kv_cache_bytes, transformer_parameters
 
 __all__ = [
     "TransformerConfig",
