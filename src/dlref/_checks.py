@@ -270,3 +270,22 @@ def check_finite_nonnegative(name: str, x: object) -> float:
     if not (math.isfinite(x) and x >= 0):
         raise ValueError(f"{name} must be a finite number >= 0, got {x}")
     return float(x)
+
+
+# --- dlref.normalization, init, regularization, conv, precision, distributed, parallel ---
+
+
+def check_instance(name: str, x: object, cls: type, text: str = "") -> None:
+    """Raise ``TypeError`` naming ``name`` unless ``x`` is a ``cls`` (``text`` names it)."""
+    if not isinstance(x, cls):
+        raise TypeError(f"{name} must be a {text or cls.__name__}, got {type(x).__name__}")
+
+
+def check_in_range(name: str, x: object, low: float, high: float, closed: bool = False) -> float:
+    """Raise naming ``name`` unless ``x`` is a real number in ``(low, high)`` (``[low, high]``
+    if ``closed``); return it as a float."""
+    check_real(name, x)
+    if not (low <= x <= high if closed else low < x < high):
+        interval = f"[{low:g}, {high:g}]" if closed else f"({low:g}, {high:g})"
+        raise ValueError(f"{name} must lie in {interval}, got {x}")
+    return float(x)
