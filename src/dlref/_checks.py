@@ -289,3 +289,14 @@ def check_in_range(name: str, x: object, low: float, high: float, closed: bool =
         interval = f"[{low:g}, {high:g}]" if closed else f"({low:g}, {high:g})"
         raise ValueError(f"{name} must lie in {interval}, got {x}")
     return float(x)
+
+
+def check_like(name: str, p: object, shape: tuple[int, ...], like: Tensor) -> None:
+    """Raise naming ``name`` unless ``p`` is None or a floating-point tensor of shape ``shape``
+    and of the dtype of ``like`` (the input it is applied to)."""
+    if p is not None:
+        check_float(name, p)
+        check_same_dtype(input=like, **{name: p})
+        if tuple(p.shape) != tuple(shape):
+            got = f"got {tuple(p.shape)} for input of shape {tuple(like.shape)}"
+            raise ValueError(f"{name} must have shape {tuple(shape)}, {got}")

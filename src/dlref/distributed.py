@@ -206,6 +206,7 @@ def allreduce_gradients(model: nn.Module) -> None:
     """
     import torch.distributed as dist
 
+    check_instance("model", model, nn.Module, "torch.nn.Module")
     world_size = dist.get_world_size()
     for p in model.parameters():
         if p.grad is not None:

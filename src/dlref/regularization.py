@@ -12,15 +12,9 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from dlref._checks import check_float, check_real
+from dlref._checks import check_float, check_generator, check_in_range
 
 __all__ = ["dropout", "Dropout"]
-
-
-def _check_p(p: object) -> None:
-    check_real("p", p)
-    if not 0.0 <= p <= 1.0:
-        raise ValueError(f"p, the dropout probability, must be in [0, 1], got {p}")
 
 
 def dropout(
@@ -44,18 +38,13 @@ def dropout(
     Parameters
     ----------
     input : Tensor
-        Any shape.
+        Any shape; the output has the same shape.
     p : float, default 0.5
         Probability of dropping an element.
     training : bool, optional
         Apply dropout; otherwise return the input unchanged. Default True.
     generator : torch.Generator, optional
         The source of the mask, on the input's device; the default generator when ``None``.
-
-    Returns
-    -------
-    Tensor
-        The shape of ``input``.
 
     Examples
     --------
@@ -68,15 +57,8 @@ def dropout(
     tensor([1., 1., 1., 1., 1., 1., 1., 1.])
     """
     check_float("input", input)
-    _check_p(p)
-    if generator is not None:
-        if not isinstance(generator, torch.Generator):
-            raise TypeError(f"generator must be a torch.Generator, got {type(generator).__name__}")
-        if generator.device.type != input.device.type:
-            raise ValueError(
-                f"generator is on {generator.device} but input is on {input.device}: "
-                "the mask is drawn on the input's device"
-            )
+    check_in_range("p", p, 0, 1, closed=True)  # the dropout probability
+    check_generator(generator, input.device)  # the mask is drawn on the input's device
     if not training or p == 0:
         return input.clone() if training else input
     if p == 1:
@@ -110,7 +92,7 @@ class Dropout(nn.Module):
 
     def __init__(self, p: float = 0.5) -> None:
         super().__init__()
-        _check_p(p)
+        check_in_range("p", p, 0, 1, closed=True)
         self.p = p
 
     def extra_repr(self) -> str:
