@@ -15,7 +15,16 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from dlref._checks import check_factory, check_float, check_int, check_same_dtype, is_int
+from dlref._checks import (
+    check_bool,
+    check_divides,
+    check_factory,
+    check_float,
+    check_int,
+    check_like,
+    check_same_dtype,
+    is_int,
+)
 
 __all__ = [
     "conv2d_output_shape",
@@ -96,10 +105,7 @@ def _check_conv_weight(input: Tensor, weight: Tensor, bias, groups: int, spatial
         )
     if C_in % groups or C_out % groups:
         raise ValueError(f"groups={groups} must divide the channels, in ({C_in}) and out ({C_out})")
-    if bias is not None:
-        check_float("bias", bias)
-        if tuple(bias.shape) != (C_out,):
-            raise ValueError(f"bias must have shape ({C_out},), got {tuple(bias.shape)}")
+    check_like("bias", bias, (C_out,), input)
 
 
 def _conv2d(x: Tensor, weight: Tensor, bias, stride, pads, dilation, groups: int) -> Tensor:
@@ -243,14 +249,11 @@ def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1) 
     check_float("input", input)
     x, batched = _batched(input, 1)
     _check_conv_weight(x, weight, bias, groups, 1)
-    stride = _tuple("stride", stride, 1, 1)
-    dilation = _tuple("dilation", dilation, 1, 1)
-    pads = _conv_padding(padding, weight.shape[2:], stride, dilation)
+    stride, dilation = _tuple("stride", stride, 1, 1), _tuple("dilation", dilation, 1, 1)
+    padding = padding if isinstance(padding, str) else (0, *_tuple("padding", padding, 1, 0))
     # (N, C, L) -> (N, C, 1, L): a 1-d convolution is a 2-d one with a height-1 kernel
-    y = _conv2d(
-        x.unsqueeze(2), weight.unsqueeze(2), bias, (1, *stride), [(0, 0), *pads],
-        (1, *dilation), groups,
-    ).squeeze(2)  # fmt: skip
+    x, weight = x.unsqueeze(2), weight.unsqueeze(2)
+    y = conv2d(x, weight, bias, (1, *stride), padding, (1, *dilation), groups).squeeze(2)
     return y if batched else y.squeeze(0)
 
 
@@ -303,12 +306,11 @@ def conv_transpose2d(
     padding = _tuple("padding", padding, 2, 0)
     output_padding = _tuple("output_padding", output_padding, 2, 0)
     dilation = _tuple("dilation", dilation, 2, 1)
-    for op, s, d in zip(output_padding, stride, dilation, strict=True):
-        if op >= max(s, d):
-            raise ValueError(
-                f"output_padding={output_padding} must be smaller than stride={stride} or "
-                f"dilation={dilation} in each dimension"
-            )
+    if any(op >= max(s, d) for op, s, d in zip(output_padding, stride, dilation, strict=True)):
+        raise ValueError(
+            f"output_padding={output_padding} must be smaller than stride={stride} or "
+            f"dilation={dilation} in each dimension"
+        )
     N, C_in, H, W = x.shape
     _, C_out_g, kH, kW = weight.shape
     sizes = [
@@ -341,8 +343,7 @@ def _pool_geometry(x, kernel_size, stride, padding, dilation, ceil_mode):
     stride = kernel if stride is None or stride == () else _tuple("stride", stride, 2, 1)
     padding = _tuple("padding", padding, 2, 0)
     dilation = _tuple("dilation", dilation, 2, 1)
-    if not isinstance(ceil_mode, bool):
-        raise TypeError(f"ceil_mode must be a bool, got {type(ceil_mode).__name__}")
+    check_bool("ceil_mode", ceil_mode)
     if any(2 * p > k for p, k in zip(padding, kernel, strict=True)):
         raise ValueError(f"padding={padding} must be at most half of kernel_size={kernel}")
     out, extra = [], []
@@ -463,8 +464,7 @@ def avg_pool2d(
     """
     check_float("input", input)
     x, batched = _batched(input, 2)
-    if not isinstance(count_include_pad, bool):
-        raise TypeError(f"count_include_pad must be a bool, got {type(count_include_pad).__name__}")
+    check_bool("count_include_pad", count_include_pad)
     if divisor_override is not None:
         check_int("divisor_override", divisor_override, 1)
     k, s, p, _, (H_out, W_out), (eh, ew) = _pool_geometry(
@@ -524,13 +524,8 @@ class Conv2d(nn.Module):
         super().__init__()
         check_int("in_channels", in_channels, 1)
         check_int("out_channels", out_channels, 1)
-        check_int("groups", groups, 1)
+        check_divides("groups", groups, {"in_channels": in_channels, "out_channels": out_channels})
         check_factory(device, dtype)
-        if in_channels % groups or out_channels % groups:
-            raise ValueError(
-                f"groups={groups} must divide in_channels={in_channels} and "
-                f"out_channels={out_channels}"
-            )
         if padding_mode not in _PADDING_MODES:
             raise ValueError(f"padding_mode must be one of {_PADDING_MODES}, got {padding_mode!r}")
         self.in_channels, self.out_channels, self.groups = in_channels, out_channels, groups
@@ -555,15 +550,14 @@ class Conv2d(nn.Module):
 
     def forward(self, input: Tensor) -> Tensor:
         """The convolution of ``input`` (N, C_in, H, W) or (C_in, H, W)."""
-        check_float("input", input)
-        x, batched = _batched(input, 2)
-        _check_conv_weight(x, self.weight, self.bias, self.groups, 2)
-        pads = self._pads
+        padding = self.padding
         if self.padding_mode != "zeros":  # pad by reflection etc. first, then no zeros
-            (pt, pb), (pl, pr) = pads
-            x, pads = F.pad(x, (pl, pr, pt, pb), mode=self.padding_mode), [(0, 0), (0, 0)]
-        y = _conv2d(x, self.weight, self.bias, self.stride, pads, self.dilation, self.groups)
-        return y if batched else y.squeeze(0)
+            check_float("input", input)
+            _batched(input, 2)  # checks the shape before F.pad
+            (pt, pb), (pl, pr) = self._pads
+            input, padding = F.pad(input, (pl, pr, pt, pb), mode=self.padding_mode), 0
+        w, b = self.weight, self.bias
+        return conv2d(input, w, b, self.stride, padding, self.dilation, self.groups)
 
 
 class MaxPool2d(nn.Module):
@@ -594,7 +588,5 @@ class MaxPool2d(nn.Module):
 
     def forward(self, input: Tensor):
         """The pooled ``input``, and the arg-max indices if ``return_indices``."""
-        return max_pool2d(
-            input, self.kernel_size, self.stride, self.padding, self.dilation,
-            ceil_mode=self.ceil_mode, return_indices=self.return_indices,
-        )  # fmt: skip
+        k, s, p, d = self.kernel_size, self.stride, self.padding, self.dilation
+        return max_pool2d(input, k, s, p, d, self.ceil_mode, self.return_indices)
