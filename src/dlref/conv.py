@@ -108,21 +108,25 @@ def _check_conv_weight(input: Tensor, weight: Tensor, bias, groups: int, spatial
     check_like("bias", bias, (C_out,), input)
 
 
-def _conv2d(x: Tensor, weight: Tensor, bias, stride, pads, dilation, groups: int) -> Tensor:
-    """The convolution of a batched (N, C_in, H, W) input with explicit (before, after) pads."""
+def _conv2d(x, weight, bias, stride, pads, dilation, groups: int) -> Tensor:
+    """Convolution of a batched (N, C_in, H, W) ``x``, (before, after) pads."""
     N, C_in, H, W = x.shape
     C_out, _, kH, kW = weight.shape
     (pt, pb), (pl, pr) = pads
     H_out = _out_size(H, kH, stride[0], pt, pb, dilation[0], "input height")
     W_out = _out_size(W, kW, stride[1], pl, pr, dilation[1], "input width")
-    x = F.pad(x, (pl, pr, pt, pb))  # (N, C_in, H + pt + pb, W + pl + pr), zeros
+    # zeros around: (N, C_in, H + pt + pb, W + pl + pr)
+    x = F.pad(x, (pl, pr, pt, pb))
     # im2col: one column per output pixel, holding its receptive field
-    cols = F.unfold(x, (kH, kW), dilation=dilation, stride=stride)  # (N, C_in kH kW, L)
+    # (N, C_in kH kW, L)
+    cols = F.unfold(x, (kH, kW), dilation=dilation, stride=stride)
     L = H_out * W_out
-    cols = cols.view(N, groups, C_in // groups * kH * kW, L)  # (N, g, C_in/g kH kW, L)
-    w = weight.reshape(groups, C_out // groups, cols.shape[2])  # (g, C_out/g, C_in/g kH kW)
+    # (N, g, C_in/g kH kW, L) and the weight (g, C_out/g, C_in/g kH kW)
+    cols = cols.view(N, groups, C_in // groups * kH * kW, L)
+    w = weight.reshape(groups, C_out // groups, cols.shape[2])
     # y = W_mat @ cols: the one matrix product, per group
-    y = (w @ cols).view(N, C_out, H_out, W_out)  # (N, g, C_out/g, L) -> (N, C_out, H_out, W_out)
+    # (N, g, C_out/g, L) -> (N, C_out, H_out, W_out)
+    y = (w @ cols).view(N, C_out, H_out, W_out)
     if bias is not None:
         y = y + bias.view(1, C_out, 1, 1)  # y + b_o
     return y

@@ -182,26 +182,28 @@ def _loopback_store(rank: int, world_size: int, port: int) -> torch.distributed.
 
 
 def allreduce_gradients(model: nn.Module) -> None:
-    r"""Average the gradients of ``model`` over the ranks, in place: what DDP does in backward.
+    r"""Average the gradients of ``model`` over the ranks, as DDP does.
 
     .. math:: g \leftarrow \frac{1}{N} \sum_{r=1}^{N} g_r
 
-    Called on every rank after ``loss.backward()`` (each rank's loss a mean over its own shard of
-    the batch), it leaves on every rank the gradient of the mean loss over the whole batch, so
-    the ranks' identical copies of the model take identical steps. ``DistributedDataParallel``
-    computes the same sum, bucketed and overlapped with the backward pass.
+    Called on every rank after ``loss.backward()`` (each rank's loss a mean
+    over its own shard of the batch), it leaves on every rank the gradient of
+    the mean loss over the whole batch, so the ranks' identical copies of the
+    model take identical steps. ``DistributedDataParallel`` computes the same
+    sum, bucketed and overlapped with the backward pass.
 
     Parameters
     ----------
     model : torch.nn.Module
-        The same model on every rank of an initialised ``torch.distributed`` process group.
+        The same model on every rank of a ``torch.distributed`` group.
 
     Examples
     --------
     >>> import torch
     >>> from dlref.distributed import run_data_parallel
     >>> ranks = run_data_parallel(world_size=2, steps=2, fsdp=False)
-    >>> [torch.equal(r["allreduce"]["params"], r["ddp"]["params"]) for r in ranks]
+    >>> [torch.equal(r["allreduce"]["params"], r["ddp"]["params"])
+    ...  for r in ranks]
     [True, True]
     """
     import torch.distributed as dist
@@ -210,7 +212,8 @@ def allreduce_gradients(model: nn.Module) -> None:
     world_size = dist.get_world_size()
     for p in model.parameters():
         if p.grad is not None:
-            dist.all_reduce(p.grad, op=dist.ReduceOp.SUM)  # sum_r g_r, on every rank
+            # sum_r g_r, on every rank
+            dist.all_reduce(p.grad, op=dist.ReduceOp.SUM)
             p.grad /= world_size  # g = (1/N) sum_r g_r
 
 

@@ -258,7 +258,7 @@ def kaiming_normal_(
     nonlinearity: str = "leaky_relu",
     generator: torch.Generator | None = None,
 ) -> Tensor:
-    r"""Fill ``tensor`` in place from Kaiming's (He's) normal distribution; return it.
+    r"""Fill ``tensor`` in place from Kaiming's (He's) normal distribution.
 
     .. math:: W \sim \mathcal N\!\left(0,\ \frac{\text{gain}^2}{n}\right),\quad
               n = n_\text{in}\ \text{or}\ n_\text{out}
@@ -273,7 +273,7 @@ def kaiming_normal_(
     >>> import torch
     >>> from dlref.init import kaiming_normal_
     >>> g = torch.Generator().manual_seed(0)
-    >>> w = kaiming_normal_(torch.empty(256, 512), nonlinearity="relu", generator=g)
+    >>> w = kaiming_normal_(torch.empty(256, 512), generator=g)
     >>> f"{w.std() / (2 / 512) ** 0.5:.2f}"  # std = sqrt(2 / n_in)
     '1.00'
     """

@@ -151,11 +151,12 @@ def layer_norm(
     bias: Tensor | None = None,
     eps: float = 1e-5,
 ) -> Tensor:
-    r"""Layer normalisation: per sample, over the trailing ``normalized_shape`` axes.
+    r"""Layer normalisation: per sample, over the last ``normalized_shape``.
 
     .. math::
 
-        \mu = \frac{1}{D}\sum_i x_i,\quad \sigma^2 = \frac{1}{D}\sum_i (x_i - \mu)^2,\quad
+        \mu = \frac{1}{D}\sum_i x_i,\quad
+        \sigma^2 = \frac{1}{D}\sum_i (x_i - \mu)^2,\quad
         y_i = \gamma_i\,\frac{x_i - \mu}{\sqrt{\sigma^2 + \epsilon}} + \beta_i
 
     Parameters
@@ -167,7 +168,8 @@ def layer_norm(
     weight, bias : Tensor, optional
         :math:`\gamma, \beta`, shape ``normalized_shape``.
     eps : float, default 1e-5
-        Added to :math:`\sigma^2`: it keeps the division finite when a sample is constant.
+        Added to :math:`\sigma^2`: the division stays finite on a constant
+        sample.
 
     Examples
     --------
@@ -179,7 +181,7 @@ def layer_norm(
     """
     check_float("input", input)
     shape = as_shape("normalized_shape", normalized_shape)
-    check_int("len(normalized_shape)", len(shape))  # torch refuses (): a mean over nothing
+    check_int("len(normalized_shape)", len(shape))  # () as torch: refused
     check_shape("input", input, (..., *shape), "(*, *normalized_shape)")
     check_like("weight", weight, shape, input)
     check_like("bias", bias, shape, input)
@@ -222,7 +224,7 @@ def rms_norm(
     """
     check_float("input", input)
     shape = as_shape("normalized_shape", normalized_shape)
-    check_int("len(normalized_shape)", len(shape))  # torch refuses (): a mean over nothing
+    check_int("len(normalized_shape)", len(shape))  # () as torch: refused
     check_shape("input", input, (..., *shape), "(*, *normalized_shape)")
     check_like("weight", weight, shape, input)
     if eps is None:

@@ -249,7 +249,7 @@ class MegatronMLP(nn.Module):
             setattr(self, name, nn.Parameter(t))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """(B, d) -> (B, d): this rank's hidden units, then the all-reduce of the outputs."""
+        """(B, d) -> (B, d): this rank's hidden units, then the all-reduce."""
         check_linear_input("x", x, self.w1, "(..., d)")
         x = _CopyToParallel.apply(x)  # f
         # Y_r = tanh(X A_r + a_r), A_r = W1_r^T

@@ -340,23 +340,27 @@ class LossScaler:
         return None if found_inf.item() else optimizer.step(*args, **kwargs)
 
     def update(self) -> None:
-        """Back off after a non-finite gradient; grow after ``growth_interval`` finite steps.
+        """Back off after a non-finite gradient; grow after finite ones.
 
-        Computed on the device: a ``torch.where`` per case, no host sync.
+        Computed on the device (``torch.where``): no host sync.
         """
         if not self._found_inf:
             raise RuntimeError("No inf checks were recorded prior to update().")
-        found_inf = torch.stack(list(self._found_inf.values())).any()  # any optimizer's
+        # any optimizer's flag
+        found_inf = torch.stack(list(self._found_inf.values())).any()
         grow = ~found_inf & (self._growth_tracker + 1 == self.growth_interval)
-        # S * backoff and S * growth, in float64 then rounded to float32 (as torch); growth
-        # stops where it would overflow float32
+        # S * backoff and S * growth, in float64 then rounded to float32 (as
+        # torch); growth stops where it would overflow float32
         backed_off = (self._scale.double() * self.backoff_factor).float()
         grown = (self._scale.double() * self.growth_factor).float()
         grown = torch.where(torch.isfinite(grown), grown, self._scale)
-        # S <- S backoff if not finite, S growth after growth_interval finite steps, else S
-        self._scale = torch.where(found_inf, backed_off, torch.where(grow, grown, self._scale))
-        # tracker <- 0 whenever S changes (or would have grown), else tracker + 1
-        self._growth_tracker = torch.where(found_inf | grow, 0, self._growth_tracker + 1)
+        # S <- S backoff if not finite, S growth after growth_interval
+        # finite steps, else S
+        S = torch.where(grow, grown, self._scale)
+        self._scale = torch.where(found_inf, backed_off, S)
+        # tracker <- 0 whenever S changes (or would have grown), else + 1
+        tracker = self._growth_tracker + 1
+        self._growth_tracker = torch.where(found_inf | grow, 0, tracker)
         self._found_inf, self._stepped = {}, set()
 
 
@@ -411,22 +415,23 @@ def sequential_sum(x: Tensor, dtype: torch.dtype | None = None) -> Tensor:
 
 
 def kahan_sum(x: Tensor, dtype: torch.dtype | None = None) -> Tensor:
-    r"""Kahan's compensated sum of ``x`` in dtype ``dtype``: the rounding error is carried along.
+    r"""Kahan's compensated sum of ``x`` in ``dtype``: rounding errors kept.
 
     .. math::
-        y = x_i - c,\quad t = \mathrm{fl}(s + y),\quad c = \mathrm{fl}(\mathrm{fl}(t - s) - y),
-        \quad s = t
+        y = x_i - c,\quad t = \mathrm{fl}(s + y),\quad
+        c = \mathrm{fl}(\mathrm{fl}(t - s) - y),\quad s = t
 
-    ``c`` holds what the last addition lost; the error bound is :math:`2\varepsilon \sum |x_i|`,
-    independent of N (Kahan, 1965), against :math:`(N-1)\varepsilon \sum |x_i|` for
-    :func:`sequential_sum`, whose parameters and result it shares (``dtype`` is that of ``s``,
-    ``c`` and every operation).
+    ``c`` holds what the last addition lost; the error bound is
+    :math:`2\varepsilon \sum |x_i|`, independent of N (Kahan, 1965), against
+    :math:`(N-1)\varepsilon \sum |x_i|` for :func:`sequential_sum`, whose
+    parameters and result it shares (``dtype`` is that of ``s``, ``c`` and
+    every operation).
 
     Examples
     --------
     >>> import torch
     >>> from dlref.precision import kahan_sum
-    >>> kahan_sum(torch.ones(10_000, dtype=torch.bfloat16))  # 10000 rounded to bfloat16
+    >>> kahan_sum(torch.ones(10_000, dtype=torch.bfloat16))  # 10000, rounded
     tensor(9984., dtype=torch.bfloat16)
     """
     dtype = _check_sum_args(x, dtype)
