@@ -5,7 +5,7 @@ with the ``spawn`` method: each is a fresh Python that imports the function it r
 binds to the loopback address only: the rendezvous store on 127.0.0.1 and gloo's connections
 on the loopback interface.
 
-:func:`run_workers` starts the processes and collects their results (:mod:`dlref.parallel` uses
+:func:`run_workers` starts the processes and collects their results (``dlref.parallel`` uses
 it too). :func:`run_data_parallel` trains one small float64 model four ways on the same global
 batch and returns what each rank measured:
 

@@ -126,7 +126,10 @@ def batch_norm(
     dims = [0] + list(range(2, input.dim()))  # every axis but the channel's
     n = input.shape[0] * math.prod(input.shape[2:])  # values per channel
     if training and n <= 1:
-        raise ValueError(f"more than 1 value per channel to train, got input {tuple(input.shape)}")
+        raise ValueError(
+            "Expected more than 1 value per channel when training, got input of shape "
+            f"{tuple(input.shape)}"
+        )  # torch's message
     if training:
         mu = input.mean(dims)  # mu_c, (C,)
         var = (input - _per_channel(mu, input.dim())).square().mean(dims)  # sigma_c^2, (C,)
