@@ -282,8 +282,10 @@ def check_instance(name: str, x: object, cls: type, text: str = "") -> None:
 
 
 def check_in_range(name: str, x: object, low: float, high: float, closed: bool = False) -> float:
-    """Raise naming ``name`` unless ``x`` is a real number in ``(low, high)`` (``[low, high]``
-    if ``closed``); return it as a float."""
+    """Raise naming ``name`` unless ``x`` is a real number in an interval; return it as a float.
+
+    The interval is ``(low, high)``, or ``[low, high]`` if ``closed``; ``nan`` lies in neither.
+    """
     check_real(name, x)
     if not (low <= x <= high if closed else low < x < high):
         interval = f"[{low:g}, {high:g}]" if closed else f"({low:g}, {high:g})"
@@ -291,9 +293,12 @@ def check_in_range(name: str, x: object, low: float, high: float, closed: bool =
     return float(x)
 
 
-def check_like(name: str, p: object, shape: tuple[int, ...], like: Tensor) -> None:
-    """Raise naming ``name`` unless ``p`` is None or a floating-point tensor of shape ``shape``
-    and of the dtype of ``like`` (the input it is applied to)."""
+def check_param(name: str, p: object, shape: tuple[int, ...], like: Tensor) -> None:
+    """Raise naming ``name`` unless ``p`` is None or a parameter fit to apply to ``like``.
+
+    That is a floating-point tensor of shape ``shape`` and of ``like``'s dtype (a weight, a
+    bias or a running statistic of the input ``like``).
+    """
     if p is not None:
         check_float(name, p)
         check_same_dtype(input=like, **{name: p})

@@ -21,7 +21,7 @@ from dlref._checks import (
     check_factory,
     check_float,
     check_int,
-    check_like,
+    check_param,
     check_same_dtype,
     is_int,
 )
@@ -105,7 +105,7 @@ def _check_conv_weight(input: Tensor, weight: Tensor, bias, groups: int, spatial
         )
     if C_in % groups or C_out % groups:
         raise ValueError(f"groups={groups} must divide the channels, in ({C_in}) and out ({C_out})")
-    check_like("bias", bias, (C_out,), input)
+    check_param("bias", bias, (C_out,), input)
 
 
 def _conv2d(x, weight, bias, stride, pads, dilation, groups: int) -> Tensor:
@@ -271,12 +271,10 @@ def conv_transpose2d(
         Y = \mathrm{fold}\big(W_\text{mat}^\top X\big),\qquad
         H_{\text{out}} = (H - 1)\,s - 2p + d\,(k - 1) + p_\text{out} + 1
 
-    Each input pixel scatters ``weight`` times its value into a window of the output (the matrix
-    product), and overlapping windows add up (``F.fold``, col2im). This is :func:`conv2d`'s
-    product read backwards, so ``conv_transpose2d(g, w, stride=s, padding=p)`` is the gradient
-    with respect to ``x`` of ``<conv2d(x, w, stride=s, padding=p), g>`` (for the smallest ``x``
-    of that output size; ``output_padding`` for a larger one): a convolution of ``g``, dilated
-    by the stride, with the flipped kernel.
+    Each input pixel scatters ``weight`` times its value into a window of the output, and
+    overlapping windows add up (``F.fold``, col2im): :func:`conv2d`'s product read backwards, so
+    ``conv_transpose2d(g, w, stride=s, padding=p)`` is the gradient in ``x`` of
+    ``<conv2d(x, w, stride=s, padding=p), g>`` (``output_padding`` picks a larger ``x``).
 
     Parameters
     ----------
@@ -403,9 +401,8 @@ def max_pool2d(
     """
     check_float("input", input)
     x, batched = _batched(input, 2)
-    k, s, p, d, (H_out, W_out), (eh, ew) = _pool_geometry(
-        x, kernel_size, stride, padding, dilation, ceil_mode
-    )
+    geometry = _pool_geometry(x, kernel_size, stride, padding, dilation, ceil_mode)
+    k, s, p, d, (H_out, W_out), (eh, ew) = geometry
     N, C, H, W = x.shape
     xp = F.pad(x, (p[1], p[1] + ew, p[0], p[0] + eh), value=-math.inf)  # -inf never wins
     cols = F.unfold(xp, k, dilation=d, stride=s)  # (N, C kH kW, L)
@@ -437,10 +434,10 @@ def avg_pool2d(
         y[n, c, i, j] = \frac{1}{|\mathcal{W}_{ij}|}
             \sum_{(h, w) \in \mathcal{W}_{ij}} x[n, c, h, w]
 
-    :math:`|\mathcal{W}_{ij}|` counts the window's cells inside the padded input with
-    ``count_include_pad=True`` (the zeros of the padding pull the mean towards 0 at the border),
-    inside the input itself with ``False``; cells added by ``ceil_mode`` never count. Each input
-    gets :math:`1/|\mathcal{W}_{ij}|` of the gradient of every window that holds it.
+    :math:`|\mathcal{W}_{ij}|` counts the window's cells in the padded input if
+    ``count_include_pad`` (the padding's zeros pull the mean to 0 at the border), in the input
+    if not; ``ceil_mode``'s cells never count. Each input gets :math:`1/|\mathcal{W}_{ij}|` of
+    the gradient of every window that holds it.
 
     Parameters
     ----------
@@ -471,9 +468,8 @@ def avg_pool2d(
     check_bool("count_include_pad", count_include_pad)
     if divisor_override is not None:
         check_int("divisor_override", divisor_override, 1)
-    k, s, p, _, (H_out, W_out), (eh, ew) = _pool_geometry(
-        x, kernel_size, stride, padding, 1, ceil_mode
-    )
+    geometry = _pool_geometry(x, kernel_size, stride, padding, 1, ceil_mode)
+    k, s, p, _, (H_out, W_out), (eh, ew) = geometry
     N, C, H, W = x.shape
     xp = F.pad(x, (p[1], p[1] + ew, p[0], p[0] + eh))  # zeros add nothing to a sum
     sums = F.unfold(xp, k, stride=s).view(N, C, k[0] * k[1], H_out * W_out).sum(2)  # (N, C, L)

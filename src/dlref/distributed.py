@@ -199,12 +199,21 @@ def allreduce_gradients(model: nn.Module) -> None:
 
     Examples
     --------
+    A group of one rank, where the mean is the gradient itself (two ranks
+    against DDP: ``tests/test_distributed.py``):
+
     >>> import torch
-    >>> from dlref.distributed import run_data_parallel
-    >>> ranks = run_data_parallel(world_size=2, steps=2, fsdp=False)
-    >>> [torch.equal(r["allreduce"]["params"], r["ddp"]["params"])
-    ...  for r in ranks]
-    [True, True]
+    >>> import torch.distributed as dist
+    >>> from dlref.distributed import allreduce_gradients
+    >>> dist.init_process_group(
+    ...     "gloo", store=dist.HashStore(), rank=0, world_size=1
+    ... )
+    >>> model = torch.nn.Linear(2, 1)
+    >>> model(torch.tensor([[1.0, 2.0]])).sum().backward()
+    >>> allreduce_gradients(model)
+    >>> model.weight.grad, model.bias.grad
+    (tensor([[1., 2.]]), tensor([1.]))
+    >>> dist.destroy_process_group()
     """
     import torch.distributed as dist
 

@@ -20,8 +20,8 @@ from dlref._checks import (
     check_float,
     check_in_range,
     check_int,
-    check_like,
     check_nonnegative,
+    check_param,
     check_real,
     check_shape,
 )
@@ -115,10 +115,10 @@ def batch_norm(
     """
     check_float("input", input)
     check_shape("input", input, (..., None, None), "(N, C, *)")
-    check_like("running_mean", running_mean, input.shape[1:2], input)
-    check_like("running_var", running_var, input.shape[1:2], input)
-    check_like("weight", weight, input.shape[1:2], input)
-    check_like("bias", bias, input.shape[1:2], input)
+    check_param("running_mean", running_mean, input.shape[1:2], input)
+    check_param("running_var", running_var, input.shape[1:2], input)
+    check_param("weight", weight, input.shape[1:2], input)
+    check_param("bias", bias, input.shape[1:2], input)
     check_real("momentum", momentum)
     check_in_range("eps", eps, 0, math.inf, closed=not training)  # torch: no 0 / 0 in training
     if not training and (running_mean is None or running_var is None):
@@ -186,8 +186,8 @@ def layer_norm(
     shape = as_shape("normalized_shape", normalized_shape)
     check_int("len(normalized_shape)", len(shape))  # () as torch: refused
     check_shape("input", input, (..., *shape), "(*, *normalized_shape)")
-    check_like("weight", weight, shape, input)
-    check_like("bias", bias, shape, input)
+    check_param("weight", weight, shape, input)
+    check_param("bias", bias, shape, input)
     check_nonnegative("eps", eps)
     dims = tuple(range(-len(shape), 0))  # the normalised axes
     mu = input.mean(dims, keepdim=True)  # mu, (*, 1, ..., 1)
@@ -229,7 +229,7 @@ def rms_norm(
     shape = as_shape("normalized_shape", normalized_shape)
     check_int("len(normalized_shape)", len(shape))  # () as torch: refused
     check_shape("input", input, (..., *shape), "(*, *normalized_shape)")
-    check_like("weight", weight, shape, input)
+    check_param("weight", weight, shape, input)
     if eps is None:
         eps = torch.finfo(input.dtype).eps  # torch's default
     check_nonnegative("eps", eps)
@@ -279,8 +279,8 @@ def group_norm(
     check_float("input", input)
     check_shape("input", input, (..., None, None), "(N, C, *)")
     check_divides("num_groups", num_groups, {"number of channels": input.shape[1]})
-    check_like("weight", weight, input.shape[1:2], input)
-    check_like("bias", bias, input.shape[1:2], input)
+    check_param("weight", weight, input.shape[1:2], input)
+    check_param("bias", bias, input.shape[1:2], input)
     check_nonnegative("eps", eps)
     N, C = input.shape[:2]
     xg = input.reshape(N, num_groups, C // num_groups * math.prod(input.shape[2:]))  # (N, G, C/G S)
