@@ -461,7 +461,11 @@ WT = W.transpose(0, 1)  # (C_in = 4, C_out = 2, 3, 3), a transposed conv's weigh
         (lambda: conv.avg_pool2d(X, 2, divisor_override=0), ValueError, "divisor_override must"),
         (lambda: conv.conv2d_output_shape(0, 3), ValueError, "input_size must be at least 1"),
         (lambda: conv.conv2d_output_shape(2, 3), ValueError, r"input_size has size 2 \(padded\)"),
-        (lambda: conv.Conv2d(4, 6, 3, groups=4), ValueError, "must divide in_channels=4"),
+        (
+            lambda: conv.Conv2d(4, 6, 3, groups=4),
+            ValueError,
+            "groups=4 must divide the in_channels 4 and the out_channels 6",
+        ),
         (lambda: conv.Conv2d(0, 6, 3), ValueError, "in_channels must be at least 1"),
         (lambda: conv.Conv2d(4, 6, 3, padding_mode="zero"), ValueError, "padding_mode must"),
         (

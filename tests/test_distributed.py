@@ -45,6 +45,14 @@ def test_data_parallel_equals_single_process_on_the_global_batch(ranks, referenc
     )
 
 
+def test_allreduce_by_hand_equals_ddp(ranks, reference):
+    """All-reduce (sum) then divide by N on a plain model: DDP's parameters, bit for bit."""
+    ref, _ = reference
+    for r in ranks:
+        torch.testing.assert_close(r["allreduce"]["params"], r["ddp"]["params"], rtol=0, atol=0)
+        torch.testing.assert_close(r["allreduce"]["params"], ref, rtol=0, atol=1e-12)
+
+
 def test_ddp_keeps_the_whole_optimizer_state_on_every_rank(ranks, reference):
     _, single = reference
     assert [r["ddp"]["optimizer_bytes"] for r in ranks] == [single] * WORLD
@@ -88,7 +96,7 @@ def test_workers_are_killed_on_timeout():
 
 
 def test_bad_batch_split_is_refused_before_spawning():
-    with pytest.raises(ValueError, match="global_batch=63 must be divisible by world_size=2"):
+    with pytest.raises(ValueError, match="world_size=2 must divide the global batch 63"):
         distributed.run_data_parallel(global_batch=63)
 
 
@@ -102,13 +110,27 @@ def test_bad_batch_split_is_refused_before_spawning():
         ({"global_batch": -7}, ValueError, "global_batch must be at least 1, got -7"),
         ({"fsdp": "yes"}, TypeError, "fsdp must be a bool, got str 'yes'"),
         ({"timeout": "0.1"}, TypeError, "timeout must be a real number, got str '0.1'"),
-        ({"timeout": 0.0}, ValueError, "timeout must be positive, got 0.0"),
+        ({"timeout": 0.0}, ValueError, "timeout must be a finite number > 0, got 0.0"),
     ],
 )
 def test_bad_arguments_are_refused_before_spawning(kwargs, exc, match):
     with pytest.raises(exc, match=match):
         distributed.run_data_parallel(**kwargs)
     assert multiprocessing.active_children() == []  # no worker was started
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "exc", "match"),
+    [
+        ({"fn": "train"}, TypeError, "fn must be callable, got str"),
+        ({"world_size": 0}, ValueError, "world_size must be at least 1, got 0"),
+        ({"timeout": float("inf")}, ValueError, "timeout must be a finite number > 0, got inf"),
+    ],
+)
+def test_run_workers_refuses_bad_arguments_before_spawning(kwargs, exc, match):
+    with pytest.raises(exc, match=match):
+        distributed.run_workers(**({"fn": print} | kwargs))
+    assert multiprocessing.active_children() == []
 
 
 def test_helpers_name_their_arguments():

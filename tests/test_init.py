@@ -123,8 +123,10 @@ def test_zero_element_tensor_warns_and_is_unchanged_as_torch():
 @pytest.mark.parametrize(
     ("call", "err", "match"),
     [
-        (lambda: init.xavier_uniform_(torch.empty(5)), ValueError, "at least 2 dimensions"),
-        (lambda: init.kaiming_normal_(torch.empty(5)), ValueError, "at least 2 dimensions"),
+        (lambda: init.xavier_uniform_(torch.empty(5)), ValueError,
+         r"tensor must have shape \(out_features, in_features, \*kernel\)"),
+        (lambda: init.kaiming_normal_(torch.empty(5)), ValueError,
+         r"tensor must have shape \(out_features, in_features, \*kernel\)"),
         (lambda: init.xavier_normal_([[1.0]]), TypeError, "tensor must be a torch.Tensor"),
         (lambda: init.kaiming_uniform_(torch.empty(3, 3, dtype=torch.long)), TypeError,
          "tensor must be a floating"),

@@ -6,7 +6,8 @@
   exponent, subnormals, inf; nan as nan), on 2 million numbers around the subnormal range, and on
   the edge cases (ties, the largest finite, the overflow threshold, ±0);
 - LossScaler's scale sequence, skipped steps and parameters equal GradScaler("cpu") on a stream of
-  3000 steps with inf and nan injected, for several settings;
+  3000 steps with inf and nan injected, for several settings, and with a fused optimizer, which
+  skips steps on the device: no host sync on a (virtual) GPU;
 - the sums against exact closed forms.
 """
 
@@ -141,11 +142,11 @@ def _stream(steps, seed, p_inf=0.02, scale_grads=1e-3):
     return out
 
 
-def _run(scaler, stream, overflow_above=None):
+def _run(scaler, stream, overflow_above=None, fused=None):
     """Train two parameters on the stream; returns scales, skipped steps and the parameters."""
     torch.manual_seed(0)
     params = [torch.nn.Parameter(torch.ones(3)), torch.nn.Parameter(torch.zeros(2))]
-    opt = torch.optim.SGD(params, lr=0.1, momentum=0.9)
+    opt = torch.optim.SGD(params, lr=0.1, momentum=0.9, fused=fused)
     scales, skipped = [], []
     for grads in stream:
         loss = (params[0].sum() + params[1].sum()) * 0 + 1.0
@@ -195,6 +196,44 @@ def test_loss_scaler_equals_grad_scaler(kwargs, overflow_above):
         torch.testing.assert_close(a, b, rtol=0, atol=0)
 
 
+def test_loss_scaler_skips_a_fused_step_on_the_device():
+    """A fused optimizer gets the flag as a tensor (torch's ``found_inf``) and skips by itself."""
+    stream = _stream(600, seed=4, p_inf=0.05)
+    ours = _run(LossScaler(growth_interval=5), stream, fused=True)
+    ref = _run(torch.amp.GradScaler("cpu", growth_interval=5), stream, fused=True)
+    assert ours[0] == ref[0]
+    assert ours[1] == ref[1]
+    assert sum(ours[1]) > 10 and len(set(ours[0])) > 3
+    for a, b in zip(ours[2], ref[2], strict=True):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+
+
+def _fused_adam_run(device):
+    w = torch.nn.Parameter(torch.ones(3, device=device))
+    opt = torch.optim.Adam([w], lr=0.1, fused=True)
+    scaler = LossScaler(init_scale=4.0, growth_interval=2)
+    for g in ([1.0, 2.0, 3.0], [math.inf, 0.0, 0.0], [1.0, 1.0, 1.0], [1.0, -1.0, 2.0]):
+        scaler.scale((w * torch.tensor(g, device=device)).sum()).backward()
+        scaler.step(opt)
+        scaler.update()
+        opt.zero_grad()
+    return w.detach(), scaler
+
+
+def test_loss_scaler_with_a_fused_optimizer_never_waits_for_the_host():
+    """On a device, scale, unscale_, step and update read nothing back: 0 host syncs."""
+    import vgpu  # tools/vgpu.py, registered by conftest.py
+
+    ref, ref_scaler = _fused_adam_run("cpu")
+    with vgpu.VirtualGPU(strict=True) as vg:
+        w, scaler = _fused_adam_run(vgpu.VDEV)
+        syncs = sum(vg.syncs.values())
+        w, scale, tracker = w.cpu(), scaler.get_scale(), scaler.get_growth_tracker()
+    assert syncs == 0
+    torch.testing.assert_close(w.elem if isinstance(w, vgpu.V) else w, ref, rtol=0, atol=0)
+    assert (scale, tracker) == (ref_scaler.get_scale(), ref_scaler.get_growth_tracker()) == (4.0, 0)
+
+
 def test_loss_scaler_unscale_then_step_and_float16_outputs():
     w = torch.nn.Parameter(torch.ones(2))
     ours, ref = LossScaler(init_scale=1024.0), torch.amp.GradScaler("cpu", init_scale=1024.0)
@@ -225,9 +264,9 @@ def test_loss_scaler_errors():
         LossScaler().scale(1.0)
     with pytest.raises(TypeError, match="init_scale must be a real number"):
         LossScaler(init_scale="1")
-    with pytest.raises(ValueError, match="init_scale must be positive"):
+    with pytest.raises(ValueError, match=r"init_scale must lie in \(0, inf\), got 0.0"):
         LossScaler(init_scale=0.0)
-    with pytest.raises(ValueError, match="growth_factor must be > 1"):
+    with pytest.raises(ValueError, match=r"growth_factor must lie in \(1, inf\), got 1.0"):
         LossScaler(growth_factor=1.0)
     with pytest.raises(ValueError, match="backoff_factor must lie in"):
         LossScaler(backoff_factor=1.0)

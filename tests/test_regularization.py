@@ -78,14 +78,14 @@ def test_generator_on_the_inputs_device():
     x = torch.ones(1000, device="cuda")
     g = torch.Generator(device="cuda").manual_seed(0)
     assert dropout(x, 0.5, generator=g).device == x.device
-    with pytest.raises(ValueError, match="generator is on cpu but input is on cuda"):
+    with pytest.raises(ValueError, match="generator is on cpu but the tensors are on cuda"):
         dropout(x, 0.5, generator=torch.Generator())
 
 
 def test_errors_name_the_argument():
-    with pytest.raises(ValueError, match=r"p, the dropout probability, must be in \[0, 1\]"):
+    with pytest.raises(ValueError, match=r"p must lie in \[0, 1\], got 1.5"):
         dropout(torch.ones(3), 1.5)
-    with pytest.raises(ValueError, match="p, the dropout probability"):
+    with pytest.raises(ValueError, match=r"p must lie in \[0, 1\], got -0.1"):
         Dropout(-0.1)
     with pytest.raises(TypeError, match="p must be a real number"):
         dropout(torch.ones(3), "0.5")

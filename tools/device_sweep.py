@@ -82,6 +82,8 @@ EXEMPT = {
         "distributed.make_batch",
         "distributed.train_single_process",
         "distributed.run_data_parallel",
+        "distributed.run_workers",
+        "distributed.allreduce_gradients",
         "parallel.*",
     ],
     "text and token ids (Python str, list and int)": ["tokenization.*"],

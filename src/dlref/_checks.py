@@ -300,6 +300,11 @@ def check_instance(name: str, x: object, cls: type, text: str = "") -> None:
 def check_in_range(name: str, x: object, low: float, high: float, closed: bool = False) -> float:
     """Raise naming ``name`` unless ``x`` is a real number in ``(low, high)`` (``[low, high]``
     if ``closed``); return it as a float."""
+
+    """Raise naming ``name`` unless ``x`` is a real number in an interval; return it as a float.
+
+    The interval is ``(low, high)``, or ``[low, high]`` if ``closed``; ``nan`` lies in neither.
+    """
     check_real(name, x)
     if not (low <= x <= high if closed else low < x < high):
         interval = f"[{low:g}, {high:g}]" if closed else f"({low:g}, {high:g})"
@@ -402,3 +407,17 @@ def check_dtype_in(name: str, t: Tensor, dtypes: Sequence[torch.dtype]) -> None:
     if t.dtype not in dtypes:
         allowed = " or ".join(str(d) for d in dict.fromkeys(dtypes))
         raise TypeError(f"{name} must have dtype {allowed}, got {t.dtype}")
+
+
+def check_param(name: str, p: object, shape: tuple[int, ...], like: Tensor) -> None:
+    """Raise naming ``name`` unless ``p`` is None or a parameter fit to apply to ``like``.
+
+    That is a floating-point tensor of shape ``shape`` and of ``like``'s dtype (a weight, a
+    bias or a running statistic of the input ``like``).
+    """
+    if p is not None:
+        check_float(name, p)
+        check_same_dtype(input=like, **{name: p})
+        if tuple(p.shape) != tuple(shape):
+            got = f"got {tuple(p.shape)} for input of shape {tuple(like.shape)}"
+            raise ValueError(f"{name} must have shape {tuple(shape)}, {got}")

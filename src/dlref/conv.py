@@ -15,7 +15,16 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from dlref._checks import check_factory, check_float, check_int, check_same_dtype, is_int
+from dlref._checks import (
+    check_bool,
+    check_divides,
+    check_factory,
+    check_float,
+    check_int,
+    check_param,
+    check_same_dtype,
+    is_int,
+)
 
 __all__ = [
     "conv2d_output_shape",
@@ -96,27 +105,28 @@ def _check_conv_weight(input: Tensor, weight: Tensor, bias, groups: int, spatial
         )
     if C_in % groups or C_out % groups:
         raise ValueError(f"groups={groups} must divide the channels, in ({C_in}) and out ({C_out})")
-    if bias is not None:
-        check_float("bias", bias)
-        if tuple(bias.shape) != (C_out,):
-            raise ValueError(f"bias must have shape ({C_out},), got {tuple(bias.shape)}")
+    check_param("bias", bias, (C_out,), input)
 
 
-def _conv2d(x: Tensor, weight: Tensor, bias, stride, pads, dilation, groups: int) -> Tensor:
-    """The convolution of a batched (N, C_in, H, W) input with explicit (before, after) pads."""
+def _conv2d(x, weight, bias, stride, pads, dilation, groups: int) -> Tensor:
+    """Convolution of a batched (N, C_in, H, W) ``x``, (before, after) pads."""
     N, C_in, H, W = x.shape
     C_out, _, kH, kW = weight.shape
     (pt, pb), (pl, pr) = pads
     H_out = _out_size(H, kH, stride[0], pt, pb, dilation[0], "input height")
     W_out = _out_size(W, kW, stride[1], pl, pr, dilation[1], "input width")
-    x = F.pad(x, (pl, pr, pt, pb))  # (N, C_in, H + pt + pb, W + pl + pr), zeros
+    # zeros around: (N, C_in, H + pt + pb, W + pl + pr)
+    x = F.pad(x, (pl, pr, pt, pb))
     # im2col: one column per output pixel, holding its receptive field
-    cols = F.unfold(x, (kH, kW), dilation=dilation, stride=stride)  # (N, C_in kH kW, L)
+    # (N, C_in kH kW, L)
+    cols = F.unfold(x, (kH, kW), dilation=dilation, stride=stride)
     L = H_out * W_out
-    cols = cols.view(N, groups, C_in // groups * kH * kW, L)  # (N, g, C_in/g kH kW, L)
-    w = weight.reshape(groups, C_out // groups, cols.shape[2])  # (g, C_out/g, C_in/g kH kW)
+    # (N, g, C_in/g kH kW, L) and the weight (g, C_out/g, C_in/g kH kW)
+    cols = cols.view(N, groups, C_in // groups * kH * kW, L)
+    w = weight.reshape(groups, C_out // groups, cols.shape[2])
     # y = W_mat @ cols: the one matrix product, per group
-    y = (w @ cols).view(N, C_out, H_out, W_out)  # (N, g, C_out/g, L) -> (N, C_out, H_out, W_out)
+    # (N, g, C_out/g, L) -> (N, C_out, H_out, W_out)
+    y = (w @ cols).view(N, C_out, H_out, W_out)
     if bias is not None:
         y = y + bias.view(1, C_out, 1, 1)  # y + b_o
     return y
@@ -243,14 +253,11 @@ def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1) 
     check_float("input", input)
     x, batched = _batched(input, 1)
     _check_conv_weight(x, weight, bias, groups, 1)
-    stride = _tuple("stride", stride, 1, 1)
-    dilation = _tuple("dilation", dilation, 1, 1)
-    pads = _conv_padding(padding, weight.shape[2:], stride, dilation)
+    stride, dilation = _tuple("stride", stride, 1, 1), _tuple("dilation", dilation, 1, 1)
+    padding = padding if isinstance(padding, str) else (0, *_tuple("padding", padding, 1, 0))
     # (N, C, L) -> (N, C, 1, L): a 1-d convolution is a 2-d one with a height-1 kernel
-    y = _conv2d(
-        x.unsqueeze(2), weight.unsqueeze(2), bias, (1, *stride), [(0, 0), *pads],
-        (1, *dilation), groups,
-    ).squeeze(2)  # fmt: skip
+    x, weight = x.unsqueeze(2), weight.unsqueeze(2)
+    y = conv2d(x, weight, bias, (1, *stride), padding, (1, *dilation), groups).squeeze(2)
     return y if batched else y.squeeze(0)
 
 
@@ -264,12 +271,10 @@ def conv_transpose2d(
         Y = \mathrm{fold}\big(W_\text{mat}^\top X\big),\qquad
         H_{\text{out}} = (H - 1)\,s - 2p + d\,(k - 1) + p_\text{out} + 1
 
-    Each input pixel scatters ``weight`` times its value into a window of the output (the matrix
-    product), and overlapping windows add up (``F.fold``, col2im). This is :func:`conv2d`'s
-    product read backwards, so ``conv_transpose2d(g, w, stride=s, padding=p)`` is the gradient
-    with respect to ``x`` of ``<conv2d(x, w, stride=s, padding=p), g>`` (for the smallest ``x``
-    of that output size; ``output_padding`` for a larger one): a convolution of ``g``, dilated
-    by the stride, with the flipped kernel.
+    Each input pixel scatters ``weight`` times its value into a window of the output, and
+    overlapping windows add up (``F.fold``, col2im): :func:`conv2d`'s product read backwards, so
+    ``conv_transpose2d(g, w, stride=s, padding=p)`` is the gradient in ``x`` of
+    ``<conv2d(x, w, stride=s, padding=p), g>`` (``output_padding`` picks a larger ``x``).
 
     Parameters
     ----------
@@ -303,12 +308,11 @@ def conv_transpose2d(
     padding = _tuple("padding", padding, 2, 0)
     output_padding = _tuple("output_padding", output_padding, 2, 0)
     dilation = _tuple("dilation", dilation, 2, 1)
-    for op, s, d in zip(output_padding, stride, dilation, strict=True):
-        if op >= max(s, d):
-            raise ValueError(
-                f"output_padding={output_padding} must be smaller than stride={stride} or "
-                f"dilation={dilation} in each dimension"
-            )
+    if any(op >= max(s, d) for op, s, d in zip(output_padding, stride, dilation, strict=True)):
+        raise ValueError(
+            f"output_padding={output_padding} must be smaller than stride={stride} or "
+            f"dilation={dilation} in each dimension"
+        )
     N, C_in, H, W = x.shape
     _, C_out_g, kH, kW = weight.shape
     sizes = [
@@ -341,8 +345,7 @@ def _pool_geometry(x, kernel_size, stride, padding, dilation, ceil_mode):
     stride = kernel if stride is None or stride == () else _tuple("stride", stride, 2, 1)
     padding = _tuple("padding", padding, 2, 0)
     dilation = _tuple("dilation", dilation, 2, 1)
-    if not isinstance(ceil_mode, bool):
-        raise TypeError(f"ceil_mode must be a bool, got {type(ceil_mode).__name__}")
+    check_bool("ceil_mode", ceil_mode)
     if any(2 * p > k for p, k in zip(padding, kernel, strict=True)):
         raise ValueError(f"padding={padding} must be at most half of kernel_size={kernel}")
     out, extra = [], []
@@ -398,9 +401,8 @@ def max_pool2d(
     """
     check_float("input", input)
     x, batched = _batched(input, 2)
-    k, s, p, d, (H_out, W_out), (eh, ew) = _pool_geometry(
-        x, kernel_size, stride, padding, dilation, ceil_mode
-    )
+    geometry = _pool_geometry(x, kernel_size, stride, padding, dilation, ceil_mode)
+    k, s, p, d, (H_out, W_out), (eh, ew) = geometry
     N, C, H, W = x.shape
     xp = F.pad(x, (p[1], p[1] + ew, p[0], p[0] + eh), value=-math.inf)  # -inf never wins
     cols = F.unfold(xp, k, dilation=d, stride=s)  # (N, C kH kW, L)
@@ -432,10 +434,10 @@ def avg_pool2d(
         y[n, c, i, j] = \frac{1}{|\mathcal{W}_{ij}|}
             \sum_{(h, w) \in \mathcal{W}_{ij}} x[n, c, h, w]
 
-    :math:`|\mathcal{W}_{ij}|` counts the window's cells inside the padded input with
-    ``count_include_pad=True`` (the zeros of the padding pull the mean towards 0 at the border),
-    inside the input itself with ``False``; cells added by ``ceil_mode`` never count. Each input
-    gets :math:`1/|\mathcal{W}_{ij}|` of the gradient of every window that holds it.
+    :math:`|\mathcal{W}_{ij}|` counts the window's cells in the padded input if
+    ``count_include_pad`` (the padding's zeros pull the mean to 0 at the border), in the input
+    if not; ``ceil_mode``'s cells never count. Each input gets :math:`1/|\mathcal{W}_{ij}|` of
+    the gradient of every window that holds it.
 
     Parameters
     ----------
@@ -463,13 +465,11 @@ def avg_pool2d(
     """
     check_float("input", input)
     x, batched = _batched(input, 2)
-    if not isinstance(count_include_pad, bool):
-        raise TypeError(f"count_include_pad must be a bool, got {type(count_include_pad).__name__}")
+    check_bool("count_include_pad", count_include_pad)
     if divisor_override is not None:
         check_int("divisor_override", divisor_override, 1)
-    k, s, p, _, (H_out, W_out), (eh, ew) = _pool_geometry(
-        x, kernel_size, stride, padding, 1, ceil_mode
-    )
+    geometry = _pool_geometry(x, kernel_size, stride, padding, 1, ceil_mode)
+    k, s, p, _, (H_out, W_out), (eh, ew) = geometry
     N, C, H, W = x.shape
     xp = F.pad(x, (p[1], p[1] + ew, p[0], p[0] + eh))  # zeros add nothing to a sum
     sums = F.unfold(xp, k, stride=s).view(N, C, k[0] * k[1], H_out * W_out).sum(2)  # (N, C, L)
@@ -524,13 +524,8 @@ class Conv2d(nn.Module):
         super().__init__()
         check_int("in_channels", in_channels, 1)
         check_int("out_channels", out_channels, 1)
-        check_int("groups", groups, 1)
+        check_divides("groups", groups, {"in_channels": in_channels, "out_channels": out_channels})
         check_factory(device, dtype)
-        if in_channels % groups or out_channels % groups:
-            raise ValueError(
-                f"groups={groups} must divide in_channels={in_channels} and "
-                f"out_channels={out_channels}"
-            )
         if padding_mode not in _PADDING_MODES:
             raise ValueError(f"padding_mode must be one of {_PADDING_MODES}, got {padding_mode!r}")
         self.in_channels, self.out_channels, self.groups = in_channels, out_channels, groups
@@ -555,15 +550,14 @@ class Conv2d(nn.Module):
 
     def forward(self, input: Tensor) -> Tensor:
         """The convolution of ``input`` (N, C_in, H, W) or (C_in, H, W)."""
-        check_float("input", input)
-        x, batched = _batched(input, 2)
-        _check_conv_weight(x, self.weight, self.bias, self.groups, 2)
-        pads = self._pads
+        padding = self.padding
         if self.padding_mode != "zeros":  # pad by reflection etc. first, then no zeros
-            (pt, pb), (pl, pr) = pads
-            x, pads = F.pad(x, (pl, pr, pt, pb), mode=self.padding_mode), [(0, 0), (0, 0)]
-        y = _conv2d(x, self.weight, self.bias, self.stride, pads, self.dilation, self.groups)
-        return y if batched else y.squeeze(0)
+            check_float("input", input)
+            _batched(input, 2)  # checks the shape before F.pad
+            (pt, pb), (pl, pr) = self._pads
+            input, padding = F.pad(input, (pl, pr, pt, pb), mode=self.padding_mode), 0
+        w, b = self.weight, self.bias
+        return conv2d(input, w, b, self.stride, padding, self.dilation, self.groups)
 
 
 class MaxPool2d(nn.Module):
@@ -594,7 +588,5 @@ class MaxPool2d(nn.Module):
 
     def forward(self, input: Tensor):
         """The pooled ``input``, and the arg-max indices if ``return_indices``."""
-        return max_pool2d(
-            input, self.kernel_size, self.stride, self.padding, self.dilation,
-            ceil_mode=self.ceil_mode, return_indices=self.return_indices,
-        )  # fmt: skip
+        k, s, p, d = self.kernel_size, self.stride, self.padding, self.dilation
+        return max_pool2d(input, k, s, p, d, self.ceil_mode, self.return_indices)

@@ -5,11 +5,13 @@ with the ``spawn`` method: each is a fresh Python that imports the function it r
 binds to the loopback address only: the rendezvous store on 127.0.0.1 and gloo's connections
 on the loopback interface.
 
-:func:`run_data_parallel` trains one small float64 model three ways on the same global batch and
-returns what each rank measured:
+:func:`run_workers` starts the processes and collects their results (``dlref.parallel`` uses
+it too). :func:`run_data_parallel` trains one small float64 model four ways on the same global
+batch and returns what each rank measured:
 
 - ``DistributedDataParallel``: each rank sees half of the batch; gradients are averaged with an
   all-reduce, so every step equals a single-process step on the whole batch;
+- :func:`allreduce_gradients`: that all-reduce written out, on a plain model;
 - ``ZeroRedundancyOptimizer`` (ZeRO stage 1): the same, but each rank keeps the Adam state of
   only its share of the parameters;
 - ``fully_shard`` (FSDP2, ZeRO stage 3): parameters, gradients and optimizer state sharded, the
@@ -27,18 +29,28 @@ import socket
 import sys
 import tempfile
 import time
+from pathlib import Path
 
 import torch
 import torch.multiprocessing as mp
 from torch import nn
 
-from dlref._checks import check_int, is_int, is_real_number
+from dlref._checks import (
+    check_bool,
+    check_callable,
+    check_divides,
+    check_instance,
+    check_int,
+    check_positive_finite,
+)
 
 __all__ = [
     "make_model",
     "make_batch",
     "optimizer_state_bytes",
     "train_single_process",
+    "allreduce_gradients",
+    "run_workers",
     "run_data_parallel",
 ]
 
@@ -81,8 +93,7 @@ def make_batch(global_batch: int = 64, seed: int = 1) -> tuple[torch.Tensor, tor
     ((8, 32), (8, 32), torch.float64)
     """
     check_int("global_batch", global_batch)
-    if not is_int(seed):
-        raise TypeError(f"seed must be an int, got {type(seed).__name__} {seed!r}")
+    check_int("seed", seed, minimum=-(2**63))  # any seed torch takes
     g = torch.Generator().manual_seed(seed)
     X = torch.randn(global_batch, WIDTH, generator=g, dtype=torch.float64)
     W = torch.randn(WIDTH, WIDTH, generator=g, dtype=torch.float64) / WIDTH**0.5
@@ -102,10 +113,7 @@ def optimizer_state_bytes(optimizer: torch.optim.Optimizer) -> int:
     >>> optimizer_state_bytes(opt)  # m and v: 2 * 10 * 8 bytes, step: one float32 scalar
     164
     """
-    if not isinstance(optimizer, torch.optim.Optimizer):
-        raise TypeError(
-            f"optimizer must be a torch.optim.Optimizer, got {type(optimizer).__name__}"
-        )
+    check_instance("optimizer", optimizer, torch.optim.Optimizer, "torch.optim.Optimizer")
     tensors = [t for state in optimizer.state.values() for t in state.values()]
     tensors = [t.to_local() if hasattr(t, "to_local") else t for t in tensors]  # DTensor: shard
     return sum(t.numel() * t.element_size() for t in tensors if isinstance(t, torch.Tensor))
@@ -124,33 +132,31 @@ def _loopback_interface() -> str:
     return next((n for n in names if n.startswith("lo")), "lo")
 
 
+def _fd_target(fd: str) -> str:
+    """What the open file ``fd`` of this process is (``socket:[inode]`` for a socket)."""
+    try:
+        return os.readlink(f"/proc/self/fd/{fd}")
+    except OSError:  # closed meanwhile (the listing's own descriptor)
+        return ""
+
+
 def _listening_sockets() -> list[str]:
-    """``address:port`` of every TCP socket this process listens on (Linux ``/proc``; else [])."""
-    inodes = set()
-    for fd in os.listdir("/proc/self/fd") if os.path.isdir("/proc/self/fd") else []:
-        try:
-            target = os.readlink(f"/proc/self/fd/{fd}")
-        except OSError:  # closed meanwhile
-            continue
-        if target.startswith("socket:["):
-            inodes.add(target[8:-1])  # socket:[inode]
+    """``address:port`` of every TCP socket this process listens on (Linux ``/proc``; else []).
+
+    A listening socket of this process is one of its open files (``/proc/self/fd``) that is a
+    socket; ``/proc/net/tcp`` names its address (hex, little-endian) and state (0A: LISTEN).
+    """
+    fds = os.listdir("/proc/self/fd") if os.path.isdir("/proc/self/fd") else []
+    inodes = {link[8:-1] for link in map(_fd_target, fds) if link.startswith("socket:[")}
     found = []
-    for table, width in (("/proc/net/tcp", 4), ("/proc/net/tcp6", 16)):
-        if not os.path.exists(table):
-            continue
-        with open(table) as f:
-            for line in f.readlines()[1:]:
-                cols = line.split()
-                local, state, inode = cols[1], cols[3], cols[9]
-                if state == "0A" and inode in inodes:  # 0A: LISTEN
-                    addr, port = local.split(":")
-                    raw = bytes.fromhex(addr)
-                    if width == 4:
-                        ip = socket.inet_ntop(socket.AF_INET, raw[::-1])
-                    else:  # four little-endian 32-bit words
-                        words = b"".join(raw[i : i + 4][::-1] for i in range(0, 16, 4))
-                        ip = socket.inet_ntop(socket.AF_INET6, words)
-                    found.append(f"{ip}:{int(port, 16)}")
+    for table, family in (("/proc/net/tcp", socket.AF_INET), ("/proc/net/tcp6", socket.AF_INET6)):
+        lines = Path(table).read_text().splitlines()[1:] if os.path.exists(table) else []
+        for cols in map(str.split, lines):
+            (addr, port), state, inode = cols[1].split(":"), cols[3], cols[9]
+            if state == "0A" and inode in inodes:
+                raw = bytes.fromhex(addr)  # 32-bit words, each little-endian
+                ip = b"".join(raw[i : i + 4][::-1] for i in range(0, len(raw), 4))
+                found.append(f"{socket.inet_ntop(family, ip)}:{int(port, 16)}")
     return sorted(found)
 
 
@@ -175,11 +181,58 @@ def _loopback_store(rank: int, world_size: int, port: int) -> torch.distributed.
     )
 
 
-def _train(model: nn.Module, optimizer, X: torch.Tensor, Y: torch.Tensor, steps: int) -> None:
+def allreduce_gradients(model: nn.Module) -> None:
+    r"""Average the gradients of ``model`` over the ranks, as DDP does.
+
+    .. math:: g \leftarrow \frac{1}{N} \sum_{r=1}^{N} g_r
+
+    Called on every rank after ``loss.backward()`` (each rank's loss a mean
+    over its own shard of the batch), it leaves on every rank the gradient of
+    the mean loss over the whole batch, so the ranks' identical copies of the
+    model take identical steps. ``DistributedDataParallel`` computes the same
+    sum, bucketed and overlapped with the backward pass.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        The same model on every rank of a ``torch.distributed`` group.
+
+    Examples
+    --------
+    A group of one rank, where the mean is the gradient itself (two ranks
+    against DDP: ``tests/test_distributed.py``):
+
+    >>> import torch
+    >>> import torch.distributed as dist
+    >>> from dlref.distributed import allreduce_gradients
+    >>> dist.init_process_group(
+    ...     "gloo", store=dist.HashStore(), rank=0, world_size=1
+    ... )
+    >>> model = torch.nn.Linear(2, 1)
+    >>> model(torch.tensor([[1.0, 2.0]])).sum().backward()
+    >>> allreduce_gradients(model)
+    >>> model.weight.grad, model.bias.grad
+    (tensor([[1., 2.]]), tensor([1.]))
+    >>> dist.destroy_process_group()
+    """
+    import torch.distributed as dist
+
+    check_instance("model", model, nn.Module, "torch.nn.Module")
+    world_size = dist.get_world_size()
+    for p in model.parameters():
+        if p.grad is not None:
+            # sum_r g_r, on every rank
+            dist.all_reduce(p.grad, op=dist.ReduceOp.SUM)
+            p.grad /= world_size  # g = (1/N) sum_r g_r
+
+
+def _train(model: nn.Module, optimizer, X, Y, steps: int, allreduce: bool = False) -> None:
     for _ in range(steps):
         optimizer.zero_grad()
         loss = ((model(X) - Y) ** 2).mean()  # mean over the (local) batch
         loss.backward()  # under DDP/FSDP: gradients averaged over ranks here
+        if allreduce:
+            allreduce_gradients(model)  # the same average, written out
         optimizer.step()
 
 
@@ -235,66 +288,140 @@ def _run_fsdp(world_size: int, device, X, Y, steps: int) -> dict:
     }
 
 
-def _worker(
-    rank: int, world_size: int, port: int, out_dir: str, steps: int, global_batch: int, fsdp: bool
-) -> None:
-    """One rank: DDP, then ZeRO-1, then FSDP2 on its half of the batch; results to a file."""
+def _worker(rank: int, world_size: int, steps: int, global_batch: int, fsdp: bool) -> dict:
+    """One rank: DDP, all-reduce by hand, ZeRO-1, then FSDP2 on its half of the batch."""
     import torch.distributed as dist
     from torch.distributed.optim import ZeroRedundancyOptimizer
     from torch.nn.parallel import DistributedDataParallel as DDP
 
-    torch.set_num_threads(1)
-    use_cuda = torch.cuda.device_count() >= world_size  # one GPU per rank: NCCL, else gloo on CPU
-    backend, device = ("nccl", torch.device("cuda", rank)) if use_cuda else ("gloo", None)
-    os.environ["GLOO_SOCKET_IFNAME"] = _loopback_interface()  # gloo's connections: loopback
-    os.environ["NCCL_SOCKET_IFNAME"] = _loopback_interface()  # NCCL's bootstrap: loopback
-    if use_cuda:
-        torch.cuda.set_device(device)
-    dist.init_process_group(
-        backend, store=_loopback_store(rank, world_size, port), rank=rank, world_size=world_size
-    )
-    try:
-        X, Y = make_batch(global_batch)
-        shard = slice(rank * global_batch // world_size, (rank + 1) * global_batch // world_size)
-        X, Y = X[shard].to(device), Y[shard].to(device)  # this rank's half of the global batch
-        out: dict = {"rank": rank, "backend": backend}
+    device = torch.device("cuda", rank) if dist.get_backend() == "nccl" else None
+    X, Y = make_batch(global_batch)
+    shard = slice(rank * global_batch // world_size, (rank + 1) * global_batch // world_size)
+    X, Y = X[shard].to(device), Y[shard].to(device)  # this rank's half of the global batch
+    out: dict = {"rank": rank, "backend": dist.get_backend()}
 
-        model = DDP(make_model().to(device))  # same seed on every rank; DDP broadcasts rank 0's
-        optimizer = torch.optim.Adam(model.parameters(), lr=LR)
-        _train(model, optimizer, X, Y, steps)
-        out["listening"] = _listening_sockets()  # the store (rank 0) and gloo's pairs
-        out["ddp"] = {
-            "params": _flat(model.parameters()).cpu(),
-            "optimizer_bytes": optimizer_state_bytes(optimizer),
-        }
+    model = DDP(make_model().to(device))  # same seed on every rank; DDP broadcasts rank 0's
+    optimizer = torch.optim.Adam(model.parameters(), lr=LR)
+    _train(model, optimizer, X, Y, steps)
+    out["listening"] = _listening_sockets()  # the store (rank 0) and gloo's pairs
+    out["ddp"] = {
+        "params": _flat(model.parameters()).cpu(),
+        "optimizer_bytes": optimizer_state_bytes(optimizer),
+    }
 
-        model = DDP(make_model().to(device))
-        optimizer = ZeroRedundancyOptimizer(
-            model.parameters(), optimizer_class=torch.optim.Adam, lr=LR
-        )
-        _train(model, optimizer, X, Y, steps)
-        local = optimizer.optim  # the Adam that holds this rank's share
-        out["zero1"] = {
-            "params": _flat(model.parameters()).cpu(),
-            "optimizer_bytes": optimizer_state_bytes(local),
-            "num_params_local": sum(p.numel() for g in local.param_groups for p in g["params"]),
-            "param_bytes": sum(p.numel() * p.element_size() for p in model.parameters()),
-            "grad_bytes": sum(p.grad.numel() * p.grad.element_size() for p in model.parameters()),
-        }
+    model = make_model().to(device)  # the same seed on every rank: the same start
+    optimizer = torch.optim.Adam(model.parameters(), lr=LR)
+    _train(model, optimizer, X, Y, steps, allreduce=True)
+    out["allreduce"] = {"params": _flat(model.parameters()).cpu()}
 
-        if fsdp:
-            try:
-                out["fsdp"] = _run_fsdp(world_size, device, X, Y, steps)
-            except Exception as e:  # report, do not fail: FSDP on CPU/gloo depends on the version
-                out["fsdp"] = {"status": f"{type(e).__name__}: {e}".splitlines()[0][:300]}
-        torch.save(out, os.path.join(out_dir, f"rank{rank}.pt"))
-    finally:
-        dist.destroy_process_group()
+    model = DDP(make_model().to(device))
+    optimizer = ZeroRedundancyOptimizer(model.parameters(), optimizer_class=torch.optim.Adam, lr=LR)
+    _train(model, optimizer, X, Y, steps)
+    local = optimizer.optim  # the Adam that holds this rank's share
+    out["zero1"] = {
+        "params": _flat(model.parameters()).cpu(),
+        "optimizer_bytes": optimizer_state_bytes(local),
+        "num_params_local": sum(p.numel() for g in local.param_groups for p in g["params"]),
+        "param_bytes": sum(p.numel() * p.element_size() for p in model.parameters()),
+        "grad_bytes": sum(p.grad.numel() * p.grad.element_size() for p in model.parameters()),
+    }
+
+    if fsdp:
+        try:
+            out["fsdp"] = _run_fsdp(world_size, device, X, Y, steps)
+        except Exception as e:  # report, do not fail: FSDP on CPU/gloo depends on the version
+            out["fsdp"] = {"status": f"{type(e).__name__}: {e}".splitlines()[0][:300]}
+    return out
 
 
 # ---------------------------------------------------------------------------------------------
 # The launcher
 # ---------------------------------------------------------------------------------------------
+
+
+def _entry(rank: int, fn, args: tuple, world_size: int, port: int, out_dir: str, backend: str):
+    """A spawned process: join the group on loopback, run ``fn``, save what it returns."""
+    import torch.distributed as dist
+
+    torch.set_num_threads(1)
+    os.environ["GLOO_SOCKET_IFNAME"] = _loopback_interface()  # gloo's connections: loopback
+    os.environ["NCCL_SOCKET_IFNAME"] = _loopback_interface()  # NCCL's bootstrap: loopback
+    if backend == "nccl":
+        torch.cuda.set_device(rank)  # one GPU per rank
+    store = _loopback_store(rank, world_size, port)
+    dist.init_process_group(backend, store=store, rank=rank, world_size=world_size)
+    try:
+        torch.save(fn(rank, world_size, *args), os.path.join(out_dir, f"rank{rank}.pt"))
+    finally:
+        dist.destroy_process_group()
+
+
+def run_workers(
+    fn, args: tuple = (), world_size: int = 2, timeout: float = 60.0, backend: str = "gloo"
+) -> list:
+    """Run ``fn(rank, world_size, *args)`` on ``world_size`` spawned processes; return each result.
+
+    Each process joins a ``torch.distributed`` group of ``backend`` whose rendezvous store and
+    connections bind to 127.0.0.1 only. The processes are always reaped: if one fails, the others
+    are killed and its exception is raised (``torch.multiprocessing.ProcessRaisedException``);
+    past ``timeout`` seconds all are killed and ``TimeoutError`` is raised.
+
+    Parameters
+    ----------
+    fn : callable
+        A function of an importable module (``spawn`` starts a fresh Python that imports it),
+        returning what ``torch.save`` can write (tensors, dicts, lists, numbers, strings).
+    args : tuple, optional
+        More arguments of ``fn``.
+    world_size : int, optional
+        Number of processes (ranks).
+    timeout : float, optional
+        Seconds before the workers are killed.
+    backend : {"gloo", "nccl"}, optional
+        ``"nccl"`` gives rank ``r`` the GPU ``cuda:r``.
+
+    Returns
+    -------
+    list
+        What ``fn`` returned on each rank, in rank order.
+
+    Examples
+    --------
+    >>> from dlref.distributed import run_workers
+    >>> run_workers(print, timeout=0)
+    Traceback (most recent call last):
+    ...
+    ValueError: timeout must be a finite number > 0, got 0
+    """
+    check_callable("fn", fn)
+    world_size = check_int("world_size", world_size)
+    check_positive_finite("timeout", timeout)
+    with tempfile.TemporaryDirectory() as out_dir:
+        spawn_args = (fn, args, world_size, _free_loopback_port(), out_dir, backend)
+        # spawn re-imports the caller's __main__ script in each worker (and would re-run a
+        # script that calls this at top level); the workers need only this module.
+        main = sys.modules["__main__"]
+        main_file = getattr(main, "__file__", None) if main.__spec__ is None else None
+        if main_file is not None:
+            del main.__file__
+        try:
+            ctx = mp.start_processes(
+                _entry, args=spawn_args, nprocs=world_size, join=False, start_method="spawn"
+            )
+        finally:
+            if main_file is not None:
+                main.__file__ = main_file
+        deadline = time.monotonic() + timeout
+        try:
+            while not ctx.join(timeout=max(deadline - time.monotonic(), 0.0)):
+                if time.monotonic() >= deadline:
+                    raise TimeoutError(f"the {world_size} workers did not finish in {timeout} s")
+        finally:
+            for p in ctx.processes:  # reap every worker, also on error or timeout
+                if p.is_alive():
+                    p.kill()
+                p.join()
+        return [torch.load(os.path.join(out_dir, f"rank{r}.pt")) for r in range(world_size)]
 
 
 def run_data_parallel(
@@ -344,42 +471,10 @@ def run_data_parallel(
     [33808, 33808]
     """
     # Every argument is checked here, before any process is started.
-    world_size = check_int("world_size", world_size)
-    steps = check_int("steps", steps)  # each rank measures its optimizer state after a step
     global_batch = check_int("global_batch", global_batch)
-    if not isinstance(fsdp, bool):
-        raise TypeError(f"fsdp must be a bool, got {type(fsdp).__name__} {fsdp!r}")
-    if not is_real_number(timeout):
-        raise TypeError(f"timeout must be a real number, got {type(timeout).__name__} {timeout!r}")
-    if not timeout > 0:
-        raise ValueError(f"timeout must be positive, got {timeout}")
-    if global_batch % world_size:
-        raise ValueError(
-            f"global_batch={global_batch} must be divisible by world_size={world_size}"
-        )
-    with tempfile.TemporaryDirectory() as out_dir:
-        args = (world_size, _free_loopback_port(), out_dir, steps, global_batch, fsdp)
-        # spawn re-imports the caller's __main__ script in each worker (and would re-run a
-        # script that calls this at top level); the workers need only this module.
-        main = sys.modules["__main__"]
-        main_file = getattr(main, "__file__", None) if main.__spec__ is None else None
-        if main_file is not None:
-            del main.__file__
-        try:
-            ctx = mp.start_processes(
-                _worker, args=args, nprocs=world_size, join=False, start_method="spawn"
-            )
-        finally:
-            if main_file is not None:
-                main.__file__ = main_file
-        deadline = time.monotonic() + timeout
-        try:
-            while not ctx.join(timeout=max(deadline - time.monotonic(), 0.0)):
-                if time.monotonic() >= deadline:
-                    raise TimeoutError(f"the {world_size} workers did not finish in {timeout} s")
-        finally:
-            for p in ctx.processes:  # reap every worker, also on error or timeout
-                if p.is_alive():
-                    p.kill()
-                p.join()
-        return [torch.load(os.path.join(out_dir, f"rank{r}.pt")) for r in range(world_size)]
+    world_size = check_divides("world_size", world_size, {"global batch": global_batch})
+    steps = check_int("steps", steps)  # each rank measures its optimizer state after a step
+    check_bool("fsdp", fsdp)
+    check_positive_finite("timeout", timeout)
+    backend = "nccl" if torch.cuda.device_count() >= world_size else "gloo"  # one GPU per rank
+    return run_workers(_worker, (steps, global_batch, fsdp), world_size, timeout, backend)

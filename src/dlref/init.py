@@ -19,7 +19,14 @@ import warnings
 import torch
 from torch import Tensor
 
-from dlref._checks import check_finite_nonnegative, check_float, check_nonnegative, is_real_number
+from dlref._checks import (
+    check_finite_nonnegative,
+    check_float,
+    check_generator,
+    check_nonnegative,
+    check_shape,
+    is_real_number,
+)
 
 __all__ = [
     "calculate_gain",
@@ -42,12 +49,7 @@ _LINEAR = (
 
 def _fans(tensor: Tensor) -> tuple[int, int]:
     """(fan_in, fan_out) of a weight (out, in, *kernel): in (out) times the kernel's size."""
-    check_float("tensor", tensor)
-    if tensor.dim() < 2:
-        raise ValueError(
-            f"tensor must have at least 2 dimensions (out_features, in_features, *kernel) to "
-            f"have a fan in and a fan out, got shape {tuple(tensor.shape)}"
-        )
+    check_shape("tensor", tensor, (..., None, None), "(out_features, in_features, *kernel)")
     receptive_field = math.prod(tensor.shape[2:])  # kernel size; 1 for a linear weight
     return tensor.shape[1] * receptive_field, tensor.shape[0] * receptive_field
 
@@ -59,9 +61,16 @@ def _fan(tensor: Tensor, mode: str) -> int:
     return fan_in if mode.lower() == "fan_in" else fan_out
 
 
-def _check_generator(generator: object, tensor: Tensor) -> None:
-    if generator is not None and not isinstance(generator, torch.Generator):
-        raise TypeError(f"generator must be a torch.Generator, got {type(generator).__name__}")
+def _kaiming_std(tensor: Tensor, a: float, mode: str, nonlinearity: str) -> float:
+    """gain / sqrt(n), with n the fan in or out of ``tensor``."""
+    return calculate_gain(nonlinearity, a) / math.sqrt(_fan(tensor, mode))
+
+
+def _no_elements(tensor: Tensor) -> bool:
+    """True, with torch's warning, when ``tensor`` has nothing to fill."""
+    if 0 in tensor.shape:
+        warnings.warn("Initializing zero-element tensors is a no-op", stacklevel=3)
+    return 0 in tensor.shape
 
 
 # ---------------------------------------------------------------------------------------------
@@ -125,7 +134,7 @@ def calculate_gain(nonlinearity: str, param: float | None = None) -> float:
 def xavier_uniform_(
     tensor: Tensor, gain: float = 1.0, generator: torch.Generator | None = None
 ) -> Tensor:
-    r"""Fill ``tensor`` in place from Xavier's (Glorot's) uniform distribution.
+    r"""Fill ``tensor`` in place from Xavier's (Glorot's) uniform distribution; return it.
 
     .. math::
 
@@ -143,11 +152,6 @@ def xavier_uniform_(
     generator : torch.Generator, optional
         On the tensor's device; the default generator when ``None``.
 
-    Returns
-    -------
-    Tensor
-        ``tensor`` itself.
-
     Examples
     --------
     >>> import torch
@@ -156,8 +160,9 @@ def xavier_uniform_(
     >>> f"{w.abs().max():.3f} <= {(6 / 500) ** 0.5:.3f}", f"{w.var():.4f} vs {2 / 500}"
     ('0.110 <= 0.110', '0.0040 vs 0.004')
     """
+    check_float("tensor", tensor)
     check_finite_nonnegative("gain", gain)  # torch refuses U(-a, a) with a < 0 or a = inf
-    _check_generator(generator, tensor)
+    check_generator(generator, tensor.device)
     fan_in, fan_out = _fans(tensor)
     std = gain * math.sqrt(2.0 / float(fan_in + fan_out))
     a = math.sqrt(3.0) * std  # a = gain sqrt(6 / (n_in + n_out)), computed as torch does
@@ -168,7 +173,7 @@ def xavier_uniform_(
 def xavier_normal_(
     tensor: Tensor, gain: float = 1.0, generator: torch.Generator | None = None
 ) -> Tensor:
-    r"""Fill ``tensor`` in place from Xavier's (Glorot's) normal distribution.
+    r"""Fill ``tensor`` in place from Xavier's (Glorot's) normal distribution; return it.
 
     .. math::
 
@@ -176,16 +181,9 @@ def xavier_normal_(
 
     Parameters
     ----------
-    tensor : Tensor
-        Shape (out, in, \*kernel); fans as in :func:`xavier_uniform_`.
-    gain : float, default 1.0
-        >= 0 (torch refuses a negative or nan standard deviation).
-    generator : torch.Generator, optional
-
-    Returns
-    -------
-    Tensor
-        ``tensor`` itself.
+    tensor, gain, generator
+        As in :func:`xavier_uniform_`, but ``gain`` may be ``inf`` (a std of ``inf`` fills
+        ``tensor`` with :math:`\pm\infty`, as torch does).
 
     Examples
     --------
@@ -195,8 +193,9 @@ def xavier_normal_(
     >>> f"{w.std() / (2 / 512) ** 0.5:.2f}"  # std = sqrt(2 / (n_in + n_out))
     '1.00'
     """
+    check_float("tensor", tensor)
     check_nonnegative("gain", gain)  # a std < 0 or nan is refused; inf fills with +-inf, as torch
-    _check_generator(generator, tensor)
+    check_generator(generator, tensor.device)
     fan_in, fan_out = _fans(tensor)
     std = gain * math.sqrt(2.0 / float(fan_in + fan_out))  # gain sqrt(2 / (n_in + n_out))
     with torch.no_grad():
@@ -210,7 +209,7 @@ def kaiming_uniform_(
     nonlinearity: str = "leaky_relu",
     generator: torch.Generator | None = None,
 ) -> Tensor:
-    r"""Fill ``tensor`` in place from Kaiming's (He's) uniform distribution.
+    r"""Fill ``tensor`` in place from Kaiming's (He's) uniform distribution; return it.
 
     .. math::
 
@@ -219,6 +218,7 @@ def kaiming_uniform_(
 
     With the defaults (``nonlinearity="leaky_relu"``, ``a=0``) the gain is :math:`\sqrt 2`, the
     ReLU's. (``nn.Linear`` itself initialises with ``a=sqrt(5)``, a gain of :math:`\sqrt{1/3}`.)
+    A tensor with no elements is returned unchanged, with a warning, as in torch.
 
     Parameters
     ----------
@@ -232,11 +232,6 @@ def kaiming_uniform_(
         As for :func:`calculate_gain`.
     generator : torch.Generator, optional
 
-    Returns
-    -------
-    Tensor
-        ``tensor`` itself (unchanged, with a warning, when it has no elements, as in torch).
-
     Examples
     --------
     >>> import torch
@@ -246,14 +241,11 @@ def kaiming_uniform_(
     >>> f"{w.abs().max():.4f} <= {(2 * 3 / (16 * 9)) ** 0.5:.4f}"  # n_in = 16 x 3 x 3
     '0.2041 <= 0.2041'
     """
-    _check_generator(generator, tensor)
     check_float("tensor", tensor)
-    if 0 in tensor.shape:
-        warnings.warn("Initializing zero-element tensors is a no-op", stacklevel=2)
+    check_generator(generator, tensor.device)
+    if _no_elements(tensor):
         return tensor
-    fan = _fan(tensor, mode)
-    gain = calculate_gain(nonlinearity, a)
-    std = gain / math.sqrt(fan)  # sqrt(Var(W)) = gain / sqrt(n)
+    std = _kaiming_std(tensor, a, mode, nonlinearity)  # sqrt(Var(W)) = gain / sqrt(n)
     bound = math.sqrt(3.0) * std  # b = gain sqrt(3 / n): Var(U(-b, b)) = b^2 / 3
     with torch.no_grad():
         return tensor.uniform_(-bound, bound, generator=generator)
@@ -273,35 +265,22 @@ def kaiming_normal_(
 
     Parameters
     ----------
-    tensor : Tensor
-        Shape (out, in, \*kernel).
-    a : float, default 0
-        The negative slope of the leaky ReLU after this layer.
-    mode : {"fan_in", "fan_out"}, default "fan_in"
-    nonlinearity : str, default "leaky_relu"
-    generator : torch.Generator, optional
-
-    Returns
-    -------
-    Tensor
-        ``tensor`` itself.
+    tensor, a, mode, nonlinearity, generator
+        As in :func:`kaiming_uniform_`.
 
     Examples
     --------
     >>> import torch
     >>> from dlref.init import kaiming_normal_
     >>> g = torch.Generator().manual_seed(0)
-    >>> w = kaiming_normal_(torch.empty(256, 512), nonlinearity="relu", generator=g)
+    >>> w = kaiming_normal_(torch.empty(256, 512), generator=g)
     >>> f"{w.std() / (2 / 512) ** 0.5:.2f}"  # std = sqrt(2 / n_in)
     '1.00'
     """
-    _check_generator(generator, tensor)
     check_float("tensor", tensor)
-    if 0 in tensor.shape:
-        warnings.warn("Initializing zero-element tensors is a no-op", stacklevel=2)
+    check_generator(generator, tensor.device)
+    if _no_elements(tensor):
         return tensor
-    fan = _fan(tensor, mode)
-    gain = calculate_gain(nonlinearity, a)
-    std = gain / math.sqrt(fan)  # gain / sqrt(n)
+    std = _kaiming_std(tensor, a, mode, nonlinearity)  # gain / sqrt(n)
     with torch.no_grad():
         return tensor.normal_(0, std, generator=generator)

@@ -15,12 +15,15 @@ from torch import Tensor, nn
 
 from dlref._checks import (
     as_shape,
+    check_divides,
     check_factory,
     check_float,
+    check_in_range,
     check_int,
     check_nonnegative,
+    check_param,
     check_real,
-    check_same_dtype,
+    check_shape,
 )
 
 __all__ = ["batch_norm", "layer_norm", "rms_norm", "group_norm"]
@@ -28,32 +31,17 @@ __all__ += ["BatchNorm1d", "BatchNorm2d", "LayerNorm", "RMSNorm", "GroupNorm"]
 
 
 # ---------------------------------------------------------------------------------------------
-# Helpers: argument checks that name the argument and the shapes.
+# Helpers
 # ---------------------------------------------------------------------------------------------
 
 
-def _check_trailing(input: Tensor, shape: tuple[int, ...]) -> None:
-    if len(shape) == 0 or input.dim() < len(shape) or tuple(input.shape[-len(shape) :]) != shape:
-        raise ValueError(
-            f"normalized_shape={list(shape)} must be a non-empty shape that ends the input's "
-            f"shape (*, {', '.join(map(str, shape))}), got input of shape {tuple(input.shape)}"
-        )
-
-
-def _check_param(name: str, p: Tensor | None, shape: tuple[int, ...], input: Tensor) -> None:
-    if p is not None:
-        check_float(name, p)
-        check_same_dtype(input=input, **{name: p})  # torch refuses mixed dtypes too
-        if tuple(p.shape) != shape:
-            got = f"got {tuple(p.shape)} for input of shape {tuple(input.shape)}"
-            raise ValueError(f"{name} must have shape {shape}, {got}")
-
-
-def _check_channels(input: Tensor) -> int:
-    check_float("input", input)
-    if input.dim() < 2:
-        raise ValueError(f"input must have shape (N, C, *), got {tuple(input.shape)}")
-    return input.shape[1]
+def _affine(y: Tensor, weight, bias, per_channel: bool = False) -> Tensor:
+    """gamma y + beta, either optional; ``per_channel``: (C,) parameters on (N, C, *)."""
+    if weight is not None:
+        y = y * (_per_channel(weight, y.dim()) if per_channel else weight)  # gamma y
+    if bias is not None:
+        y = y + (_per_channel(bias, y.dim()) if per_channel else bias)  # + beta
+    return y
 
 
 def _param(on: bool, fill, shape, device, dtype) -> nn.Parameter | None:
@@ -101,7 +89,7 @@ def batch_norm(
     Parameters
     ----------
     input : Tensor
-        Shape (N, C) or (N, C, \*).
+        Shape (N, C) or (N, C, \*); the output has the same shape.
     running_mean, running_var : Tensor or None
         Shape (C,). Updated in place in training mode; required in evaluation mode.
     weight, bias : Tensor, optional
@@ -112,11 +100,6 @@ def batch_norm(
         :math:`m` in the running update (torch's convention: the weight of the new batch).
     eps : float, default 1e-5
         Added to the variance inside the square root.
-
-    Returns
-    -------
-    Tensor
-        The shape of ``input``.
 
     Examples
     --------
@@ -130,25 +113,24 @@ def batch_norm(
     >>> rm, rv  # 0.9 * 0 + 0.1 * mean;  0.9 * 1 + 0.1 * unbiased variance
     (tensor([0.2000, 2.0000]), tensor([ 1.1000, 20.9000]))
     """
-    C = _check_channels(input)
-    _check_param("running_mean", running_mean, (C,), input)
-    _check_param("running_var", running_var, (C,), input)
-    _check_param("weight", weight, (C,), input)
-    _check_param("bias", bias, (C,), input)
+    check_float("input", input)
+    check_shape("input", input, (..., None, None), "(N, C, *)")
+    check_param("running_mean", running_mean, input.shape[1:2], input)
+    check_param("running_var", running_var, input.shape[1:2], input)
+    check_param("weight", weight, input.shape[1:2], input)
+    check_param("bias", bias, input.shape[1:2], input)
     check_real("momentum", momentum)
-    check_nonnegative("eps", eps)
-    if training and eps == 0:  # torch refuses: a constant channel would give 0 / 0
-        raise ValueError("eps must be positive in training mode, got 0")
+    check_in_range("eps", eps, 0, math.inf, closed=not training)  # torch: no 0 / 0 in training
     if not training and (running_mean is None or running_var is None):
         raise ValueError("running_mean and running_var are required when training=False")
     dims = [0] + list(range(2, input.dim()))  # every axis but the channel's
     n = input.shape[0] * math.prod(input.shape[2:])  # values per channel
+    if training and n <= 1:
+        raise ValueError(
+            "Expected more than 1 value per channel when training, got input of shape "
+            f"{tuple(input.shape)}"
+        )  # torch's message
     if training:
-        if n <= 1:
-            raise ValueError(
-                "Expected more than 1 value per channel when training, got input of shape "
-                f"{tuple(input.shape)}"
-            )
         mu = input.mean(dims)  # mu_c, (C,)
         var = (input - _per_channel(mu, input.dim())).square().mean(dims)  # sigma_c^2, (C,)
         with torch.no_grad():
@@ -162,11 +144,7 @@ def batch_norm(
         mu, var = running_mean, running_var
     # (x - mu) / sqrt(sigma^2 + eps), (N, C, *)
     y = (input - _per_channel(mu, input.dim())) * _per_channel(var + eps, input.dim()).rsqrt()
-    if weight is not None:
-        y = y * _per_channel(weight, input.dim())  # gamma_c y
-    if bias is not None:
-        y = y + _per_channel(bias, input.dim())  # + beta_c
-    return y
+    return _affine(y, weight, bias, per_channel=True)  # gamma_c y + beta_c
 
 
 def layer_norm(
@@ -176,28 +154,25 @@ def layer_norm(
     bias: Tensor | None = None,
     eps: float = 1e-5,
 ) -> Tensor:
-    r"""Layer normalisation: per sample, over the trailing ``normalized_shape`` axes.
+    r"""Layer normalisation: per sample, over the last ``normalized_shape``.
 
     .. math::
 
-        \mu = \frac{1}{D}\sum_i x_i,\quad \sigma^2 = \frac{1}{D}\sum_i (x_i - \mu)^2,\quad
+        \mu = \frac{1}{D}\sum_i x_i,\quad
+        \sigma^2 = \frac{1}{D}\sum_i (x_i - \mu)^2,\quad
         y_i = \gamma_i\,\frac{x_i - \mu}{\sqrt{\sigma^2 + \epsilon}} + \beta_i
 
     Parameters
     ----------
     input : Tensor
-        Shape (\*, \*normalized_shape).
+        Shape (\*, \*normalized_shape); the output has the same shape.
     normalized_shape : int or tuple of int
         The trailing shape normalised over (D is its product).
     weight, bias : Tensor, optional
         :math:`\gamma, \beta`, shape ``normalized_shape``.
     eps : float, default 1e-5
-        Added to the variance inside the square root.
-
-    Returns
-    -------
-    Tensor
-        The shape of ``input``.
+        Added to :math:`\sigma^2`: the division stays finite on a constant
+        sample.
 
     Examples
     --------
@@ -209,19 +184,16 @@ def layer_norm(
     """
     check_float("input", input)
     shape = as_shape("normalized_shape", normalized_shape)
-    _check_trailing(input, shape)
-    _check_param("weight", weight, shape, input)
-    _check_param("bias", bias, shape, input)
+    check_int("len(normalized_shape)", len(shape))  # () as torch: refused
+    check_shape("input", input, (..., *shape), "(*, *normalized_shape)")
+    check_param("weight", weight, shape, input)
+    check_param("bias", bias, shape, input)
     check_nonnegative("eps", eps)
     dims = tuple(range(-len(shape), 0))  # the normalised axes
     mu = input.mean(dims, keepdim=True)  # mu, (*, 1, ..., 1)
     var = (input - mu).square().mean(dims, keepdim=True)  # sigma^2 (biased)
     y = (input - mu) * (var + eps).rsqrt()  # (x - mu) / sqrt(sigma^2 + eps)
-    if weight is not None:
-        y = y * weight  # gamma_i y_i
-    if bias is not None:
-        y = y + bias  # + beta_i
-    return y
+    return _affine(y, weight, bias)  # gamma_i y_i + beta_i
 
 
 def rms_norm(
@@ -238,19 +210,12 @@ def rms_norm(
 
     Parameters
     ----------
-    input : Tensor
-        Shape (\*, \*normalized_shape).
-    normalized_shape : int or tuple of int
-        The trailing shape normalised over (D is its product).
+    input, normalized_shape
+        As in :func:`layer_norm`.
     weight : Tensor, optional
         :math:`\gamma`, shape ``normalized_shape``.
     eps : float, optional
         Added inside the square root; ``None`` means ``torch.finfo(input.dtype).eps``, as in torch.
-
-    Returns
-    -------
-    Tensor
-        The shape of ``input``.
 
     Examples
     --------
@@ -262,17 +227,16 @@ def rms_norm(
     """
     check_float("input", input)
     shape = as_shape("normalized_shape", normalized_shape)
-    _check_trailing(input, shape)
-    _check_param("weight", weight, shape, input)
+    check_int("len(normalized_shape)", len(shape))  # () as torch: refused
+    check_shape("input", input, (..., *shape), "(*, *normalized_shape)")
+    check_param("weight", weight, shape, input)
     if eps is None:
         eps = torch.finfo(input.dtype).eps  # torch's default
     check_nonnegative("eps", eps)
     dims = tuple(range(-len(shape), 0))
     ms = input.square().mean(dims, keepdim=True)  # (1/D) sum_j x_j^2, (*, 1, ..., 1)
     y = input * (ms + eps).rsqrt()  # x_i / sqrt(ms + eps)
-    if weight is not None:
-        y = y * weight  # gamma_i y_i
-    return y
+    return _affine(y, weight, None)  # gamma_i y_i
 
 
 def group_norm(
@@ -296,18 +260,13 @@ def group_norm(
     Parameters
     ----------
     input : Tensor
-        Shape (N, C, \*).
+        Shape (N, C, \*); the output has the same shape.
     num_groups : int
         G, which must divide C.
     weight, bias : Tensor, optional
         :math:`\gamma, \beta`, shape (C,).
     eps : float, default 1e-5
-        Added to the variance inside the square root.
-
-    Returns
-    -------
-    Tensor
-        The shape of ``input``.
+        As in :func:`layer_norm`.
 
     Examples
     --------
@@ -317,26 +276,18 @@ def group_norm(
     >>> group_norm(x, 2)
     tensor([[-1.0000,  1.0000, -1.0000,  1.0000]])
     """
-    C = _check_channels(input)
-    check_int("num_groups", num_groups, minimum=1)
-    if C % num_groups:
-        raise ValueError(
-            f"num_groups={num_groups} must divide the number of channels C={C} of input of "
-            f"shape {tuple(input.shape)}"
-        )
-    _check_param("weight", weight, (C,), input)
-    _check_param("bias", bias, (C,), input)
+    check_float("input", input)
+    check_shape("input", input, (..., None, None), "(N, C, *)")
+    check_divides("num_groups", num_groups, {"number of channels": input.shape[1]})
+    check_param("weight", weight, input.shape[1:2], input)
+    check_param("bias", bias, input.shape[1:2], input)
     check_nonnegative("eps", eps)
-    N = input.shape[0]
+    N, C = input.shape[:2]
     xg = input.reshape(N, num_groups, C // num_groups * math.prod(input.shape[2:]))  # (N, G, C/G S)
     mu = xg.mean(-1, keepdim=True)  # mu_bg, (N, G, 1)
     var = (xg - mu).square().mean(-1, keepdim=True)  # sigma^2_bg (biased)
     y = ((xg - mu) * (var + eps).rsqrt()).reshape(input.shape)  # (N, C, *)
-    if weight is not None:
-        y = y * _per_channel(weight, input.dim())  # gamma_c y
-    if bias is not None:
-        y = y + _per_channel(bias, input.dim())  # + beta_c
-    return y
+    return _affine(y, weight, bias, per_channel=True)  # gamma_c y + beta_c
 
 
 # ---------------------------------------------------------------------------------------------
@@ -578,10 +529,8 @@ class GroupNorm(nn.Module):
     def __init__(self, num_groups, num_channels, eps=1e-5, affine=True, device=None, dtype=None,
                  *, bias=True) -> None:  # fmt: skip
         super().__init__()
-        check_int("num_groups", num_groups, minimum=1)
         check_int("num_channels", num_channels, minimum=1)
-        if num_channels % num_groups:
-            raise ValueError(f"num_groups={num_groups} must divide num_channels={num_channels}")
+        check_divides("num_groups", num_groups, {"number of channels": num_channels})
         check_nonnegative("eps", eps)
         check_factory(device, dtype)
         self.num_groups, self.num_channels, self.eps = num_groups, num_channels, eps

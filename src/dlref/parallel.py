@@ -9,18 +9,22 @@ gloo processes on 127.0.0.1, counts the bytes of each collective, and times the 
 
 from __future__ import annotations
 
-import datetime
-import os
-import socket
-import sys
-import tempfile
 import time
 
 import torch
-import torch.multiprocessing as mp
 from torch import nn
 
-from dlref._checks import check_divides, check_int, check_linear_input, check_real, is_int
+from dlref._checks import (
+    check_divides,
+    check_finite_nonnegative,
+    check_index,
+    check_int,
+    check_int_sequence,
+    check_linear_input,
+    check_positive_finite,
+    check_real,
+)
+from dlref.distributed import run_workers
 
 __all__ = [
     "bubble_fraction",
@@ -117,8 +121,7 @@ def make_mlp(seed: int = 0) -> nn.Sequential:
     >>> sum(p.numel() for p in make_mlp().parameters())  # 16*64 + 64 + 64*16 + 16
     2128
     """
-    if not is_int(seed):
-        raise TypeError(f"seed must be an int, got {type(seed).__name__} {seed!r}")
+    check_int("seed", seed, minimum=-(2**63))  # any seed torch takes
     torch.manual_seed(seed)
     return nn.Sequential(
         nn.Linear(D_MODEL, D_HIDDEN, dtype=torch.float64),
@@ -173,9 +176,7 @@ def megatron_shards(mlp: nn.Sequential, rank: int, world_size: int) -> dict[str,
         raise TypeError(f"mlp must be an nn.Sequential(Linear, activation, Linear), got {mlp!r}")
     h = mlp[0].out_features
     world_size = check_divides("world_size", world_size, {"hidden width": h})
-    check_int("rank", rank, minimum=0)
-    if rank >= world_size:
-        raise ValueError(f"rank must be less than world_size={world_size}, got {rank}")
+    check_index("rank", rank, world_size, f"{world_size} ranks")
     cols = slice(rank * h // world_size, (rank + 1) * h // world_size)
     return {
         "w1": mlp[0].weight.detach()[cols].clone(),  # (h/N, d): columns of A = W1^T
@@ -248,7 +249,7 @@ class MegatronMLP(nn.Module):
             setattr(self, name, nn.Parameter(t))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """(B, d) -> (B, d): this rank's hidden units, then the all-reduce of the outputs."""
+        """(B, d) -> (B, d): this rank's hidden units, then the all-reduce."""
         check_linear_input("x", x, self.w1, "(..., d)")
         x = _CopyToParallel.apply(x)  # f
         # Y_r = tanh(X A_r + a_r), A_r = W1_r^T
@@ -477,37 +478,21 @@ def _data_parallel_counts(rank: int, world_size: int) -> dict:
     return {"ddp": ddp_counter.calls, "fsdp": fsdp_counter.calls}
 
 
-def _worker(rank: int, world_size: int, port: int, out_dir: str, microbatches, seconds) -> None:
-    import torch.distributed as dist
-
-    torch.set_num_threads(1)
-    lo = next((n for _, n in socket.if_nameindex() if n.startswith("lo")), "lo")
-    os.environ["GLOO_SOCKET_IFNAME"] = lo  # gloo's connections on the loopback interface
-    timeout = datetime.timedelta(seconds=60)
-    if rank == 0:  # the store listens on 127.0.0.1 only (see dlref.distributed)
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(("127.0.0.1", port))
-        sock.listen()
-        store = dist.TCPStore(
-            "127.0.0.1", port, world_size, True, timeout=timeout, master_listen_fd=sock.detach()
-        )
-    else:
-        store = dist.TCPStore("127.0.0.1", port, world_size, False, timeout=timeout)
-    dist.init_process_group("gloo", store=store, rank=rank, world_size=world_size)
-    try:
-        out: dict = {"rank": rank}
-        out["pp"] = {
-            (schedule, m): _pipeline(rank, world_size, schedule, m, seconds)
-            for schedule in ("gpipe", "1f1b")
-            for m in microbatches  # torch's 1F1B refuses m < p: the worker raises
-        }
-        out["tp"] = _tensor_parallel(rank, world_size)
-        out["dtensor"] = _dtensor_parallel(world_size)
-        out["dp"] = _data_parallel_counts(rank, world_size)
-        torch.save(out, os.path.join(out_dir, f"rank{rank}.pt"))
-    finally:
-        dist.destroy_process_group()
+def _worker(rank: int, world_size: int, microbatches: tuple, seconds: float) -> dict:
+    """One rank: every pipeline run, then tensor parallelism by hand and by DTensor, then DP."""
+    pp = {
+        (schedule, m): _pipeline(rank, world_size, schedule, m, seconds)
+        for schedule in ("gpipe", "1f1b")
+        for m in microbatches  # torch's 1F1B refuses m < p: the worker raises
+    }
+    tp, dtensor = _tensor_parallel(rank, world_size), _dtensor_parallel(world_size)
+    return {
+        "rank": rank,
+        "pp": pp,
+        "tp": tp,
+        "dtensor": dtensor,
+        "dp": _data_parallel_counts(rank, world_size),
+    }
 
 
 def run_model_parallel(
@@ -548,48 +533,13 @@ def run_model_parallel(
     ...
     ValueError: world_size=3 must divide the batch 32 and the hidden width 64
     """
-    check_int("world_size", world_size)
-    if not isinstance(microbatches, tuple) or not microbatches:
-        raise TypeError(f"microbatches must be a non-empty tuple of ints, got {microbatches!r}")
-    for m in microbatches:
-        check_int("microbatches", m)
-    check_real("delay", delay)
-    if delay < 0:
-        raise ValueError(f"delay must be non-negative, got {delay}")
-    check_real("timeout", timeout)
-    if not timeout > 0:
-        raise ValueError(f"timeout must be positive, got {timeout}")
     world_size = check_divides("world_size", world_size, {"batch": BATCH, "hidden width": D_HIDDEN})
-    if any(BATCH % m for m in microbatches):
-        raise ValueError(f"every micro-batch count must divide the batch {BATCH}: {microbatches}")
-    with tempfile.TemporaryDirectory() as out_dir:
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]  # a free loopback port
-        args = (world_size, port, out_dir, microbatches, float(delay))
-        # spawn re-imports the caller's __main__ script in each worker: hide it (see distributed)
-        main = sys.modules["__main__"]
-        main_file = getattr(main, "__file__", None) if main.__spec__ is None else None
-        if main_file is not None:
-            del main.__file__
-        try:
-            ctx = mp.start_processes(
-                _worker, args=args, nprocs=world_size, join=False, start_method="spawn"
-            )
-        finally:
-            if main_file is not None:
-                main.__file__ = main_file
-        deadline = time.monotonic() + timeout
-        try:
-            while not ctx.join(timeout=max(deadline - time.monotonic(), 0.0)):
-                if time.monotonic() >= deadline:
-                    raise TimeoutError(f"the {world_size} workers did not finish in {timeout} s")
-        finally:
-            for p in ctx.processes:  # reap every worker, also on error or timeout
-                if p.is_alive():
-                    p.kill()
-                p.join()
-        ranks = [torch.load(os.path.join(out_dir, f"rank{r}.pt")) for r in range(world_size)]
+    for m in check_int_sequence("microbatches", microbatches):
+        check_divides("microbatches", m, {"batch": BATCH})
+    check_finite_nonnegative("delay", delay)
+    check_positive_finite("timeout", timeout)
+    # the workers join a gloo group on 127.0.0.1 (see dlref.distributed.run_workers)
+    ranks = run_workers(_worker, (tuple(microbatches), float(delay)), world_size, timeout)
     # the full MLP's gradients from the shards: w1 and b1 by rows, w2 by columns, b2 replicated
     n1, nb = D_HIDDEN // world_size * D_MODEL, D_HIDDEN // world_size
     g = [r["tp"].pop("grads").split([n1, nb, n1, D_MODEL]) for r in ranks]

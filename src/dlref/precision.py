@@ -20,7 +20,7 @@ import math
 import torch
 from torch import Tensor
 
-from dlref._checks import check_float, check_int, check_real, check_tensor
+from dlref._checks import check_float, check_in_range, check_instance, check_int, check_tensor
 
 __all__ = ["FloatFormat", "round_to", "LossScaler", "sequential_sum", "kahan_sum"]
 
@@ -55,11 +55,6 @@ def _round_half_even(n: Tensor, shift: Tensor) -> Tensor:
     half = torch.ones_like(shift) << (shift - 1)
     # round up when above half, or exactly half and q is odd
     return q + ((r > half) | ((r == half) & (q % 2 == 1))).long()
-
-
-def _f32(x: float) -> float:
-    """``x`` rounded to the nearest float32 (the dtype GradScaler keeps its scale in)."""
-    return torch.tensor(x, dtype=torch.float32).item()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -224,7 +219,12 @@ class LossScaler:
         S \cdot \gamma_{\mathrm{growth}} & \text{after growth\_interval finite steps in a row}\\
         S & \text{otherwise}\end{cases}
 
-    :math:`S` is kept in float32, as in torch, and not grown to ``inf``.
+    :math:`S` is kept in float32, as in torch, and not grown to ``inf``. :math:`S`, the count
+    of finite steps and the non-finite flag stay on the outputs' device: only ``get_scale``,
+    ``get_growth_tracker`` and ``found_inf`` read them on the host. An optimizer that can skip its
+    own step on the device (``fused=True`` Adam, AdamW, SGD: torch's ``found_inf`` attribute) is
+    stepped without a host sync; any other is stepped after reading the flag on the host (one
+    sync per step), as :class:`torch.amp.GradScaler` does.
 
     Parameters
     ----------
@@ -262,93 +262,105 @@ class LossScaler:
         backoff_factor: float = 0.5,
         growth_interval: int = 2000,
     ) -> None:
-        for name, value in [("init_scale", init_scale), ("growth_factor", growth_factor)]:
-            check_real(name, value)
-        check_real("backoff_factor", backoff_factor)
-        check_int("growth_interval", growth_interval, minimum=1)
-        if not 0 < init_scale < math.inf:
-            raise ValueError(f"init_scale must be positive and finite, got {init_scale}")
-        if not growth_factor > 1.0:
-            raise ValueError(f"growth_factor must be > 1, got {growth_factor}")
-        if not 0.0 < backoff_factor < 1.0:
-            raise ValueError(f"backoff_factor must lie in (0, 1), got {backoff_factor}")
-        self._scale = _f32(init_scale)
+        check_in_range("init_scale", init_scale, 0, math.inf)
+        check_in_range("growth_factor", growth_factor, 1, math.inf)
+        check_in_range("backoff_factor", backoff_factor, 0, 1)
+        self.growth_interval = check_int("growth_interval", growth_interval, minimum=1)
         self.growth_factor, self.backoff_factor = float(growth_factor), float(backoff_factor)
-        self.growth_interval = int(growth_interval)
-        self._growth_tracker = 0  # finite steps in a row since the last change
-        self._found_inf: dict[int, bool] = {}  # per optimizer (by id), since the last update
+        # S in float32, and the finite steps in a row since it last changed; moved to the
+        # outputs' device by the first scale()
+        self._scale = torch.tensor(float(init_scale), dtype=torch.float32)
+        self._growth_tracker = torch.zeros((), dtype=torch.int32)
+        self._found_inf: dict[int, Tensor] = {}  # per optimizer (by id), since the last update
         self._stepped: set[int] = set()
-        self.found_inf: bool | None = None  # of the last step, once unscaled
+        self._last_found_inf: Tensor | None = None
 
     def get_scale(self) -> float:
-        """The current scale :math:`S` (a float32 value)."""
-        return self._scale
+        """The current scale :math:`S` (a float32 value), read on the host."""
+        return self._scale.item()
 
     def get_growth_tracker(self) -> int:
-        """Finite steps in a row since the scale last changed."""
-        return self._growth_tracker
+        """Finite steps in a row since the scale last changed, read on the host."""
+        return int(self._growth_tracker.item())
+
+    @property
+    def found_inf(self) -> bool | None:
+        """Whether the last unscaled gradients held an inf or nan (None before any), on the host."""
+        return None if self._last_found_inf is None else bool(self._last_found_inf.item())
 
     def scale(self, outputs: Tensor) -> Tensor:
         """``outputs`` times :math:`S` (a float32 scalar, so float16 outputs stay float16)."""
         check_tensor("outputs", outputs)
+        self._scale = self._scale.to(outputs.device)  # a copy the first time only
+        self._growth_tracker = self._growth_tracker.to(outputs.device)
         # S L
-        return outputs * torch.tensor(self._scale, dtype=torch.float32, device=outputs.device)
+        return outputs * self._scale
 
     def unscale_(self, optimizer: torch.optim.Optimizer) -> None:
         """Divide the gradients of ``optimizer``'s parameters by :math:`S`, in place.
 
-        Records whether any gradient is ``inf`` or ``nan``. At most once per optimizer between
-        two calls of :meth:`update` (``RuntimeError`` otherwise), as in torch.
+        Records, on the device, whether any gradient is ``inf`` or ``nan``. At most once per
+        optimizer between two calls of :meth:`update` (``RuntimeError`` otherwise), as in torch.
         """
-        if not isinstance(optimizer, torch.optim.Optimizer):
-            raise TypeError(f"optimizer must be a torch.optim.Optimizer, got {optimizer!r}")
+        check_instance("optimizer", optimizer, torch.optim.Optimizer, "torch.optim.Optimizer")
         if id(optimizer) in self._found_inf:
             raise RuntimeError(
                 "unscale_() has already been called on this optimizer since the last update()."
             )
         # 1/S, computed as torch does: in float64, then rounded to float32
-        inv_scale = torch.tensor(1.0 / self._scale, dtype=torch.float32)
-        finite = [torch.ones((), dtype=torch.bool)]
+        inv_scale = self._scale.double().reciprocal().float()
+        found_inf = torch.zeros((), dtype=torch.bool, device=self._scale.device)
         for group in optimizer.param_groups:
             for p in group["params"]:
-                if p.grad is None:
-                    continue
-                # g <- g / S
-                p.grad.mul_(inv_scale.to(p.grad.device))
-                finite.append(torch.isfinite(p.grad).all().cpu())
-        found = not bool(torch.stack(finite).all())  # one host sync per optimizer
-        self._found_inf[id(optimizer)] = found
-        self.found_inf = found
+                if p.grad is not None:
+                    # g <- g / S
+                    p.grad.mul_(inv_scale.to(p.grad.device))
+                    found_inf |= ~torch.isfinite(p.grad).all().to(found_inf.device)
+        self._found_inf[id(optimizer)] = self._last_found_inf = found_inf
 
     def step(self, optimizer: torch.optim.Optimizer, *args, **kwargs):
         """Unscale (unless done), then ``optimizer.step()`` unless a gradient was not finite.
 
-        Returns what ``optimizer.step`` returns, or ``None`` for a skipped step.
+        Returns what ``optimizer.step`` returns, or ``None`` for a step skipped on the host.
         """
         if id(optimizer) in self._stepped:
             raise RuntimeError("step() has already been called since the last update().")
         if id(optimizer) not in self._found_inf:
             self.unscale_(optimizer)
         self._stepped.add(id(optimizer))
-        if self._found_inf[id(optimizer)]:
-            return None
-        return optimizer.step(*args, **kwargs)
+        found_inf = self._found_inf[id(optimizer)]
+        if getattr(optimizer, "_step_supports_amp_scaling", False):
+            # a fused optimizer skips its step on the device when found_inf is 1: no host sync
+            optimizer.found_inf = found_inf.float()
+            try:
+                return optimizer.step(*args, **kwargs)
+            finally:
+                del optimizer.found_inf
+        # any other optimizer: the flag is read on the host (a sync), as GradScaler does
+        return None if found_inf.item() else optimizer.step(*args, **kwargs)
 
     def update(self) -> None:
-        """Back off after a non-finite gradient; grow after ``growth_interval`` finite steps."""
+        """Back off after a non-finite gradient; grow after finite ones.
+
+        Computed on the device (``torch.where``): no host sync.
+        """
         if not self._found_inf:
             raise RuntimeError("No inf checks were recorded prior to update().")
-        if any(self._found_inf.values()):
-            # S <- S * backoff, and start counting again
-            self._scale = _f32(self._scale * self.backoff_factor)
-            self._growth_tracker = 0
-        elif self._growth_tracker + 1 == self.growth_interval:
-            # S <- S * growth, unless that overflows float32
-            grown = _f32(self._scale * self.growth_factor)
-            self._scale = grown if math.isfinite(grown) else self._scale
-            self._growth_tracker = 0
-        else:
-            self._growth_tracker += 1
+        # any optimizer's flag
+        found_inf = torch.stack(list(self._found_inf.values())).any()
+        grow = ~found_inf & (self._growth_tracker + 1 == self.growth_interval)
+        # S * backoff and S * growth, in float64 then rounded to float32 (as
+        # torch); growth stops where it would overflow float32
+        backed_off = (self._scale.double() * self.backoff_factor).float()
+        grown = (self._scale.double() * self.growth_factor).float()
+        grown = torch.where(torch.isfinite(grown), grown, self._scale)
+        # S <- S backoff if not finite, S growth after growth_interval
+        # finite steps, else S
+        S = torch.where(grow, grown, self._scale)
+        self._scale = torch.where(found_inf, backed_off, S)
+        # tracker <- 0 whenever S changes (or would have grown), else + 1
+        tracker = self._growth_tracker + 1
+        self._growth_tracker = torch.where(found_inf | grow, 0, tracker)
         self._found_inf, self._stepped = {}, set()
 
 
@@ -403,33 +415,23 @@ def sequential_sum(x: Tensor, dtype: torch.dtype | None = None) -> Tensor:
 
 
 def kahan_sum(x: Tensor, dtype: torch.dtype | None = None) -> Tensor:
-    r"""Kahan's compensated sum of ``x`` in dtype ``dtype``: the rounding error is carried along.
+    r"""Kahan's compensated sum of ``x`` in ``dtype``: rounding errors kept.
 
     .. math::
-        y = x_i - c,\quad t = \mathrm{fl}(s + y),\quad c = \mathrm{fl}(\mathrm{fl}(t - s) - y),
-        \quad s = t
+        y = x_i - c,\quad t = \mathrm{fl}(s + y),\quad
+        c = \mathrm{fl}(\mathrm{fl}(t - s) - y),\quad s = t
 
-    ``c`` holds what the last addition lost; the error bound is :math:`2\varepsilon \sum |x_i|`,
-    independent of N (Kahan, 1965), against :math:`(N-1)\varepsilon \sum |x_i|` for
-    :func:`sequential_sum`.
-
-    Parameters
-    ----------
-    x : Tensor
-        1-D, floating point, shape (N,).
-    dtype : torch.dtype, optional
-        The dtype of ``s``, ``c`` and every operation; ``x.dtype`` by default.
-
-    Returns
-    -------
-    Tensor
-        Shape (), of dtype ``dtype``.
+    ``c`` holds what the last addition lost; the error bound is
+    :math:`2\varepsilon \sum |x_i|`, independent of N (Kahan, 1965), against
+    :math:`(N-1)\varepsilon \sum |x_i|` for :func:`sequential_sum`, whose
+    parameters and result it shares (``dtype`` is that of ``s``, ``c`` and
+    every operation).
 
     Examples
     --------
     >>> import torch
     >>> from dlref.precision import kahan_sum
-    >>> kahan_sum(torch.ones(10_000, dtype=torch.bfloat16))  # 10000 rounded to bfloat16
+    >>> kahan_sum(torch.ones(10_000, dtype=torch.bfloat16))  # 10000, rounded
     tensor(9984., dtype=torch.bfloat16)
     """
     dtype = _check_sum_args(x, dtype)

@@ -12,15 +12,9 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from dlref._checks import check_float, check_real
+from dlref._checks import check_float, check_generator, check_in_range
 
 __all__ = ["dropout", "Dropout"]
-
-
-def _check_p(p: object) -> None:
-    check_real("p", p)
-    if not 0.0 <= p <= 1.0:
-        raise ValueError(f"p, the dropout probability, must be in [0, 1], got {p}")
 
 
 def dropout(
@@ -30,7 +24,7 @@ def dropout(
     *,
     generator: torch.Generator | None = None,
 ) -> Tensor:
-    r"""Inverted dropout: keep each element with probability 1 - p and divide it by 1 - p.
+    r"""Inverted dropout: keep each element with probability 1 - p, divided.
 
     .. math::
 
@@ -38,50 +32,39 @@ def dropout(
         \mathrm{Bernoulli}(1 - p),\quad u_i \sim \mathcal U[0, 1),\qquad
         E[y_i] = \frac{(1 - p)\,x_i}{1 - p} = x_i
 
-    In evaluation mode (``training=False``) :math:`y = x`. With :math:`p = 1` every element is
-    dropped and the output is 0 (not 0/0), as in torch.
+    In evaluation mode (``training=False``) :math:`y = x`. With :math:`p = 1`
+    every element is dropped and the output is 0 (not 0/0), as in torch.
 
     Parameters
     ----------
     input : Tensor
-        Any shape.
+        Any shape; the output has the same shape.
     p : float, default 0.5
         Probability of dropping an element.
     training : bool, optional
         Apply dropout; otherwise return the input unchanged. Default True.
     generator : torch.Generator, optional
-        The source of the mask, on the input's device; the default generator when ``None``.
-
-    Returns
-    -------
-    Tensor
-        The shape of ``input``.
+        The source of the mask, on the input's device (None: the default).
 
     Examples
     --------
     >>> import torch
     >>> from dlref.regularization import dropout
     >>> g = torch.Generator().manual_seed(0)
-    >>> dropout(torch.ones(8), p=0.5, generator=g)  # survivors are scaled by 1 / (1 - p) = 2
+    >>> dropout(torch.ones(8), p=0.5, generator=g)  # survivors x 1 / (1 - p)
     tensor([2., 0., 2., 2., 2., 0., 2., 0.])
     >>> dropout(torch.ones(8), p=0.5, training=False)
     tensor([1., 1., 1., 1., 1., 1., 1., 1.])
     """
     check_float("input", input)
-    _check_p(p)
-    if generator is not None:
-        if not isinstance(generator, torch.Generator):
-            raise TypeError(f"generator must be a torch.Generator, got {type(generator).__name__}")
-        if generator.device.type != input.device.type:
-            raise ValueError(
-                f"generator is on {generator.device} but input is on {input.device}: "
-                "the mask is drawn on the input's device"
-            )
+    check_in_range("p", p, 0, 1, closed=True)  # the dropout probability
+    check_generator(generator, input.device)  # the mask's device
     if not training or p == 0:
         return input.clone() if training else input
     if p == 1:
-        return input * torch.zeros_like(input)  # every element dropped (gradient 0 too)
-    u = torch.rand(input.shape, generator=generator, dtype=input.dtype, device=input.device)
+        return input * torch.zeros_like(input)  # all dropped, gradient 0 too
+    kw = {"dtype": input.dtype, "device": input.device}
+    u = torch.rand(input.shape, generator=generator, **kw)
     m = u < 1 - p  # m_i ~ Bernoulli(1 - p)
     return input * m / (1 - p)  # m x / (1 - p)
 
@@ -110,7 +93,7 @@ class Dropout(nn.Module):
 
     def __init__(self, p: float = 0.5) -> None:
         super().__init__()
-        _check_p(p)
+        check_in_range("p", p, 0, 1, closed=True)
         self.p = p
 
     def extra_repr(self) -> str:
