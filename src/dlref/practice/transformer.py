@@ -17,7 +17,8 @@ from dlref.practice._grader import Check, Mistake, register
 ATT = "topics/attention.html"
 TRF = "topics/transformer.html"
 ATT_KEY = f"{ATT}#key-equations"
-POSITION = f"{ATT}#three-ways-to-encode-position-and-what-the-causal-mask-does"
+POS = "topics/positional.html"
+POSITION = f"{POS}#three-ways-to-encode-position-and-what-the-causal-mask-does"
 KV_CACHE = f"{TRF}#decoding-with-the-kv-cache"
 
 # ------------------------------------------------------------------------------- references
@@ -266,7 +267,7 @@ register(
         bad_input("odd dimension", "d = 5 is odd", lambda: [{"x": randn(3, 5, seed=6)}]),
     ),
     difficulty="medium",
-    page=TRF,
+    page=f"{POS}#rotary-embeddings",
     mistakes=(
         Mistake(
             "half_split",
