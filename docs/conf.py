@@ -22,6 +22,7 @@ extensions = [
     "sphinx.ext.napoleon",
     "sphinx.ext.doctest",
     "sphinx.ext.mathjax",
+    "sphinx.ext.viewcode",  # a [source] link on each API entry, to the highlighted module
     "sphinx_gallery.gen_gallery",
     "sphinx_copybutton",
     "sphinx_design",
@@ -40,6 +41,7 @@ if _intersphinx == "1" or (os.environ.get("READTHEDOCS") == "True" and _intersph
         "torch": ("https://docs.pytorch.org/docs/stable", None),
     }
     intersphinx_timeout = 15  # seconds per inventory: a hanging host fails fast, not never
+
 
 source_suffix = {".rst": "restructuredtext", ".md": "markdown"}
 exclude_patterns = ["_build", "**.ipynb_checkpoints", "sg_execution_times.rst", "_static"]
@@ -139,7 +141,15 @@ def _remove_stale_api_stubs(app):
             os.remove(os.path.join(folder, filename))
 
 
+def _no_stub_source_link(app, pagename, templatename, context, doctree):
+    """An API page's "Show Source" would open its 10-line stub; its [source] link opens the code."""
+    if pagename.startswith("api/generated/") and "secondary_sidebar_items" in context:
+        items = context["secondary_sidebar_items"]
+        context["secondary_sidebar_items"] = [t for t in items if "sourcelink" not in t]
+
+
 def setup(app):
+    app.connect("html-page-context", _no_stub_source_link, priority=600)  # after the theme's
     app.connect("builder-inited", _require_local_mathjax)
     app.connect("builder-inited", _remove_stale_api_stubs, priority=100)  # before autosummary
 

@@ -8,9 +8,9 @@
 //   - a search for a topic that does not list its page;
 //   - a doctest block without a copy button;
 //   - an element wider than a phone screen, other than code and display math that scroll in their box;
-//   - a previous/next link at the foot of a page whose text is clipped (desktop and phone widths).
-// Screenshots of three pages and the foot of an API page, at desktop and phone widths, go to
-// docs/_build/screens/.
+//   - a previous/next link at the foot of a page whose text is clipped (desktop and phone widths);
+//   - an API entry without a [source] link that opens its highlighted source;
+// Screenshots of a few pages, at desktop and phone widths, go to docs/_build/screens/.
 //
 // Usage: node tools/check_site.mjs [--chromium PATH] [--only SUBSTRING]
 
@@ -23,8 +23,9 @@ const ROOT = "docs/_build/html";
 const SCREENS = "docs/_build/screens";
 const args = process.argv.slice(2);
 const opt = (name, dflt) => (args.includes(name) ? args[args.indexOf(name) + 1] : dflt);
-const executablePath = opt("--chromium", process.env.CHROMIUM || "/usr/bin/chromium");
 const only = opt("--only", "");
+
+const executablePath = opt("--chromium", process.env.CHROMIUM || "/usr/bin/chromium");
 
 // Pages that searching for each term must list (the first that exists is required).
 const SEARCHES = {
@@ -41,6 +42,8 @@ const SCREENSHOTS = {
   "api-foot": "api/generated/dlref.losses.cross_entropy.html",
 };
 const DESKTOP = { width: 1280, height: 900 };
+// An API page whose [source] link must open the highlighted source of its function.
+const SOURCE_LINK = { page: "api/generated/dlref.losses.cross_entropy.html", def: "def cross_entropy(" };
 const PHONE = { width: 390, height: 844 };
 
 // ------------------------------------------------------------------------------- static server
@@ -170,6 +173,8 @@ async function newPage(viewport) {
 }
 
 const all = pages().filter((p) => p.includes(only));
+
+
 const desktop = await newPage(DESKTOP);
 let mathCount = 0;
 for (const path of all) {
@@ -191,6 +196,30 @@ for (const path of all) {
   await desktop.setViewportSize(DESKTOP);
 }
 const phone = await newPage(PHONE);
+
+// From the API entry to the line: its [source] link opens the module's highlighted source at the
+// function's definition.
+if (all.includes(SOURCE_LINK.page)) {
+  await desktop.goto(base + SOURCE_LINK.page);
+  const link = desktop.locator("main dt.sig a:has(span.viewcode-link)").first();
+  const href = (await link.count()) ? await link.getAttribute("href") : null;
+  if (!href) {
+    fail(SOURCE_LINK.page, "no [source] link");
+  } else {
+    await desktop.goto(new URL(href, base + SOURCE_LINK.page).href);
+    const fragment = decodeURIComponent(new URL(desktop.url()).hash.slice(1));
+    const shown = await desktop.evaluate((id) => {
+      const target = id && document.getElementById(id);
+      const code = target?.closest("div.highlight") ?? document.querySelector("div.highlight");
+      const text = (target ?? code)?.textContent ?? "";
+      return { target: !!target, highlighted: !!code?.querySelector("span.k, span.kn"), text };
+    }, fragment);
+    if (!shown.target) fail(href, `no element with the id #${fragment}`);
+    if (!shown.highlighted || !shown.text.includes(SOURCE_LINK.def)) {
+      fail(href, `does not show the highlighted source of ${SOURCE_LINK.def}`);
+    }
+  }
+}
 
 for (const [term, wanted] of Object.entries(SEARCHES)) {
   const target = wanted.find((p) => existsSync(join(ROOT, p)));
