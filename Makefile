@@ -15,13 +15,14 @@ MATHJAX     := docs/_static/mathjax/tex-mml-chtml.js
 export OMP_NUM_THREADS = 1
 export PYTHONHASHSEED = 0
 
-.PHONY: help install site-assets html html-noplot doctest pytest test check-site doctest-audit doctest-cpus gallery-repro device-check bench lint format serve clean
+.PHONY: help install site-assets html html-noplot doctest pytest test check-site chromium doctest-audit doctest-cpus gallery-repro device-check bench lint format serve clean
 
 help:
 	@echo "make html      build the site in docs/_build/html (gallery executed, warnings are errors)"
 	@echo "make test      pytest + Sphinx doctest builder + html: everything CI proves"
 	@echo "make doctest   run every example on the site with the Sphinx doctest builder"
-	@echo "make check-site  the built site in headless Chromium: math, search, console, phone width"
+	@echo "make check-site  the built site in headless Chromium: math, search, links, code width, load time"
+	@echo "make chromium  download a Chromium for check-site into ~/.cache/ms-playwright (no root)"
 	@echo "make doctest-audit  flag printed numbers another CPU could round differently"
 	@echo "make doctest-cpus   run every example under each CPU kernel choice (default, avx2, avx512)"
 	@echo "make gallery-repro  run every gallery script under each CPU kernel choice: same numbers"
@@ -80,10 +81,16 @@ doctest-cpus: $(STAMP)
 gallery-repro: $(STAMP)
 	$(BIN)/python tools/gallery_repro.py
 
-# The built site in headless Chromium (Debian's chromium package; installed here if missing).
+# The built site in headless Chromium. The browser: $(CHROMIUM) if set, else the one `make
+# chromium` downloads, else a chromium or google-chrome on the PATH (tools/check_site.mjs says
+# how to get one when there is none). Nothing here needs root.
 check-site: html node_modules/.package-lock.json
-	command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium)
 	node tools/check_site.mjs
+
+# A Chromium for check-site without root: playwright's build, into ~/.cache/ms-playwright
+# (set PLAYWRIGHT_BROWSERS_PATH to put it elsewhere).
+chromium: node_modules/.package-lock.json
+	node_modules/.bin/playwright-core install chromium
 
 # The gallery and every public function that takes tensors or a device, on a virtual GPU
 # (tools/vgpu.py) that enforces CUDA's placement and generator rules; no GPU needed. Fails on any

@@ -12,11 +12,15 @@
 //   - an API entry without a [source] link that opens its highlighted source;
 // Screenshots of a few pages, at desktop and phone widths, go to docs/_build/screens/.
 //
+// The browser: --chromium PATH, else $CHROMIUM, else the Chromium that playwright downloads without
+// root (`make chromium`: `npx playwright-core install chromium`, into ~/.cache/ms-playwright),
+// else a chromium or google-chrome on the PATH.
+//
 // Usage: node tools/check_site.mjs [--chromium PATH] [--only SUBSTRING]
 
 import { createServer } from "node:http";
 import { readFileSync, readdirSync, statSync, mkdirSync, existsSync } from "node:fs";
-import { join, extname, relative, sep } from "node:path";
+import { join, extname, relative, sep, delimiter } from "node:path";
 import { chromium } from "playwright-core";
 
 const ROOT = "docs/_build/html";
@@ -25,7 +29,27 @@ const args = process.argv.slice(2);
 const opt = (name, dflt) => (args.includes(name) ? args[args.indexOf(name) + 1] : dflt);
 const only = opt("--only", "");
 
-const executablePath = opt("--chromium", process.env.CHROMIUM || "/usr/bin/chromium");
+function findChromium() {
+  const given = opt("--chromium", process.env.CHROMIUM);
+  if (given) return given;
+  let downloaded = "";
+  try {
+    downloaded = chromium.executablePath(); // playwright's own download, if `make chromium` ran
+  } catch {}
+  if (downloaded && existsSync(downloaded)) return downloaded;
+  for (const dir of (process.env.PATH || "").split(delimiter)) {
+    for (const name of ["chromium", "chromium-browser", "google-chrome", "google-chrome-stable"]) {
+      if (dir && existsSync(join(dir, name))) return join(dir, name);
+    }
+  }
+  console.error(
+    "No Chromium found. Without root: `make chromium` (runs `npx playwright-core install chromium`,\n" +
+      "which downloads one into ~/.cache/ms-playwright), or point CHROMIUM at a Chromium or Chrome\n" +
+      "binary you have. With root on Debian/Ubuntu: `apt-get install chromium`.",
+  );
+  process.exit(2);
+}
+const executablePath = findChromium();
 
 // Pages that searching for each term must list (the first that exists is required).
 const SEARCHES = {
