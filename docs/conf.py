@@ -157,6 +157,10 @@ def setup(app):
 # --- HTML ---------------------------------------------------------------------------------------
 html_theme = "pydata_sphinx_theme"
 html_title = "dlref"
+# Pages without a section of their own (the top-level pages) have nothing for the primary
+# sidebar's "Section Navigation": no sidebar there, the text gets the width.
+_TOP_LEVEL = ["index", "self-test", "practice", "performance"]
+html_sidebars = {page: [] for page in _TOP_LEVEL}
 html_theme_options = {
     "show_toc_level": 2,
     "navigation_with_keys": False,

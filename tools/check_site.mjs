@@ -9,14 +9,17 @@
 //   - a doctest block without a copy button;
 //   - an element wider than a phone screen, other than code and display math that scroll in their box;
 //   - a previous/next link at the foot of a page whose text is clipped (desktop and phone widths);
+//   - a sidebar shown with nothing in it (desktop width);
 //   - an API entry without a [source] link that opens its highlighted source;
+//   - more code blocks wider than their box at 1280 px (topic, self-test and gallery pages) than
+//     MAX_OVERFLOWING_CODE (the count of each page is printed);
 // Screenshots of a few pages, at desktop and phone widths, go to docs/_build/screens/.
 //
 // The browser: --chromium PATH, else $CHROMIUM, else the Chromium that playwright downloads without
 // root (`make chromium`: `npx playwright-core install chromium`, into ~/.cache/ms-playwright),
 // else a chromium or google-chrome on the PATH.
 //
-// Usage: node tools/check_site.mjs [--chromium PATH] [--only SUBSTRING]
+// Usage: node tools/check_site.mjs [--chromium PATH] [--only SUBSTRING] [--screens DIR]
 
 import { createServer } from "node:http";
 import { readFileSync, readdirSync, statSync, mkdirSync, existsSync } from "node:fs";
@@ -24,9 +27,9 @@ import { join, extname, relative, sep, delimiter } from "node:path";
 import { chromium } from "playwright-core";
 
 const ROOT = "docs/_build/html";
-const SCREENS = "docs/_build/screens";
 const args = process.argv.slice(2);
 const opt = (name, dflt) => (args.includes(name) ? args[args.indexOf(name) + 1] : dflt);
+const SCREENS = opt("--screens", "docs/_build/screens");
 const only = opt("--only", "");
 
 function findChromium() {
@@ -51,6 +54,10 @@ function findChromium() {
 }
 const executablePath = findChromium();
 
+// Code blocks whose content is wider than their box at 1280 px, summed over the topic, self-test
+// and gallery pages.
+const MAX_OVERFLOWING_CODE = 1000;
+
 // Pages that searching for each term must list (the first that exists is required).
 const SEARCHES = {
   "cross-entropy": ["topics/cross-entropy.html"],
@@ -60,7 +67,9 @@ const SEARCHES = {
 };
 const SCREENSHOTS = {
   landing: "index.html",
+  "self-test": "self-test.html",
   topic: "topics/cross-entropy.html",
+  rnn: "topics/rnn.html",
   gallery: "auto_examples/plot_training_loop.html",
   // the foot of an API page: its previous/next links carry long dotted names
   "api-foot": "api/generated/dlref.losses.cross_entropy.html",
@@ -165,6 +174,30 @@ const clippedLinks = (page) =>
       .map((a) => `"${a.querySelector(".prev-next-title")?.textContent.trim()}" clipped`),
   );
 
+// Code blocks whose content is wider than their box (the reader must scroll sideways).
+const overflowingCode = (page) =>
+  page.evaluate(() => {
+    const pres = [...document.querySelectorAll("main div.highlight pre")];
+    return { total: pres.length, over: pres.filter((p) => p.scrollWidth > p.clientWidth + 1).length };
+  });
+
+// A sidebar on screen with no link in it: room taken from the content for nothing.
+const emptySidebars = (page) =>
+  page.evaluate(() => {
+    const visible = (el) => el && el.offsetWidth > 0 && getComputedStyle(el).display !== "none";
+    const bad = [];
+    const primary = document.querySelector(".bd-sidebar-primary");
+    const primaryLinks = [...document.querySelectorAll(
+      ".bd-sidebar-primary .sidebar-primary-items__start a, .bd-sidebar-primary .sidebar-primary-items__end a",
+    )].filter(visible);
+    if (visible(primary) && primaryLinks.length === 0) bad.push("primary sidebar");
+    const secondary = document.querySelector(".bd-sidebar-secondary");
+    if (visible(secondary) && [...secondary.querySelectorAll("a")].filter(visible).length === 0) {
+      bad.push("secondary sidebar");
+    }
+    return bad;
+  });
+
 // ----------------------------------------------------------------------------------------- main
 const server = await serve();
 const base = `http://127.0.0.1:${server.address().port}/`;
@@ -196,16 +229,23 @@ async function newPage(viewport) {
   return page;
 }
 
+const IS_CODE_PAGE = (p) => p.startsWith("topics/") || p === "self-test.html" || p.startsWith("auto_examples/");
 const all = pages().filter((p) => p.includes(only));
 
 
 const desktop = await newPage(DESKTOP);
 let mathCount = 0;
+const overflow = [];
 for (const path of all) {
   desktop.problems = [];
   await desktop.goto(base + path);
   await settle(desktop);
   for (const p of desktop.problems) fail(path, p);
+  if (IS_CODE_PAGE(path)) {
+    const { total, over } = await overflowingCode(desktop);
+    if (total) overflow.push([path, over, total]);
+  }
+  for (const side of await emptySidebars(desktop)) fail(path, `empty ${side} at ${DESKTOP.width}px`);
   for (const m of await mathProblems(desktop)) fail(path, `math not rendered: ${m}`);
   mathCount += await desktop.locator("mjx-container").count();
   const blocks = await desktop.locator("div.highlight-pycon").count();
@@ -274,6 +314,14 @@ for (const [name, path] of Object.entries(SCREENSHOTS)) {
 
 await browser.close();
 server.close();
+if (overflow.length) {
+  console.log(`code blocks wider than their box at ${DESKTOP.width}px (page: overflowing/blocks):`);
+  for (const [path, over, total] of overflow) if (over) console.log(`  ${path}: ${over}/${total}`);
+  const sum = overflow.reduce((a, [, over]) => a + over, 0);
+  const blocks = overflow.reduce((a, [, , total]) => a + total, 0);
+  console.log(`  in all: ${sum} of ${blocks} blocks (at most ${MAX_OVERFLOWING_CODE} allowed)`);
+  if (sum > MAX_OVERFLOWING_CODE) fail("code", `${sum} code blocks wider than their box > ${MAX_OVERFLOWING_CODE}`);
+}
 console.log(`${all.length} pages checked at ${DESKTOP.width}px and ${PHONE.width}px, ` +
   `${mathCount} formulas rendered, ${Object.keys(SEARCHES).length} searches, screenshots in ${SCREENS}`);
 if (blocked.size) console.log(`requests to other hosts, blocked: ${[...blocked].sort().join(", ")}`);
