@@ -10,6 +10,7 @@
 //   - an element wider than a phone screen, other than code and display math that scroll in their box;
 //   - a previous/next link at the foot of a page whose text is clipped (desktop and phone widths);
 //   - a sidebar shown with nothing in it (desktop width);
+//   - a link with a #fragment (self-test and topic pages) whose target page has no such id;
 //   - an API entry without a [source] link that opens its highlighted source;
 //   - more code blocks wider than their box at 1280 px (topic, self-test and gallery pages) than
 //     MAX_OVERFLOWING_CODE (the count of each page is printed);
@@ -23,7 +24,7 @@
 
 import { createServer } from "node:http";
 import { readFileSync, readdirSync, statSync, mkdirSync, existsSync } from "node:fs";
-import { join, extname, relative, sep, delimiter } from "node:path";
+import { join, extname, relative, sep, posix, delimiter } from "node:path";
 import { chromium } from "playwright-core";
 
 const ROOT = "docs/_build/html";
@@ -198,6 +199,30 @@ const emptySidebars = (page) =>
     return bad;
   });
 
+// The ids of a built page, read from its file (cached).
+const idsOf = new Map();
+function ids(path) {
+  if (!idsOf.has(path)) {
+    const html = existsSync(join(ROOT, path)) ? readFileSync(join(ROOT, path), "utf8") : "";
+    idsOf.set(path, new Set([...html.matchAll(/\sid="([^"]+)"/g)].map((m) => m[1])));
+  }
+  return idsOf.get(path);
+}
+
+// Every in-site link with a #fragment lands on an element with that id.
+async function brokenFragments(page, path) {
+  const hrefs = await page.$$eval("main a[href*='#']", (as) => as.map((a) => a.getAttribute("href")));
+  const bad = [];
+  for (const href of new Set(hrefs)) {
+    if (/^[a-z]+:/i.test(href)) continue; // another site
+    const [file, fragment] = href.split("#");
+    if (!fragment) continue;
+    const target = file ? posix.normalize(posix.join(posix.dirname(path), file.split("?")[0])) : path;
+    if (!ids(target).has(decodeURIComponent(fragment))) bad.push(href);
+  }
+  return bad;
+}
+
 // ----------------------------------------------------------------------------------------- main
 const server = await serve();
 const base = `http://127.0.0.1:${server.address().port}/`;
@@ -230,6 +255,7 @@ async function newPage(viewport) {
 }
 
 const IS_CODE_PAGE = (p) => p.startsWith("topics/") || p === "self-test.html" || p.startsWith("auto_examples/");
+const IS_LINK_PAGE = (p) => p.startsWith("topics/") || p === "self-test.html";
 const all = pages().filter((p) => p.includes(only));
 
 
@@ -246,6 +272,9 @@ for (const path of all) {
     if (total) overflow.push([path, over, total]);
   }
   for (const side of await emptySidebars(desktop)) fail(path, `empty ${side} at ${DESKTOP.width}px`);
+  if (IS_LINK_PAGE(path)) {
+    for (const href of await brokenFragments(desktop, path)) fail(path, `link to a missing id: ${href}`);
+  }
   for (const m of await mathProblems(desktop)) fail(path, `math not rendered: ${m}`);
   mathCount += await desktop.locator("mjx-container").count();
   const blocks = await desktop.locator("div.highlight-pycon").count();
