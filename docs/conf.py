@@ -2,6 +2,8 @@
 
 import doctest
 import os
+import re
+import subprocess
 
 # One thread per process unless the environment says otherwise, set before torch is imported
 # (dlref imports it): Read the Docs does not set it, and with torch's default threads on a
@@ -42,6 +44,39 @@ if _intersphinx == "1" or (os.environ.get("READTHEDOCS") == "True" and _intersph
     }
     intersphinx_timeout = 15  # seconds per inventory: a hanging host fails fast, not never
 
+
+# --- Getting dlref: the repository and an install line, from where the site is built -----------
+# Read the Docs gives its clone URL; a local build asks git for the `origin` remote. Only an
+# https URL (or an ssh one, rewritten to https) becomes a link; with none, the pages show the
+# install line for a local checkout and no link: never a guessed address.
+def _repository_url() -> str | None:
+    url = os.environ.get("READTHEDOCS_GIT_CLONE_URL", "").strip()
+    if not url:
+        try:
+            url = subprocess.run(
+                ["git", "remote", "get-url", "origin"],
+                cwd=os.path.dirname(os.path.abspath(__file__)),
+                capture_output=True,
+                text=True,
+                timeout=10,
+            ).stdout.strip()
+        except (OSError, subprocess.SubprocessError):
+            url = ""
+    ssh = re.fullmatch(r"(?:ssh://)?git@([^:/]+)[:/](.+)", url)
+    if ssh:
+        url = f"https://{ssh[1]}/{ssh[2]}"
+    url = re.sub(r"^https://[^/@]*@", "https://", url)  # never publish a token or a user name
+    if not re.fullmatch(r"https://[^/\s]+/\S+", url):
+        return None  # a local path, file://, or nothing
+    return url.removesuffix("/").removesuffix(".git")
+
+
+REPOSITORY_URL = _repository_url()
+if REPOSITORY_URL:
+    INSTALL_LINE = f'pip install "dlref @ git+{REPOSITORY_URL}.git"'
+else:
+    INSTALL_LINE = "pip install -e .  # in a checkout of the dlref repository"
+dlref_repository_url, dlref_install_line = REPOSITORY_URL, INSTALL_LINE  # for {dlref-install}
 
 source_suffix = {".rst": "restructuredtext", ".md": "markdown"}
 exclude_patterns = ["_build", "**.ipynb_checkpoints", "sg_execution_times.rst", "_static"]
@@ -91,6 +126,12 @@ sphinx_gallery_conf = {
     # The timing table page loads jQuery and DataTables from a CDN; each example page states its
     # own running time, and the site must work offline.
     "write_computation_times": False,
+    # A downloaded notebook runs outside the repository: it starts by installing dlref.
+    "first_notebook_cell": (
+        f"%{INSTALL_LINE}"
+        if REPOSITORY_URL
+        else "# Install dlref first, in a checkout of its repository:\n# %pip install -e ."
+    ),
 }
 
 # --- Math: MathJax from a local, pinned copy, so formulas render offline ------------------------
@@ -141,6 +182,31 @@ def _remove_stale_api_stubs(app):
             os.remove(os.path.join(folder, filename))
 
 
+def _install_directive():
+    from docutils import nodes
+    from docutils.parsers.rst import Directive
+
+    class DlrefInstall(Directive):
+        """``{dlref-install}``: the repository link, where known, and the install line."""
+
+        def run(self):
+            config = self.state.document.settings.env.config
+            url, line = config.dlref_repository_url, config.dlref_install_line
+            para = nodes.paragraph()
+            if url:
+                para += nodes.Text("The repository: ")
+                para += nodes.reference(url, url, refuri=url)
+                para += nodes.Text(". Install dlref (it needs only torch and numpy) with:")
+            else:
+                para += nodes.Text(
+                    "Install dlref (it needs only torch and numpy) from a checkout of its "
+                    "repository:"
+                )
+            return [para, nodes.literal_block(line, line, language="sh")]
+
+    return DlrefInstall
+
+
 def _no_stub_source_link(app, pagename, templatename, context, doctree):
     """An API page's "Show Source" would open its 10-line stub; its [source] link opens the code."""
     if pagename.startswith("api/generated/") and "secondary_sidebar_items" in context:
@@ -150,6 +216,10 @@ def _no_stub_source_link(app, pagename, templatename, context, doctree):
 
 def setup(app):
     app.connect("html-page-context", _no_stub_source_link, priority=600)  # after the theme's
+    # config values, so that a build with another repository rewrites the pages that show it
+    app.add_config_value("dlref_repository_url", None, "env")
+    app.add_config_value("dlref_install_line", "", "env")
+    app.add_directive("dlref-install", _install_directive())
     app.connect("builder-inited", _require_local_mathjax)
     app.connect("builder-inited", _remove_stale_api_stubs, priority=100)  # before autosummary
 
@@ -165,6 +235,21 @@ html_theme_options = {
     "show_toc_level": 2,
     "navigation_with_keys": False,
     "secondary_sidebar_items": ["page-toc", "sourcelink"],
+    "icon_links": (
+        [
+            {
+                "name": "Repository",
+                "url": REPOSITORY_URL,
+                "icon": (
+                    "fa-brands fa-github"
+                    if REPOSITORY_URL.startswith("https://github.com/")
+                    else "fa-solid fa-code-branch"
+                ),
+            }
+        ]
+        if REPOSITORY_URL
+        else []
+    ),
 }
 html_context = {"default_mode": "auto"}  # light/dark from the reader's system
 html_show_sourcelink = True
