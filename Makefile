@@ -9,7 +9,8 @@ STAMP       := $(VENV)/.installed
 SPHINXOPTS  ?= -W --keep-going -q
 PORT        ?= 8000
 NPM         ?= npm
-MATHJAX     := docs/_static/mathjax/tex-mml-chtml.js
+MJ_DIR      := docs/_static/mathjax
+MATHJAX     := $(MJ_DIR)/tex-chtml.js
 
 # One thread per process: on a 2-core machine torch's default threads fight the build/test process.
 export OMP_NUM_THREADS = 1
@@ -45,12 +46,22 @@ node_modules/.package-lock.json: package-lock.json
 	$(NPM) ci --no-audit --no-fund --loglevel=error
 	touch $@
 
-# MathJax served from _static (with its fonts), so formulas render offline.
-$(MATHJAX): node_modules/.package-lock.json
-	rm -rf docs/_static/mathjax
-	cp -r node_modules/mathjax docs/_static/mathjax
-	mkdir -p docs/_static/mathjax/fonts/mathjax-newcm-font
-	cp -r node_modules/@mathjax/mathjax-newcm-font/chtml node_modules/@mathjax/mathjax-newcm-font/chtml.js docs/_static/mathjax/fonts/mathjax-newcm-font/
+# MathJax served from _static, so formulas render offline: only the files the pages load (the list
+# `node tools/check_site.mjs --list-mathjax` prints): the TeX-to-CommonHTML component (its font
+# data built in), the lazy-typesetting extension, the TeX packages it loads on demand, the speech
+# worker with its English and Nemeth rules (screen readers), and the font's woff2 files and
+# dynamic ranges (each fetched only when a page needs it). A missing one is a 404 in check-site.
+MJ_SRC := node_modules/mathjax
+MJ_FONT := node_modules/@mathjax/mathjax-newcm-font/chtml
+$(MATHJAX): node_modules/.package-lock.json Makefile
+	rm -rf $(MJ_DIR) docs/_build/html/_static/mathjax
+	mkdir -p $(MJ_DIR)/ui $(MJ_DIR)/input/tex $(MJ_DIR)/sre/mathmaps $(MJ_DIR)/fonts/mathjax-newcm-font
+	cp $(MJ_SRC)/tex-chtml.js $(MJ_SRC)/LICENSE $(MJ_DIR)/
+	cp $(MJ_SRC)/ui/lazy.js $(MJ_DIR)/ui/
+	cp -r $(MJ_SRC)/input/tex/extensions $(MJ_DIR)/input/tex/
+	cp $(MJ_SRC)/sre/speech-worker.js $(MJ_DIR)/sre/
+	cp $(MJ_SRC)/sre/mathmaps/base.json $(MJ_SRC)/sre/mathmaps/en.json $(MJ_SRC)/sre/mathmaps/nemeth.json $(MJ_DIR)/sre/mathmaps/
+	cp -r $(MJ_FONT) $(MJ_DIR)/fonts/mathjax-newcm-font/
 	touch $@
 
 site-assets: $(MATHJAX)
@@ -113,5 +124,5 @@ serve: html
 	$(BIN)/python -m http.server $(PORT) --bind 127.0.0.1 --directory docs/_build/html
 
 clean:
-	rm -rf docs/_static/mathjax docs/_build docs/auto_examples docs/gen_modules docs/api/generated docs/sg_execution_times.rst
+	rm -rf $(MJ_DIR) docs/_build docs/auto_examples docs/gen_modules docs/api/generated docs/sg_execution_times.rst
 	find . -name __pycache__ -not -path "./$(VENV)/*" -prune -exec rm -rf {} +

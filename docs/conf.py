@@ -136,16 +136,19 @@ sphinx_gallery_conf = {
 
 # --- Math: MathJax from a local, pinned copy, so formulas render offline ------------------------
 # `make site-assets` (a prerequisite of `make html`) installs the version pinned in
-# package-lock.json with npm and copies it to _static/mathjax, fonts included; MathJax 4 would
-# otherwise fetch its fonts from a CDN even when its script is local.
+# package-lock.json with npm and copies the files the pages load to _static/mathjax, fonts
+# included; MathJax 4 would otherwise fetch its fonts from a CDN even when its script is local.
 MATHJAX_DIR = os.path.join(os.path.dirname(__file__), "_static", "mathjax")
-mathjax_path = "mathjax/tex-mml-chtml.js"
-mathjax4_config = {"loader": {"paths": {"fonts": "[mathjax]/fonts"}}}
+# The pages hold TeX only (no MathML), so the TeX-to-CommonHTML component. `ui/lazy` typesets a
+# formula when it comes near the screen: the self-test (hundreds of formulas) is readable at once
+# instead of after every formula and its speech text are done. Speech for screen readers stays on.
+mathjax_path = "mathjax/tex-chtml.js"
+mathjax4_config = {"loader": {"paths": {"fonts": "[mathjax]/fonts"}, "load": ["ui/lazy"]}}
 
 
 def _require_local_mathjax(app):
     if app.builder.format == "html" and not os.path.isfile(
-        os.path.join(MATHJAX_DIR, "tex-mml-chtml.js")
+        os.path.join(MATHJAX_DIR, "tex-chtml.js")
     ):
         raise RuntimeError(
             "docs/_static/mathjax is missing: run `make site-assets` (needs npm) or `make html`"

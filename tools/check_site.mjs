@@ -14,13 +14,15 @@
 //   - an API entry without a [source] link that opens its highlighted source;
 //   - more code blocks wider than their box at 1280 px (topic, self-test and gallery pages) than
 //     MAX_OVERFLOWING_CODE (the count of each page is printed);
-// Screenshots of a few pages, at desktop and phone widths, go to docs/_build/screens/.
+//   - the self-test typeset in more than MAX_TYPESET_MS after a cold load.
+// It prints the typeset time and the bytes a cold load transfers for the self-test and a topic
+// page. Screenshots of a few pages, at desktop and phone widths, go to docs/_build/screens/.
 //
 // The browser: --chromium PATH, else $CHROMIUM, else the Chromium that playwright downloads without
 // root (`make chromium`: `npx playwright-core install chromium`, into ~/.cache/ms-playwright),
 // else a chromium or google-chrome on the PATH.
 //
-// Usage: node tools/check_site.mjs [--chromium PATH] [--only SUBSTRING] [--screens DIR]
+// Usage: node tools/check_site.mjs [--chromium PATH] [--only SUBSTRING] [--screens DIR] [--list-mathjax]
 
 import { createServer } from "node:http";
 import { readFileSync, readdirSync, statSync, mkdirSync, existsSync } from "node:fs";
@@ -56,8 +58,9 @@ function findChromium() {
 const executablePath = findChromium();
 
 // Code blocks whose content is wider than their box at 1280 px, summed over the topic, self-test
-// and gallery pages.
+// and gallery pages; and the self-test's typeset time after a cold load.
 const MAX_OVERFLOWING_CODE = 1000;
+const MAX_TYPESET_MS = 3000;
 
 // Pages that searching for each term must list (the first that exists is required).
 const SEARCHES = {
@@ -76,6 +79,8 @@ const SCREENSHOTS = {
   "api-foot": "api/generated/dlref.losses.cross_entropy.html",
 };
 const DESKTOP = { width: 1280, height: 900 };
+const SELF_TEST = "self-test.html";
+const WEIGHED_TOPIC = "topics/rnn.html";
 // An API page whose [source] link must open the highlighted source of its function.
 const SOURCE_LINK = { page: "api/generated/dlref.losses.cross_entropy.html", def: "def cross_entropy(" };
 const PHONE = { width: 390, height: 844 };
@@ -119,11 +124,22 @@ function pages(dir = ROOT) {
 
 // ----------------------------------------------------------------------------- in-page checks
 // Loaded, and every formula typeset (speech for screen readers is computed later, in a worker).
+// Formulas typeset lazily (as they come into view) are all typeset here, so that each is checked.
 async function settle(page) {
   await page.waitForLoadState("load");
   await page
+    .evaluate(async () => {
+      if (!window.MathJax?.startup?.promise) return;
+      await MathJax.startup.promise;
+      await MathJax.startup.document?.lazyTypesetAll?.();
+    })
+    .catch(() => {});
+  await page
     .waitForFunction(
-      () => [...document.querySelectorAll(".math")].every((el) => el.querySelector("mjx-container")),
+      () =>
+        [...document.querySelectorAll(".math")].every(
+          (el) => el.querySelector("mjx-container") && !el.querySelector("mjx-lazy"),
+        ),
       null,
       { timeout: 60000 },
     )
@@ -134,7 +150,9 @@ const mathProblems = (page) =>
   page.evaluate(() => {
     const bad = [];
     for (const el of document.querySelectorAll(".math")) {
-      if (!el.querySelector("mjx-container")) bad.push(el.textContent.trim().slice(0, 60));
+      if (!el.querySelector("mjx-container") || el.querySelector("mjx-lazy, mjx-merror")) {
+        bad.push(el.textContent.trim().slice(0, 60));
+      }
     }
     const text = document.querySelector("main, article, body")?.innerText ?? "";
     for (const raw of ["\\(", "\\[", "$$"]) {
@@ -234,6 +252,7 @@ const browser = await chromium.launch({
 const failures = [];
 const blocked = new Set();
 const fail = (where, what) => failures.push(`${where}: ${what}`);
+const mathjaxFiles = new Set(); // the MathJax files the pages ask for (--list-mathjax prints them)
 
 async function newPage(viewport) {
   const context = await browser.newContext({ viewport });
@@ -248,16 +267,54 @@ async function newPage(viewport) {
   page.problems = [];
   page.on("console", (m) => m.type() === "error" && page.problems.push(`console: ${m.text()}`));
   page.on("pageerror", (e) => page.problems.push(`page error: ${e.message}`));
+  page.on("request", (r) => {
+    const url = r.url();
+    if (url.startsWith(base + "_static/mathjax/")) mathjaxFiles.add(url.slice(base.length));
+  });
   page.on("response", (r) => {
     if (r.url().startsWith(base) && r.status() >= 400) page.problems.push(`${r.status()} ${r.url()}`);
   });
   return page;
 }
 
+// A cold load (a fresh context, so an empty cache): the time until MathJax has typeset what it
+// typesets at start-up, and the bytes transferred (bodies and headers) once the network is idle.
+async function coldLoad(path) {
+  const page = await newPage(DESKTOP);
+  const sizes = [];
+  page.on("requestfinished", (r) => sizes.push(r.sizes().catch(() => null)));
+  await page.goto(base + path);
+  const typesetMs = await page.evaluate(async () => {
+    for (let i = 0; i < 600 && !window.MathJax?.startup?.promise; i++) {
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    await MathJax.startup.promise;
+    return performance.now();
+  });
+  await page.waitForLoadState("networkidle");
+  let bytes = 0;
+  for (const s of await Promise.all(sizes)) {
+    if (s) bytes += s.responseBodySize + s.responseHeadersSize;
+  }
+  const requests = sizes.length;
+  await page.context().close();
+  return { typesetMs, bytes, requests };
+}
+
 const IS_CODE_PAGE = (p) => p.startsWith("topics/") || p === "self-test.html" || p.startsWith("auto_examples/");
 const IS_LINK_PAGE = (p) => p.startsWith("topics/") || p === "self-test.html";
 const all = pages().filter((p) => p.includes(only));
 
+// The best of three cold loads: other work on the machine only ever adds time.
+const weights = {};
+for (const path of [SELF_TEST, WEIGHED_TOPIC]) {
+  if (!all.includes(path)) continue;
+  const loads = [await coldLoad(path), await coldLoad(path), await coldLoad(path)];
+  weights[path] = { ...loads[0], typesetMs: Math.min(...loads.map((l) => l.typesetMs)) };
+}
+if (weights[SELF_TEST] && weights[SELF_TEST].typesetMs > MAX_TYPESET_MS) {
+  fail(SELF_TEST, `typeset in ${Math.round(weights[SELF_TEST].typesetMs)} ms > ${MAX_TYPESET_MS} ms`);
+}
 
 const desktop = await newPage(DESKTOP);
 let mathCount = 0;
@@ -351,8 +408,13 @@ if (overflow.length) {
   console.log(`  in all: ${sum} of ${blocks} blocks (at most ${MAX_OVERFLOWING_CODE} allowed)`);
   if (sum > MAX_OVERFLOWING_CODE) fail("code", `${sum} code blocks wider than their box > ${MAX_OVERFLOWING_CODE}`);
 }
+for (const [path, w] of Object.entries(weights)) {
+  console.log(`cold load of ${path}: typeset at ${Math.round(w.typesetMs)} ms (best of 3), ` +
+    `${(w.bytes / 1024).toFixed(0)} KiB in ${w.requests} requests`);
+}
 console.log(`${all.length} pages checked at ${DESKTOP.width}px and ${PHONE.width}px, ` +
   `${mathCount} formulas rendered, ${Object.keys(SEARCHES).length} searches, screenshots in ${SCREENS}`);
+if (args.includes("--list-mathjax")) console.log([...mathjaxFiles].sort().join("\n"));
 if (blocked.size) console.log(`requests to other hosts, blocked: ${[...blocked].sort().join(", ")}`);
 if (failures.length) {
   console.log(`\n${failures.length} problem(s):`);
