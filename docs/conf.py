@@ -210,6 +210,46 @@ def _install_directive():
     return DlrefInstall
 
 
+# --- Search: the spellings readers type ----------------------------------------------------------
+# Sphinx's search matches whole words of the page text, so "batchnorm" would not find "batch
+# norm". Each (page, section id) gets index entries under these spellings: the search lists them
+# (linked to the section) and so does the general index.
+SEARCH_SYNONYMS = {
+    ("topics/normalization", "batch-norm-training-and-evaluation-differ"): [
+        "batchnorm",
+        "batch normalization",
+        "BatchNorm1d",
+        "BatchNorm2d",
+    ],
+    ("topics/normalization", "rmsnorm-is-layernorm-without-the-centring-and-the-bias"): [
+        "layernorm",
+        "layer normalization",
+        "rmsnorm",
+    ],
+    ("topics/cross-entropy", "the-log-sum-exp-trick"): ["logsumexp", "log-sum-exp", "LSE"],
+}
+
+
+def _add_search_synonyms(app, doctree):
+    from docutils import nodes
+    from sphinx import addnodes
+    from sphinx.util import logging
+
+    docname = app.env.docname
+    for (page, section_id), words in SEARCH_SYNONYMS.items():
+        if page != docname:
+            continue
+        section = next((s for s in doctree.findall(nodes.section) if section_id in s["ids"]), None)
+        if section is None:
+            logging.getLogger(__name__).warning(
+                "SEARCH_SYNONYMS in conf.py: %s has no section #%s", page, section_id
+            )
+            continue
+        entries = [("single", word, section_id, "main", None) for word in words]
+        section.insert(1, addnodes.index(entries=entries, inline=False))
+        app.env.domains.index_domain.entries.setdefault(docname, []).extend(entries)
+
+
 def _no_stub_source_link(app, pagename, templatename, context, doctree):
     """An API page's "Show Source" would open its 10-line stub; its [source] link opens the code."""
     if pagename.startswith("api/generated/") and "secondary_sidebar_items" in context:
@@ -219,6 +259,7 @@ def _no_stub_source_link(app, pagename, templatename, context, doctree):
 
 def setup(app):
     app.connect("html-page-context", _no_stub_source_link, priority=600)  # after the theme's
+    app.connect("doctree-read", _add_search_synonyms)
     # config values, so that a build with another repository rewrites the pages that show it
     app.add_config_value("dlref_repository_url", None, "env")
     app.add_config_value("dlref_install_line", "", "env")
@@ -256,5 +297,6 @@ html_theme_options = {
 }
 html_context = {"default_mode": "auto"}  # light/dark from the reader's system
 html_show_sourcelink = True
+html_favicon = "_static/favicon.svg"
 copybutton_prompt_text = r">>> |\.\.\. "
 copybutton_prompt_is_regexp = True

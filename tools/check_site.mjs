@@ -65,6 +65,8 @@ const MAX_TYPESET_MS = 3000;
 // Pages that searching for each term must list (the first that exists is required).
 const SEARCHES = {
   "cross-entropy": ["topics/cross-entropy.html"],
+  batchnorm: ["topics/normalization.html"],
+  logsumexp: ["topics/cross-entropy.html"],
   "KV cache": ["topics/attention.html", "topics/transformer.html"],
   Adam: ["topics/optimizers.html"],
   REINFORCE: ["topics/policy-gradient.html"],
