@@ -9,19 +9,21 @@ STAMP       := $(VENV)/.installed
 SPHINXOPTS  ?= -W --keep-going -q
 PORT        ?= 8000
 NPM         ?= npm
-MATHJAX     := docs/_static/mathjax/tex-mml-chtml.js
+MJ_DIR      := docs/_static/mathjax
+MATHJAX     := $(MJ_DIR)/tex-chtml.js
 
 # One thread per process: on a 2-core machine torch's default threads fight the build/test process.
 export OMP_NUM_THREADS = 1
 export PYTHONHASHSEED = 0
 
-.PHONY: help install site-assets html html-noplot doctest pytest test check-site doctest-audit doctest-cpus gallery-repro device-check bench lint format serve clean
+.PHONY: help install site-assets html html-noplot doctest pytest test check-site chromium doctest-audit doctest-cpus gallery-repro device-check bench lint format serve clean
 
 help:
 	@echo "make html      build the site in docs/_build/html (gallery executed, warnings are errors)"
 	@echo "make test      pytest + Sphinx doctest builder + html: everything CI proves"
 	@echo "make doctest   run every example on the site with the Sphinx doctest builder"
-	@echo "make check-site  the built site in headless Chromium: math, search, console, phone width"
+	@echo "make check-site  the built site in headless Chromium: math, search, links, code width, load time"
+	@echo "make chromium  download a Chromium for check-site into ~/.cache/ms-playwright (no root)"
 	@echo "make doctest-audit  flag printed numbers another CPU could round differently"
 	@echo "make doctest-cpus   run every example under each CPU kernel choice (default, avx2, avx512)"
 	@echo "make gallery-repro  run every gallery script under each CPU kernel choice: same numbers"
@@ -44,12 +46,22 @@ node_modules/.package-lock.json: package-lock.json
 	$(NPM) ci --no-audit --no-fund --loglevel=error
 	touch $@
 
-# MathJax served from _static (with its fonts), so formulas render offline.
-$(MATHJAX): node_modules/.package-lock.json
-	rm -rf docs/_static/mathjax
-	cp -r node_modules/mathjax docs/_static/mathjax
-	mkdir -p docs/_static/mathjax/fonts/mathjax-newcm-font
-	cp -r node_modules/@mathjax/mathjax-newcm-font/chtml node_modules/@mathjax/mathjax-newcm-font/chtml.js docs/_static/mathjax/fonts/mathjax-newcm-font/
+# MathJax served from _static, so formulas render offline: only the files the pages load (the list
+# `node tools/check_site.mjs --list-mathjax` prints): the TeX-to-CommonHTML component (its font
+# data built in), the lazy-typesetting extension, the TeX packages it loads on demand, the speech
+# worker with its English and Nemeth rules (screen readers), and the font's woff2 files and
+# dynamic ranges (each fetched only when a page needs it). A missing one is a 404 in check-site.
+MJ_SRC := node_modules/mathjax
+MJ_FONT := node_modules/@mathjax/mathjax-newcm-font/chtml
+$(MATHJAX): node_modules/.package-lock.json Makefile
+	rm -rf $(MJ_DIR) docs/_build/html/_static/mathjax
+	mkdir -p $(MJ_DIR)/ui $(MJ_DIR)/input/tex $(MJ_DIR)/sre/mathmaps $(MJ_DIR)/fonts/mathjax-newcm-font
+	cp $(MJ_SRC)/tex-chtml.js $(MJ_SRC)/LICENSE $(MJ_DIR)/
+	cp $(MJ_SRC)/ui/lazy.js $(MJ_DIR)/ui/
+	cp -r $(MJ_SRC)/input/tex/extensions $(MJ_DIR)/input/tex/
+	cp $(MJ_SRC)/sre/speech-worker.js $(MJ_DIR)/sre/
+	cp $(MJ_SRC)/sre/mathmaps/base.json $(MJ_SRC)/sre/mathmaps/en.json $(MJ_SRC)/sre/mathmaps/nemeth.json $(MJ_DIR)/sre/mathmaps/
+	cp -r $(MJ_FONT) $(MJ_DIR)/fonts/mathjax-newcm-font/
 	touch $@
 
 site-assets: $(MATHJAX)
@@ -80,10 +92,16 @@ doctest-cpus: $(STAMP)
 gallery-repro: $(STAMP)
 	$(BIN)/python tools/gallery_repro.py
 
-# The built site in headless Chromium (Debian's chromium package; installed here if missing).
+# The built site in headless Chromium. The browser: $(CHROMIUM) if set, else the one `make
+# chromium` downloads, else a chromium or google-chrome on the PATH (tools/check_site.mjs says
+# how to get one when there is none). Nothing here needs root.
 check-site: html node_modules/.package-lock.json
-	command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium)
 	node tools/check_site.mjs
+
+# A Chromium for check-site without root: playwright's build, into ~/.cache/ms-playwright
+# (set PLAYWRIGHT_BROWSERS_PATH to put it elsewhere).
+chromium: node_modules/.package-lock.json
+	node_modules/.bin/playwright-core install chromium
 
 # The gallery and every public function that takes tensors or a device, on a virtual GPU
 # (tools/vgpu.py) that enforces CUDA's placement and generator rules; no GPU needed. Fails on any
@@ -106,5 +124,5 @@ serve: html
 	$(BIN)/python -m http.server $(PORT) --bind 127.0.0.1 --directory docs/_build/html
 
 clean:
-	rm -rf docs/_static/mathjax docs/_build docs/auto_examples docs/gen_modules docs/api/generated docs/sg_execution_times.rst
+	rm -rf $(MJ_DIR) docs/_build docs/auto_examples docs/gen_modules docs/api/generated docs/sg_execution_times.rst
 	find . -name __pycache__ -not -path "./$(VENV)/*" -prune -exec rm -rf {} +

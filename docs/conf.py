@@ -2,6 +2,8 @@
 
 import doctest
 import os
+import re
+import subprocess
 
 # One thread per process unless the environment says otherwise, set before torch is imported
 # (dlref imports it): Read the Docs does not set it, and with torch's default threads on a
@@ -22,6 +24,7 @@ extensions = [
     "sphinx.ext.napoleon",
     "sphinx.ext.doctest",
     "sphinx.ext.mathjax",
+    "sphinx.ext.viewcode",  # a [source] link on each API entry, to the highlighted module
     "sphinx_gallery.gen_gallery",
     "sphinx_copybutton",
     "sphinx_design",
@@ -40,6 +43,40 @@ if _intersphinx == "1" or (os.environ.get("READTHEDOCS") == "True" and _intersph
         "torch": ("https://docs.pytorch.org/docs/stable", None),
     }
     intersphinx_timeout = 15  # seconds per inventory: a hanging host fails fast, not never
+
+
+# --- Getting dlref: the repository and an install line, from where the site is built -----------
+# Read the Docs gives its clone URL; a local build asks git for the `origin` remote. Only an
+# https URL (or an ssh one, rewritten to https) becomes a link; with none, the pages show the
+# install line for a local checkout and no link: never a guessed address.
+def _repository_url() -> str | None:
+    url = os.environ.get("READTHEDOCS_GIT_CLONE_URL", "").strip()
+    if not url:
+        try:
+            url = subprocess.run(
+                ["git", "remote", "get-url", "origin"],
+                cwd=os.path.dirname(os.path.abspath(__file__)),
+                capture_output=True,
+                text=True,
+                timeout=10,
+            ).stdout.strip()
+        except (OSError, subprocess.SubprocessError):
+            url = ""
+    ssh = re.fullmatch(r"(?:ssh://)?git@([^:/]+)[:/](.+)", url)
+    if ssh:
+        url = f"https://{ssh[1]}/{ssh[2]}"
+    url = re.sub(r"^https://[^/@]*@", "https://", url)  # never publish a token or a user name
+    if not re.fullmatch(r"https://[^/\s]+/\S+", url):
+        return None  # a local path, file://, or nothing
+    return url.removesuffix("/").removesuffix(".git")
+
+
+REPOSITORY_URL = _repository_url()
+if REPOSITORY_URL:
+    INSTALL_LINE = f'pip install "dlref @ git+{REPOSITORY_URL}.git"'
+else:
+    INSTALL_LINE = "pip install -e .  # in a checkout of the dlref repository"
+dlref_repository_url, dlref_install_line = REPOSITORY_URL, INSTALL_LINE  # for {dlref-install}
 
 source_suffix = {".rst": "restructuredtext", ".md": "markdown"}
 exclude_patterns = ["_build", "**.ipynb_checkpoints", "sg_execution_times.rst", "_static"]
@@ -89,20 +126,29 @@ sphinx_gallery_conf = {
     # The timing table page loads jQuery and DataTables from a CDN; each example page states its
     # own running time, and the site must work offline.
     "write_computation_times": False,
+    # A downloaded notebook runs outside the repository: it starts by installing dlref.
+    "first_notebook_cell": (
+        f"%{INSTALL_LINE}"
+        if REPOSITORY_URL
+        else "# Install dlref first, in a checkout of its repository:\n# %pip install -e ."
+    ),
 }
 
 # --- Math: MathJax from a local, pinned copy, so formulas render offline ------------------------
 # `make site-assets` (a prerequisite of `make html`) installs the version pinned in
-# package-lock.json with npm and copies it to _static/mathjax, fonts included; MathJax 4 would
-# otherwise fetch its fonts from a CDN even when its script is local.
+# package-lock.json with npm and copies the files the pages load to _static/mathjax, fonts
+# included; MathJax 4 would otherwise fetch its fonts from a CDN even when its script is local.
 MATHJAX_DIR = os.path.join(os.path.dirname(__file__), "_static", "mathjax")
-mathjax_path = "mathjax/tex-mml-chtml.js"
-mathjax4_config = {"loader": {"paths": {"fonts": "[mathjax]/fonts"}}}
+# The pages hold TeX only (no MathML), so the TeX-to-CommonHTML component. `ui/lazy` typesets a
+# formula when it comes near the screen: the self-test (hundreds of formulas) is readable at once
+# instead of after every formula and its speech text are done. Speech for screen readers stays on.
+mathjax_path = "mathjax/tex-chtml.js"
+mathjax4_config = {"loader": {"paths": {"fonts": "[mathjax]/fonts"}, "load": ["ui/lazy"]}}
 
 
 def _require_local_mathjax(app):
     if app.builder.format == "html" and not os.path.isfile(
-        os.path.join(MATHJAX_DIR, "tex-mml-chtml.js")
+        os.path.join(MATHJAX_DIR, "tex-chtml.js")
     ):
         raise RuntimeError(
             "docs/_static/mathjax is missing: run `make site-assets` (needs npm) or `make html`"
@@ -139,7 +185,85 @@ def _remove_stale_api_stubs(app):
             os.remove(os.path.join(folder, filename))
 
 
+def _install_directive():
+    from docutils import nodes
+    from docutils.parsers.rst import Directive
+
+    class DlrefInstall(Directive):
+        """``{dlref-install}``: the repository link, where known, and the install line."""
+
+        def run(self):
+            config = self.state.document.settings.env.config
+            url, line = config.dlref_repository_url, config.dlref_install_line
+            para = nodes.paragraph()
+            if url:
+                para += nodes.Text("The repository: ")
+                para += nodes.reference(url, url, refuri=url)
+                para += nodes.Text(". Install dlref (it needs only torch and numpy) with:")
+            else:
+                para += nodes.Text(
+                    "Install dlref (it needs only torch and numpy) from a checkout of its "
+                    "repository:"
+                )
+            return [para, nodes.literal_block(line, line, language="sh")]
+
+    return DlrefInstall
+
+
+# --- Search: the spellings readers type ----------------------------------------------------------
+# Sphinx's search matches whole words of the page text, so "batchnorm" would not find "batch
+# norm". Each (page, section id) gets index entries under these spellings: the search lists them
+# (linked to the section) and so does the general index.
+SEARCH_SYNONYMS = {
+    ("topics/normalization", "batch-norm-training-and-evaluation-differ"): [
+        "batchnorm",
+        "batch normalization",
+        "BatchNorm1d",
+        "BatchNorm2d",
+    ],
+    ("topics/normalization", "rmsnorm-is-layernorm-without-the-centring-and-the-bias"): [
+        "layernorm",
+        "layer normalization",
+        "rmsnorm",
+    ],
+    ("topics/cross-entropy", "the-log-sum-exp-trick"): ["logsumexp", "log-sum-exp", "LSE"],
+}
+
+
+def _add_search_synonyms(app, doctree):
+    from docutils import nodes
+    from sphinx import addnodes
+    from sphinx.util import logging
+
+    docname = app.env.docname
+    for (page, section_id), words in SEARCH_SYNONYMS.items():
+        if page != docname:
+            continue
+        section = next((s for s in doctree.findall(nodes.section) if section_id in s["ids"]), None)
+        if section is None:
+            logging.getLogger(__name__).warning(
+                "SEARCH_SYNONYMS in conf.py: %s has no section #%s", page, section_id
+            )
+            continue
+        entries = [("single", word, section_id, "main", None) for word in words]
+        section.insert(1, addnodes.index(entries=entries, inline=False))
+        app.env.domains.index_domain.entries.setdefault(docname, []).extend(entries)
+
+
+def _no_stub_source_link(app, pagename, templatename, context, doctree):
+    """An API page's "Show Source" would open its 10-line stub; its [source] link opens the code."""
+    if pagename.startswith("api/generated/") and "secondary_sidebar_items" in context:
+        items = context["secondary_sidebar_items"]
+        context["secondary_sidebar_items"] = [t for t in items if "sourcelink" not in t]
+
+
 def setup(app):
+    app.connect("html-page-context", _no_stub_source_link, priority=600)  # after the theme's
+    app.connect("doctree-read", _add_search_synonyms)
+    # config values, so that a build with another repository rewrites the pages that show it
+    app.add_config_value("dlref_repository_url", None, "env")
+    app.add_config_value("dlref_install_line", "", "env")
+    app.add_directive("dlref-install", _install_directive())
     app.connect("builder-inited", _require_local_mathjax)
     app.connect("builder-inited", _remove_stale_api_stubs, priority=100)  # before autosummary
 
@@ -147,12 +271,32 @@ def setup(app):
 # --- HTML ---------------------------------------------------------------------------------------
 html_theme = "pydata_sphinx_theme"
 html_title = "dlref"
+# Pages without a section of their own (the top-level pages) have nothing for the primary
+# sidebar's "Section Navigation": no sidebar there, the text gets the width.
+_TOP_LEVEL = ["index", "self-test", "practice", "performance"]
+html_sidebars = {page: [] for page in _TOP_LEVEL}
 html_theme_options = {
     "show_toc_level": 2,
     "navigation_with_keys": False,
     "secondary_sidebar_items": ["page-toc", "sourcelink"],
+    "icon_links": (
+        [
+            {
+                "name": "Repository",
+                "url": REPOSITORY_URL,
+                "icon": (
+                    "fa-brands fa-github"
+                    if REPOSITORY_URL.startswith("https://github.com/")
+                    else "fa-solid fa-code-branch"
+                ),
+            }
+        ]
+        if REPOSITORY_URL
+        else []
+    ),
 }
 html_context = {"default_mode": "auto"}  # light/dark from the reader's system
 html_show_sourcelink = True
+html_favicon = "_static/favicon.svg"
 copybutton_prompt_text = r">>> |\.\.\. "
 copybutton_prompt_is_regexp = True
