@@ -2,10 +2,11 @@
 A small CNN on handwritten digits
 =================================
 
-Two convolution layers, two max-pools and one linear layer, built from :class:`dlref.conv.Conv2d`
-and :class:`dlref.conv.MaxPool2d`, trained on scikit-learn's bundled 8×8 digits (1,797 images,
-no download). The first layer's filters and the confusion matrix on the held-out images show
-what it learned.
+Two convolution layers, two max-pools and one linear layer, built from
+:class:`dlref.conv.Conv2d` and :class:`dlref.conv.MaxPool2d`, trained on
+scikit-learn's bundled 8×8 digits (1,797 images, no download). The first
+layer's filters and the confusion matrix on the held-out images show what it
+learned.
 """
 
 # %%
@@ -26,9 +27,11 @@ device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
 # %%
 # Data
 # ----
-# Grey levels 0..16 scaled to [0, 1]; a fixed shuffle, then 80% to train on and 20% held out.
+# Grey levels 0..16 scaled to [0, 1]; a fixed shuffle, then 80% to train on and
+# 20% held out.
 digits = load_digits()
-images = torch.tensor(digits.images, dtype=torch.float32).unsqueeze(1) / 16.0  # (1797, 1, 8, 8)
+# (1797, 1, 8, 8)
+images = torch.tensor(digits.images, dtype=torch.float32).unsqueeze(1) / 16.0
 labels = torch.tensor(digits.target)
 order = torch.randperm(len(labels))
 n_test = len(labels) // 5
@@ -40,9 +43,9 @@ print(f"{len(train)} training images, {len(test)} held out")
 # %%
 # Model
 # -----
-# 8×8 → conv 3×3 (same) → 8×8 → pool → 4×4 → conv 3×3 (same) → 4×4 → pool → 2×2, with
-# 64 channels: 256 features for the linear classifier. Adam with a one-cycle learning rate
-# (warm up to 0.01, then anneal to almost 0).
+# 8×8 → conv 3×3 (same) → 8×8 → pool → 4×4 → conv 3×3 (same) → 4×4 → pool →
+# 2×2, with 64 channels: 256 features for the linear classifier. Adam with a
+# one-cycle learning rate (warm up to 0.01, then anneal to almost 0).
 print("after the first conv:", conv2d_output_shape(8, 3, padding=1))
 model = nn.Sequential(
     Conv2d(1, 32, 3, padding=1),  # (N, 32, 8, 8)
@@ -58,12 +61,15 @@ print(f"{sum(p.numel() for p in model.parameters())} parameters")
 epochs, batch = 12, 128
 steps = epochs * -(-len(y_train) // batch)  # minibatches per epoch, rounded up
 optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
-schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=1e-2, total_steps=steps)
+schedule = torch.optim.lr_scheduler.OneCycleLR(
+    optimizer, max_lr=1e-2, total_steps=steps
+)
 
 # %%
 # Training
 # --------
-# Minibatches of 128, 12 epochs; the mean loss of each epoch is read once, at its end.
+# Minibatches of 128, 12 epochs; the mean loss of each epoch is read once, at
+# its end.
 losses = []
 for _ in range(epochs):
     perm = torch.randperm(len(y_train)).to(device)
@@ -78,25 +84,34 @@ for _ in range(epochs):
         total += loss.detach() * len(idx)
     losses.append((total / len(perm)).item())  # one host sync per epoch
 
-# The last digits of a float32 training run change with the CPU's summation order: the lines
-# below print what holds on every CPU (the plot shows the losses themselves).
+# The last digits of a float32 training run change with the CPU's summation
+# order: the lines below print what holds on every CPU (the plot shows the
+# losses themselves).
 print(f"mean training loss below 0.5 after epoch 4: {losses[3] < 0.5}")
-print(f"mean training loss below 0.05 after epoch {epochs}: {losses[-1] < 0.05}")
+print(
+    f"mean training loss below 0.05 after epoch {epochs}: {losses[-1] < 0.05}"
+)
 with torch.no_grad():
     predicted = model(X_test).argmax(dim=1)
 correct = int((predicted == y_test).sum())
-print(f"held-out accuracy at least 98% ({len(y_test)} images): {correct / len(y_test) >= 0.98}")
+print(
+    f"held-out accuracy at least 98% ({len(y_test)} images): "
+    f"{correct / len(y_test) >= 0.98}"
+)
 
 # %%
 # Results
 # -------
-# The accuracy above is one seed's: over seeds 0 to 5 (each seed draws the split, the initial
-# weights and the minibatch order) the held-out accuracy ranges from 98.1% to 98.9%.
-# 16 of the 32 first-layer filters (3×3, red positive, blue negative), the loss curve, and the
-# confusion matrix of the held-out images (rows: true digit, columns: predicted).
+# The accuracy above is one seed's: over seeds 0 to 5 (each seed draws the
+# split, the initial weights and the minibatch order) the held-out accuracy
+# ranges from 98.1% to 98.9%. 16 of the 32 first-layer filters (3×3, red
+# positive, blue negative), the loss curve, and the confusion matrix of the
+# held-out images (rows: true digit, columns: predicted).
 confusion = torch.zeros(10, 10, dtype=torch.long)
 confusion.index_put_(
-    (y_test.cpu(), predicted.cpu()), torch.ones(len(y_test), dtype=torch.long), True
+    (y_test.cpu(), predicted.cpu()),
+    torch.ones(len(y_test), dtype=torch.long),
+    True,
 )
 
 fig = plt.figure(figsize=(12, 4.2))
@@ -120,7 +135,14 @@ for t in range(10):
     for p in range(10):
         if confusion[t, p]:
             color = "white" if t == p else "black"
-            ax_conf.text(p, t, int(confusion[t, p]), ha="center", va="center", color=color)
+            ax_conf.text(
+                p,
+                t,
+                int(confusion[t, p]),
+                ha="center",
+                va="center",
+                color=color,
+            )
 ax_conf.set_xticks(range(10))
 ax_conf.set_yticks(range(10))
 ax_conf.set_xlabel("predicted")

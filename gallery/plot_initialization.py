@@ -2,18 +2,19 @@
 Initialization: activations through fifty layers
 ================================================
 
-A 50-layer MLP of width 256 with four initialisations of its weights (zero, :math:`\\mathcal
-N(0, 1)`, Xavier, Kaiming) and two activations (tanh, ReLU). The histograms show how the
-activations of each layer are spread: which initialisations make them vanish, which make them
-explode, and which keep them of order 1 at every depth. The weights come from
+A 50-layer MLP of width 256 with four initialisations of its weights (zero,
+:math:`\\mathcal N(0, 1)`, Xavier, Kaiming) and two activations (tanh, ReLU).
+The histograms show how the activations of each layer are spread: which
+initialisations make them vanish, which make them explode, and which keep them
+of order 1 at every depth. The weights come from
 :func:`dlref.init.xavier_normal_` and :func:`dlref.init.kaiming_normal_`.
 """
 
 # %%
 # Setup
 # -----
-# Float64 throughout: with :math:`\mathcal N(0, 1)` weights the ReLU activations reach
-# :math:`10^{52}`, beyond float32's range.
+# Float64 throughout: with :math:`\mathcal N(0, 1)` weights the ReLU
+# activations reach :math:`10^{52}`, beyond float32's range.
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
@@ -36,9 +37,9 @@ x = torch.randn(BATCH, WIDTH, dtype=torch.float64).to(device)
 # %%
 # Model
 # -----
-# The weights of each of the 8 networks, drawn on the CPU (so every device gets the same numbers),
-# then moved to the device. Kaiming uses the gain of the activation that follows
-# (``nonlinearity="tanh"`` or ``"relu"``).
+# The weights of each of the 8 networks, drawn on the CPU (so every device gets
+# the same numbers), then moved to the device. Kaiming uses the gain of the
+# activation that follows (``nonlinearity="tanh"`` or ``"relu"``).
 
 
 def weights(init_name, act):
@@ -58,8 +59,8 @@ def weights(init_name, act):
 # %%
 # Training
 # --------
-# No training: one forward pass, keeping every layer's activations, and the standard deviation
-# of each (two transfers to the host per network).
+# No training: one forward pass, keeping every layer's activations, and the
+# standard deviation of each (two transfers to the host per network).
 acts, stds = {}, {}
 for act_name, f in ACTS.items():
     for init_name in INITS:
@@ -69,21 +70,28 @@ for act_name, f in ACTS.items():
             hs.append(h)
         H = torch.stack(hs)  # (DEPTH, BATCH, WIDTH)
         stds[init_name, act_name] = H.flatten(1).std(1).cpu()
-        acts[init_name, act_name] = H[torch.tensor([i - 1 for i in SHOWN])].flatten(1).cpu()
+        acts[init_name, act_name] = (
+            H[torch.tensor([i - 1 for i in SHOWN])].flatten(1).cpu()
+        )
         s = stds[init_name, act_name]
-        print(f"{init_name:8} {act_name:5} std of h_l at layers 1, 10, 25, 50:",
-              " ".join(f"{s[i - 1]:6.0e}" for i in (1, 10, 25, 50)))  # fmt: skip
+        print(
+            f"{init_name:8} {act_name:5} std of h_l at layers 1, 10, 25, 50:",
+            # fmt: skip
+            " ".join(f"{s[i - 1]:6.0e}" for i in (1, 10, 25, 50)),
+        )
 
 # %%
 # Results
 # -------
-# Top: for each initialisation and activation, the histogram of :math:`\log_{10}|h|` over the
-# batch and the units, for layers 1, 5, 10, 25 and 50 (zero activations are left out; with zero
-# weights every activation is 0, so those panels are empty). :math:`\mathcal N(0, 1)` saturates
-# tanh at :math:`\pm 1` and makes ReLU activations grow ten-fold per layer; Xavier lets ReLU
-# activations shrink by :math:`\sqrt 2` per layer; Kaiming keeps ReLU activations in place and
-# Xavier keeps tanh activations of order 1 (shrinking slowly). Bottom: the standard deviation of
-# each layer's activations against depth, for all eight networks.
+# Top: for each initialisation and activation, the histogram of
+# :math:`\log_{10}|h|` over the batch and the units, for layers 1, 5, 10, 25
+# and 50 (zero activations are left out; with zero weights every activation is
+# 0, so those panels are empty). :math:`\mathcal N(0, 1)` saturates tanh at
+# :math:`\pm 1` and makes ReLU activations grow ten-fold per layer; Xavier lets
+# ReLU activations shrink by :math:`\sqrt 2` per layer; Kaiming keeps ReLU
+# activations in place and Xavier keeps tanh activations of order 1 (shrinking
+# slowly). Bottom: the standard deviation of each layer's activations against
+# depth, for all eight networks.
 fig, axes = plt.subplots(2, 4, figsize=(16, 6.5))
 colors = plt.cm.viridis(np.linspace(0, 0.9, len(SHOWN)))
 for row, act_name in enumerate(ACTS):
@@ -93,9 +101,22 @@ for row, act_name in enumerate(ACTS):
             a = acts[init_name, act_name][k]
             a = a[a != 0].abs().log10().numpy()
             if a.size:
-                ax.hist(a, bins=60, histtype="step", color=c, density=True, label=f"layer {layer}")
+                ax.hist(
+                    a,
+                    bins=60,
+                    histtype="step",
+                    color=c,
+                    density=True,
+                    label=f"layer {layer}",
+                )
         if init_name == "zero":
-            ax.text(0.5, 0.5, "every activation is 0", ha="center", transform=ax.transAxes)
+            ax.text(
+                0.5,
+                0.5,
+                "every activation is 0",
+                ha="center",
+                transform=ax.transAxes,
+            )
         ax.set_title(f"{init_name}, {act_name}")
         ax.set_xlabel(r"$\log_{10}|h|$")
         if col == 0:
