@@ -99,6 +99,9 @@ def literalinclude_lines(path: Path) -> list[tuple[str, int, str]]:
         if "start-at" in options:
             hits = [n for n in numbered if options["start-at"] in src_lines[n - 1]]
             numbered = [n for n in numbered if hits and n >= hits[0]]
+        if "start-after" in options:
+            hits = [n for n in numbered if options["start-after"] in src_lines[n - 1]]
+            numbered = [n for n in numbered if hits and n > hits[0]]
         if "end-before" in options:
             hits = [n for n in numbered if options["end-before"] in src_lines[n - 1]]
             numbered = [n for n in numbered if not hits or n < hits[0]]

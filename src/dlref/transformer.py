@@ -323,7 +323,8 @@ class MLP(nn.Module):
         if self.swiglu:
             h = F.silu(self.gate_proj(x)) * self.up_proj(x)  # (B, T, d_ff)
         else:
-            h = F.gelu(self.up_proj(x), approximate=self.approximate)  # (B, T, d_ff)
+            # (B, T, d_ff)
+            h = F.gelu(self.up_proj(x), approximate=self.approximate)
         return self.dropout(self.down_proj(h))
 
 
@@ -372,7 +373,13 @@ class Block(nn.Module):
     ) -> Tensor:
         """(B, T, d) -> (B, T, d)."""
         _check_hidden("h", h, self.mlp.down_proj.weight)
-        a = self.attn(self.norm1(h), is_causal=True, rotary=rotary, kv_cache=kv_cache, layer=layer)
+        a = self.attn(
+            self.norm1(h),
+            is_causal=True,
+            rotary=rotary,
+            kv_cache=kv_cache,
+            layer=layer,
+        )
         h = h + self.dropout(a)  # residual around attention
         return h + self.mlp(self.norm2(h))  # residual around the MLP
 

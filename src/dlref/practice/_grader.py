@@ -13,6 +13,7 @@ thread cannot be killed; the command line runs the checks in a child process tha
 from __future__ import annotations
 
 import math
+import textwrap
 import threading
 import traceback
 from collections.abc import Callable, Mapping, Sequence
@@ -203,6 +204,11 @@ class Failure:
     diagnosis: Mistake | None = None
 
 
+def _wrap(text: str) -> str:
+    """Prose of a report in lines of at most 79 characters, continuation lines indented."""
+    return textwrap.fill(text, width=79, subsequent_indent="  ", break_on_hyphens=False)
+
+
 @dataclass
 class Report:
     """The result of checking one function: the checks passed and the first failure, if any.
@@ -263,6 +269,7 @@ class Report:
         return None if self.failure is None else self.failure.check
 
     def __str__(self) -> str:
+        """The report as a terminal shows it, in lines of at most 79 characters of prose."""
         n = len(self.passed_checks) + len(self.not_run) + (self.failure is not None)
         if self.failure is None:
             lines = [f"{self.exercise}: all {n} checks passed"]
@@ -275,7 +282,7 @@ class Report:
         lines += [f"  ok    {c}" for c in self.passed_checks]
         lines.append(f"  FAIL  {f.check}")
         lines += [f"  --    {c} (not run)" for c in self.not_run]
-        lines.append(f"{f.message}")
+        lines.append(f.message)
         if f.inputs:
             lines.append("input:")
             for k, v in f.inputs.items():
@@ -291,10 +298,11 @@ class Report:
                 if math.isnan(f.max_rel)
                 else f"{f.max_rel:.3g}"
             )
-            lines.append(f"  largest absolute error {f.max_abs:.3g}, largest relative error {rel}")
+            lines.append(f"  largest absolute error {f.max_abs:.3g},")
+            lines.append(f"  largest relative error {rel}")
         if f.diagnosis is not None:
             d = f.diagnosis
-            lines.append(f"diagnosis ({d.name}): {d.explanation}")
+            lines.append(_wrap(f"diagnosis ({d.name}): {d.explanation}"))
             lines.append(f"  see {docs_url(d.link, self.docs_url)}")
         return "\n".join(lines)
 
