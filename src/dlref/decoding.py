@@ -306,14 +306,8 @@ def _decode(
     return Generation(tokens, logprobs)
 
 
-def greedy(
-    step_fn: StepFn,
-    prefix: Tensor,
-    max_new_tokens: int,
-    eos_id: int | None = None,
-    *,
-    counter: WorkCounter | None = None,
-) -> Generation:
+def greedy(step_fn: StepFn, prefix: Tensor, max_new_tokens: int, eos_id: int | None = None, *,
+           counter: WorkCounter | None = None) -> Generation:  # fmt: skip
     r"""Greedy decoding: take the most likely next token at every step.
 
     .. math:: y_t = \arg\max_{v} \log p(v \mid y_{<t})

@@ -262,14 +262,8 @@ def log_softmax(
 # ---------------------------------------------------------------------------------------------
 
 
-def nll_loss(
-    input: Tensor,
-    target: Tensor,
-    weight: Tensor | None = None,
-    *,
-    ignore_index: int = -100,
-    reduction: str = "mean",
-) -> Tensor:
+def nll_loss(input: Tensor, target: Tensor, weight: Tensor | None = None, *,
+             ignore_index: int = -100, reduction: str = "mean") -> Tensor:  # fmt: skip
     r"""Negative log-likelihood of class indices, given log-probabilities.
 
     .. math::
