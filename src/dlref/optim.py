@@ -218,8 +218,10 @@ class SGD(torch.optim.Optimizer):
     tensor([ 0.4600, -0.9200])
     """
 
+    # fmt: off
     def __init__(self, params, lr: float = 1e-3, momentum: float = 0, dampening: float = 0,
-                 weight_decay: float = 0, nesterov: bool = False):  # fmt: skip
+                 weight_decay: float = 0, nesterov: bool = False):
+        # fmt: on
         _check_nonnegative(lr, "lr", "learning rate")
         _check_nonnegative(momentum, "momentum", "momentum value")
         _check_nonnegative(weight_decay, "weight_decay", "weight_decay value")
@@ -312,8 +314,10 @@ class RMSprop(torch.optim.Optimizer):
     tensor([  0.9000, -99.9000])
     """
 
+    # fmt: off
     def __init__(self, params, lr: float = 1e-2, alpha: float = 0.99, eps: float = 1e-8,
-                 weight_decay: float = 0, momentum: float = 0, centered: bool = False):  # fmt: skip
+                 weight_decay: float = 0, momentum: float = 0, centered: bool = False):
+        # fmt: on
         _check_nonnegative(lr, "lr", "learning rate")
         _check_nonnegative(eps, "eps", "epsilon value")
         _check_nonnegative(momentum, "momentum", "momentum value")
