@@ -290,7 +290,8 @@ class RMSprop(torch.optim.Optimizer):
 
     Parameters
     ----------
-    params, lr
+    params : collections.abc.Iterable
+    lr : float, optional
         As in :class:`SGD`.
     alpha : float, optional
         :math:`\alpha`, the smoothing constant of the running averages.
@@ -399,7 +400,8 @@ class Adam(torch.optim.Optimizer):
 
     Parameters
     ----------
-    params, lr
+    params : collections.abc.Iterable
+    lr : float, optional
         As in :class:`SGD`.
     betas : tuple of float, optional
         :math:`(\beta_1, \beta_2)`, decay rates of the two running averages, each in [0, 1).
