@@ -306,14 +306,10 @@ def _decode(
     return Generation(tokens, logprobs)
 
 
-def greedy(
-    step_fn: StepFn,
-    prefix: Tensor,
-    max_new_tokens: int,
-    eos_id: int | None = None,
-    *,
-    counter: WorkCounter | None = None,
-) -> Generation:
+# fmt: off
+def greedy(step_fn: StepFn, prefix: Tensor, max_new_tokens: int, eos_id: int | None = None, *,
+           counter: WorkCounter | None = None) -> Generation:
+    # fmt: on
     r"""Greedy decoding: take the most likely next token at every step.
 
     .. math:: y_t = \arg\max_{v} \log p(v \mid y_{<t})

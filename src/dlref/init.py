@@ -251,13 +251,11 @@ def kaiming_uniform_(
         return tensor.uniform_(-bound, bound, generator=generator)
 
 
-def kaiming_normal_(
-    tensor: Tensor,
-    a: float = 0,
-    mode: str = "fan_in",
-    nonlinearity: str = "leaky_relu",
-    generator: torch.Generator | None = None,
-) -> Tensor:
+# fmt: off
+def kaiming_normal_(tensor: Tensor, a: float = 0, mode: str = "fan_in",
+                    nonlinearity: str = "leaky_relu",
+                    generator: torch.Generator | None = None) -> Tensor:
+    # fmt: on
     r"""Fill ``tensor`` in place from Kaiming's (He's) normal distribution.
 
     .. math:: W \sim \mathcal N\!\left(0,\ \frac{\text{gain}^2}{n}\right),\quad

@@ -262,14 +262,10 @@ def log_softmax(
 # ---------------------------------------------------------------------------------------------
 
 
-def nll_loss(
-    input: Tensor,
-    target: Tensor,
-    weight: Tensor | None = None,
-    *,
-    ignore_index: int = -100,
-    reduction: str = "mean",
-) -> Tensor:
+# fmt: off
+def nll_loss(input: Tensor, target: Tensor, weight: Tensor | None = None, *,
+             ignore_index: int = -100, reduction: str = "mean") -> Tensor:
+    # fmt: on
     r"""Negative log-likelihood of class indices, given log-probabilities.
 
     .. math::

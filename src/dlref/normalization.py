@@ -515,8 +515,9 @@ class GroupNorm(nn.Module):
     affine : bool, optional
         Learn ``weight`` (ones) and ``bias`` (zeros), shape (C,). Default True.
     device, dtype : optional
+        Of the parameters.
     bias : bool, optional
-        Keyword-only: learn ``bias`` too, when ``affine``. Default True.
+        Keyword-only; as in :class:`BatchNorm1d`.
 
     Examples
     --------

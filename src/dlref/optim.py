@@ -218,15 +218,10 @@ class SGD(torch.optim.Optimizer):
     tensor([ 0.4600, -0.9200])
     """
 
-    def __init__(
-        self,
-        params,
-        lr: float = 1e-3,
-        momentum: float = 0,
-        dampening: float = 0,
-        weight_decay: float = 0,
-        nesterov: bool = False,
-    ):
+    # fmt: off
+    def __init__(self, params, lr: float = 1e-3, momentum: float = 0, dampening: float = 0,
+                 weight_decay: float = 0, nesterov: bool = False):
+        # fmt: on
         _check_nonnegative(lr, "lr", "learning rate")
         _check_nonnegative(momentum, "momentum", "momentum value")
         _check_nonnegative(weight_decay, "weight_decay", "weight_decay value")
@@ -236,9 +231,12 @@ class SGD(torch.optim.Optimizer):
                 f"(got momentum={momentum}, dampening={dampening})"
             )
         defaults = dict(
-            lr=lr, momentum=momentum, dampening=dampening, weight_decay=weight_decay,
+            lr=lr,
+            momentum=momentum,
+            dampening=dampening,
+            weight_decay=weight_decay,
             nesterov=nesterov,
-        )  # fmt: skip
+        )
         _init(self, params, defaults)
 
     @torch.no_grad()
@@ -246,8 +244,8 @@ class SGD(torch.optim.Optimizer):
         """Update each parameter with a gradient; return ``closure()`` if given."""
         loss = _closure_loss(closure)
         for group in self.param_groups:
-            lr, mu, tau = group["lr"], group["momentum"], group["dampening"]
-            wd = group["weight_decay"]
+            lr, wd = group["lr"], group["weight_decay"]
+            mu, tau = group["momentum"], group["dampening"]
             for p, g in _grads(self, group):
                 if wd != 0:
                     # g_t = ∇L + λ θ_{t-1}
@@ -293,9 +291,8 @@ class RMSprop(torch.optim.Optimizer):
     Parameters
     ----------
     params : collections.abc.Iterable
-        Parameters, or parameter groups.
     lr : float, optional
-        :math:`\gamma`, the learning rate.
+        As in :class:`SGD`.
     alpha : float, optional
         :math:`\alpha`, the smoothing constant of the running averages.
     eps : float, optional
@@ -318,16 +315,10 @@ class RMSprop(torch.optim.Optimizer):
     tensor([  0.9000, -99.9000])
     """
 
-    def __init__(
-        self,
-        params,
-        lr: float = 1e-2,
-        alpha: float = 0.99,
-        eps: float = 1e-8,
-        weight_decay: float = 0,
-        momentum: float = 0,
-        centered: bool = False,
-    ):
+    # fmt: off
+    def __init__(self, params, lr: float = 1e-2, alpha: float = 0.99, eps: float = 1e-8,
+                 weight_decay: float = 0, momentum: float = 0, centered: bool = False):
+        # fmt: on
         _check_nonnegative(lr, "lr", "learning rate")
         _check_nonnegative(eps, "eps", "epsilon value")
         _check_nonnegative(momentum, "momentum", "momentum value")
@@ -410,9 +401,8 @@ class Adam(torch.optim.Optimizer):
     Parameters
     ----------
     params : collections.abc.Iterable
-        Parameters, or parameter groups.
     lr : float, optional
-        :math:`\gamma`, the learning rate.
+        As in :class:`SGD`.
     betas : tuple of float, optional
         :math:`(\beta_1, \beta_2)`, decay rates of the two running averages, each in [0, 1).
     eps : float, optional
@@ -515,7 +505,7 @@ class AdamW(Adam):
     >>> import torch
     >>> from dlref.optim import AdamW
     >>> w = torch.nn.Parameter(torch.tensor([1.0, -100.0]))
-    >>> w.grad = 2 * w.detach()  # the gradient of (w**2).sum()
+    >>> (w**2).sum().backward()  # gradient 2w
     >>> AdamW([w], lr=0.1, weight_decay=0.5).step()  # (1 - 0.05) w, then Adam's step of 0.1
     >>> w.detach()
     tensor([  0.8500, -94.9000])

@@ -232,10 +232,9 @@ class RNNCell(_Cell):
     --------
     >>> import torch
     >>> from dlref.rnn import RNNCell
-    >>> cell = RNNCell(3, 2)
+    >>> cell = RNNCell(3, 2, bias=False)
     >>> with torch.no_grad():
     ...     _ = cell.weight_ih.fill_(0.5), cell.weight_hh.fill_(0.0)
-    ...     _ = cell.bias_ih.zero_(), cell.bias_hh.zero_()
     >>> cell(torch.tensor([1.0, 1.0, 0.0]))  # tanh(0.5 + 0.5)
     tensor([0.7616, 0.7616], grad_fn=<SqueezeBackward1>)
     """
@@ -286,13 +285,12 @@ class LSTMCell(_Cell):
     --------
     >>> import torch
     >>> from dlref.rnn import LSTMCell
-    >>> cell = LSTMCell(1, 1)
-    >>> with torch.no_grad():
-    ...     _ = cell.weight_ih.zero_(), cell.weight_hh.zero_()
-    ...     _ = cell.bias_ih.copy_(torch.tensor([0.0, 100.0, 0.0, 100.0])), cell.bias_hh.zero_()
+    >>> cell = LSTMCell(1, 1).requires_grad_(False)  # set the parameters in place
+    >>> _ = cell.weight_ih.zero_(), cell.weight_hh.zero_()
+    >>> _ = cell.bias_ih.copy_(torch.tensor([0.0, 100.0, 0.0, 100.0])), cell.bias_hh.zero_()
     >>> h, c = cell(torch.zeros(1), (torch.zeros(1), torch.tensor([2.0])))
     >>> c, h  # forget gate open (f = 1), candidate g = 0: the cell keeps c; h = tanh(2)
-    (tensor([2.], grad_fn=<SqueezeBackward1>), tensor([0.9640], grad_fn=<SqueezeBackward1>))
+    (tensor([2.]), tensor([0.9640]))
     """
 
     _state_names = ("h_0", "c_0")

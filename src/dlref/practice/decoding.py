@@ -188,7 +188,7 @@ register(
     stub=STUB,
     summary="beam search over K*V candidates, finished beams kept frozen",
     checks=(
-        shape_check(lambda: [_case(3, 1, 2, 2, 0)]),
+        shape_check(lambda: [_case(3, 1, 2, 2, 0, T0=2)]),
         values_check(lambda: [_hand()]),
         Check(
             "random models, batches of prompts",

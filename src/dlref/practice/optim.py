@@ -379,7 +379,7 @@ register(
     stub=SGD_STUB,
     summary="one step of SGD with momentum, weight decay and Nesterov, as torch.optim.SGD",
     checks=(
-        shape_check(lambda: [_sgd_case((3,), 0)]),
+        shape_check(lambda: [_sgd_case((3,), 0, first=True)]),
         values_check(
             lambda: [
                 {"param": tensor([1.0, -1.0]), "grad": tensor([0.5, 2.0]), "buf": None},

@@ -270,7 +270,7 @@ register(
     stub=RF_STUB,
     summary="the REINFORCE loss with a baseline: advantage and loss",
     checks=(
-        shape_check(lambda: [_rl_case((3,), 0)]),
+        shape_check(lambda: [_rl_case((2, 3), 0)]),
         values_check(
             lambda: [
                 {
