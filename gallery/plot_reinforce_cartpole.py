@@ -45,12 +45,12 @@ print(env.state.shape)
 # -----
 # A 4-64-2 tanh MLP gives the logits of "push left" and "push right".
 #
-# The optimizer is Adam, written out: the update of :class:`dlref.optim.Adam`
-# and of ``torch.optim.Adam`` with their defaults, in five lines. It is not
-# either of those because both are ``torch.optim.Optimizer`` subclasses, and
-# creating the first one in a process imports ``torch._dynamo``: seconds, as
-# long as the training below or longer. A training script that runs for minutes
-# should use :class:`dlref.optim.Adam` or ``torch.optim.Adam``.
+# The optimizer is Adam written out in five lines: the update of
+# :class:`dlref.optim.Adam` and of ``torch.optim.Adam`` with their defaults, so
+# the whole algorithm is on this page. A copy of this script can use either
+# class instead; both are ``torch.optim.Optimizer`` subclasses, and the first
+# one created in a process imports ``torch._dynamo``, which adds a second or
+# two to a script this short.
 policy = MLPPolicy(observation_size=4, num_actions=2, hidden_size=64).to(
     device
 )
