@@ -250,6 +250,12 @@ def _add_search_synonyms(app, doctree):
         app.env.domains.index_domain.entries.setdefault(docname, []).extend(entries)
 
 
+def _reread_synonym_pages(app, env, added, changed, removed):
+    """Read the pages with synonyms again on every build: an incremental build keeps the search
+    terms of unchanged pages but not their index entries, so the synonyms would vanish."""
+    return [page for page, _ in SEARCH_SYNONYMS if page in env.found_docs]
+
+
 def _no_stub_source_link(app, pagename, templatename, context, doctree):
     """An API page's "Show Source" would open its 10-line stub; its [source] link opens the code."""
     if pagename.startswith("api/generated/") and "secondary_sidebar_items" in context:
@@ -260,6 +266,7 @@ def _no_stub_source_link(app, pagename, templatename, context, doctree):
 def setup(app):
     app.connect("html-page-context", _no_stub_source_link, priority=600)  # after the theme's
     app.connect("doctree-read", _add_search_synonyms)
+    app.connect("env-get-outdated", _reread_synonym_pages)
     # config values, so that a build with another repository rewrites the pages that show it
     app.add_config_value("dlref_repository_url", None, "env")
     app.add_config_value("dlref_install_line", "", "env")
