@@ -2,7 +2,9 @@ r"""Gradient clipping: rescale the whole gradient to a maximum norm, or clamp ea
 
 Both functions have the names, arguments, defaults and results of
 :func:`torch.nn.utils.clip_grad_norm_` and :func:`torch.nn.utils.clip_grad_value_`: they change
-``.grad`` in place, between ``loss.backward()`` and ``optimizer.step()``. Norm clipping is the
+``.grad`` in place, between ``loss.backward()`` and ``optimizer.step()``. Two differences:
+``max_norm`` and ``clip_value`` are Python numbers (torch also takes a tensor), and ``foreach``
+is accepted and ignored. Norm clipping is the
 remedy for exploding gradients of Pascanu, Mikolov and Bengio (2013): it shortens a gradient
 that is too long and keeps its direction.
 """
@@ -30,7 +32,7 @@ def _grads(parameters: Tensor | Iterable[Tensor]) -> list[Tensor]:
         if not parameters:
             warnings.warn(
                 "`parameters` is an empty generator, no gradient clipping will occur.",
-                stacklevel=3,
+                stacklevel=4,  # _grads, clip_grad_*_, torch.no_grad's wrapper, the caller
             )
     return [p.grad for p in parameters if p.grad is not None]
 
@@ -62,7 +64,7 @@ def clip_grad_norm_(
     max_norm : float
         Largest allowed norm.
     norm_type : float, default 2.0
-        :math:`p`; ``float('inf')`` for the max norm.
+        :math:`p`; ``float('inf')`` (or ``'inf'``) for the max norm.
     error_if_nonfinite : bool, optional
         If True, raise ``RuntimeError`` when the total norm is nan or inf. If False, the
         gradients are scaled by the non-finite factor anyway, as in torch (an inf norm turns
@@ -88,6 +90,7 @@ def clip_grad_norm_(
     tensor([0.6000, 0.8000])
     """
     check_real("max_norm", max_norm)
+    norm_type = float("inf") if norm_type == "inf" else norm_type  # torch takes "inf" too
     check_real("norm_type", norm_type)
     check_bool("error_if_nonfinite", error_if_nonfinite)
     grads = _grads(parameters)
@@ -95,7 +98,7 @@ def clip_grad_norm_(
         return torch.tensor(0.0)
     p = float(norm_type)
     # ||g_k||_p for each parameter, then ||g||_p of those norms
-    norms = [torch.linalg.vector_norm(g, p) for g in grads]
+    norms = [torch.linalg.vector_norm(g, p).to(grads[0].device) for g in grads]
     total_norm = torch.linalg.vector_norm(torch.stack(norms), p)
     if error_if_nonfinite and not torch.isfinite(total_norm):
         raise RuntimeError(
@@ -107,7 +110,8 @@ def clip_grad_norm_(
     # min(1, max_norm / (||g||_p + 1e-6))
     coef = torch.clamp(float(max_norm) / (total_norm + 1e-6), max=1.0)
     for g in grads:
-        g.mul_(coef)  # g_k <- coef g_k
+        # g_k <- coef g_k
+        g.mul_(coef.to(g.device))
     return total_norm
 
 
