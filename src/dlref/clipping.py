@@ -90,7 +90,8 @@ def clip_grad_norm_(
     tensor([0.6000, 0.8000])
     """
     check_real("max_norm", max_norm)
-    norm_type = float("inf") if norm_type == "inf" else norm_type  # torch takes "inf" too
+    # torch takes the string "inf" too
+    norm_type = float("inf") if norm_type == "inf" else norm_type
     check_real("norm_type", norm_type)
     check_bool("error_if_nonfinite", error_if_nonfinite)
     grads = _grads(parameters)

@@ -105,8 +105,9 @@ def apply_rotary(x: Tensor, cos: Tensor, sin: Tensor) -> Tensor:
         \end{pmatrix}
         \begin{pmatrix} x_i \\ x_{i+D/2} \end{pmatrix}
 
-    This is the "rotate half" pairing of GPT-NeoX and Llama; RoFormer pairs neighbours
-    :math:`(x_{2i}, x_{2i+1})`, which is the same up to a fixed permutation of the features.
+    This is the "rotate half" pairing of GPT-NeoX and Hugging Face's Llama; RoFormer and Meta's
+    Llama code pair neighbours :math:`(x_{2i}, x_{2i+1})`, which is the same up to a fixed
+    permutation of the features.
 
     Parameters
     ----------
